@@ -1,0 +1,40 @@
+/*
+ * api: the admin API, a small JSON-over-HTTP service (libevent evhttp) on
+ * a UNIX socket.  sluicectl is its client.  Endpoints (DESIGN.md,
+ * "Contracts"):
+ *   GET  /v1/status                  daemon, queue and writer figures
+ *   GET  /v1/queue[?state=S&sender=A] the listing
+ *   GET  /v1/queue/ID                one message, per-recipient state
+ *   GET  /v1/queue/ID/body           the stored message (message/rfc822)
+ *   POST /v1/queue/ID/delete         removes a message
+ * Errors are JSON {"error": "..."} with a 4xx/5xx status.
+ */
+#ifndef SLUICE_API_H
+#define SLUICE_API_H
+
+#include <event2/event.h>
+
+#include "../lib/buf.h"
+#include "../queue/queue.h"
+
+/* Appends the daemon's own status fields to a JSON object being built
+ * (e.g. `"hostname":"x","uptime":12,` : each field followed by a comma). */
+typedef void api_status_fn(struct buf *json, void *arg);
+
+struct api_deps {
+	struct queue		*queue;		/* reads, on the loop thread */
+	struct queue_writer	*writer;	/* changes */
+	api_status_fn		*status;
+	void			*status_arg;
+};
+
+struct api;
+
+/* Binds the UNIX socket at path (replacing a stale one, mode 0660) and
+ * serves on base.  0, or -1 with *errstr. */
+int	api_start(struct api **, struct event_base *, const char *path,
+	    const struct api_deps *, const char **errstr);
+/* Stops serving and removes the socket. */
+void	api_stop(struct api **);
+
+#endif
