@@ -38,7 +38,7 @@ xreallocarray(void *old, size_t n, size_t sz)
 
 	if (sz && n > SIZE_MAX / sz)
 		fatal("event=oom reason=overflow");
-	if ((p = realloc(old, n * sz ? n * sz : 1)) == NULL)
+	if ((p = realloc(old, n * sz > 0 ? n * sz : 1)) == NULL)
 		fatal("event=oom size=%zu", n * sz);
 	return p;
 }
