@@ -30,7 +30,7 @@ DEB_PKGS = build-essential pkg-config clang libevent-dev libssl-dev \
 	   postfix swaks python3-pytest python3-aiosmtpd dnsmasq-base curl \
 	   libclang-rt-14-dev
 
-.PHONY: all deps run test unit unit-asan fuzz check-layers bench install \
+.PHONY: all deps user run test unit unit-asan fuzz check-layers bench install \
 	clean format-check
 all: $(B)/sluiced $(B)/sluicectl
 
@@ -86,11 +86,17 @@ fuzz: $(FUZZBIN)
 deps:
 	@tests/deps.sh $(DEB_PKGS)
 
-run: deps all
+# As root, sluiced drops to the user `sluice` after binding: create it.
+user:
+	@[ "$$(id -u)" -ne 0 ] || id -u sluice >/dev/null 2>&1 || \
+	    useradd --system --home-dir /var/lib/sluice --no-create-home \
+	    --shell /usr/sbin/nologin sluice
+
+run: deps user all
 	@mkdir -p var
 	$(B)/sluiced -c conf/sluice.conf
 
-test: deps
+test: deps user
 	@$(MAKE) --no-print-directory WERROR=-Werror all unit unit-asan $(FUZZBIN)
 	@tests/run
 

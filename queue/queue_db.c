@@ -1,0 +1,207 @@
+/*
+ * queue_db: one SQLite connection of the queue and its prepared statements.
+ *
+ * Invariants:
+ * - A connection is used by one thread at a time (see queue_priv.h), so it
+ *   is opened without SQLite's per-connection mutex and its statement cache
+ *   needs no lock.
+ * - Statements are prepared once per connection (SQLITE_PREPARE_PERSISTENT)
+ *   and looked up by the address of their SQL literal; they are reset after
+ *   each use so that a reader never pins an old WAL snapshot.
+ * - The database file is created with mode 0600 before SQLite sees it; the
+ *   -wal and -shm files take the database file's mode.
+ * - Errors are formatted into a thread-local buffer: the writer thread and
+ *   the caller's thread never overwrite each other's messages.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "../lib/xalloc.h"
+#include "queue_priv.h"
+
+static _Thread_local char queue_errbuf[512];
+
+const char *
+queue_errf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(queue_errbuf, sizeof(queue_errbuf), fmt, ap);
+	va_end(ap);
+	return queue_errbuf;
+}
+
+const char *
+queue_db_err(struct queue_db *d, const char *what)
+{
+	return queue_errf("%s: %s", what,
+	    d->db ? sqlite3_errmsg(d->db) : "no database connection");
+}
+
+/* Creates path with mode 0600 unless it exists; an existing file keeps its
+ * mode (an administrator may have chosen another). */
+static int
+db_create_file(const char *path, const char **errstr)
+{
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		*errstr = queue_errf("queue: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Runs a one-off PRAGMA; when want is set, its first row must say so. */
+static int
+db_pragma(struct queue_db *d, const char *path, const char *sql,
+    const char *want, const char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *got;
+	int rc;
+
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		*errstr = queue_errf("queue: %s: %s", path,
+		    sqlite3_errmsg(d->db));
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		*errstr = queue_errf("queue: %s: %s", path,
+		    sqlite3_errmsg(d->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	if (want != NULL) {
+		got = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+		if (got == NULL || strcasecmp((const char *)got, want) != 0) {
+			*errstr = queue_errf("queue: %s: \"%s\" gave \"%s\"",
+			    path, sql, got ? (const char *)got : "nothing");
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+queue_db_open(struct queue_db *d, const char *path, bool writer,
+    const char **errstr)
+{
+	static const char *wpragmas[] = {
+		"PRAGMA synchronous=FULL",
+		"PRAGMA foreign_keys=ON",
+	};
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	size_t i;
+
+	memset(d, 0, sizeof(*d));
+	if (writer && db_create_file(path, errstr) == -1)
+		return -1;
+	if (sqlite3_open_v2(path, &d->db, flags, NULL) != SQLITE_OK) {
+		*errstr = queue_errf("queue: %s: %s", path,
+		    d->db ? sqlite3_errmsg(d->db) : "out of memory");
+		queue_db_close(d);
+		return -1;
+	}
+	sqlite3_extended_result_codes(d->db, 1);
+	sqlite3_busy_timeout(d->db, QUEUE_BUSY_MS);
+	/* The first read of the file: a file that is not a database fails
+	 * here, with SQLite's "file is not a database". */
+	if (db_pragma(d, path, "PRAGMA journal_mode=WAL", "wal",
+	    errstr) == -1) {
+		queue_db_close(d);
+		return -1;
+	}
+	for (i = 0; writer && i < sizeof(wpragmas) / sizeof(wpragmas[0]); i++)
+		if (db_pragma(d, path, wpragmas[i], NULL, errstr) == -1) {
+			queue_db_close(d);
+			return -1;
+		}
+	if (!writer &&
+	    db_pragma(d, path, "PRAGMA query_only=ON", NULL, errstr) == -1) {
+		queue_db_close(d);
+		return -1;
+	}
+	return 0;
+}
+
+void
+queue_db_close(struct queue_db *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nslot; i++)
+		sqlite3_finalize(d->slots[i].stmt);
+	free(d->slots);
+	d->slots = NULL;
+	d->nslot = 0;
+	if (d->db != NULL)
+		sqlite3_close(d->db);
+	d->db = NULL;
+}
+
+sqlite3_stmt *
+queue_db_stmt(struct queue_db *d, const char *sql, const char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i;
+
+	for (i = 0; i < d->nslot; i++)
+		if (d->slots[i].sql == sql)
+			break;
+	if (i == d->nslot) {
+		if (sqlite3_prepare_v3(d->db, sql, -1,
+		    SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+			*errstr = queue_db_err(d, "queue: prepare");
+			sqlite3_finalize(st);
+			return NULL;
+		}
+		d->slots = xreallocarray(d->slots, d->nslot + 1,
+		    sizeof(d->slots[0]));
+		d->slots[d->nslot].sql = sql;
+		d->slots[d->nslot].stmt = st;
+		d->nslot++;
+	}
+	st = d->slots[i].stmt;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+void
+queue_db_reset(sqlite3_stmt *st)
+{
+	if (st != NULL)
+		sqlite3_reset(st);
+}
+
+int
+queue_db_exec(struct queue_db *d, const char *sql, const char **errstr)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = queue_db_stmt(d, sql, errstr)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE) {
+		*errstr = queue_db_err(d, sql);
+		queue_db_reset(st);
+		return -1;
+	}
+	queue_db_reset(st);
+	return 0;
+}

@@ -1,0 +1,85 @@
+/*
+ * queue_priv.h: what the files of queue/ share, and the door through which
+ * later parts of the store (quota counters, reservations, the outbox) reach
+ * the writer's connection to take part in the same transactions.
+ *
+ * A struct queue_db is one SQLite connection and its cache of prepared
+ * statements.  It is used by one thread at a time: the writer connection by
+ * queue_open/queue_recover before the writer starts and by the writer thread
+ * after; the reader connection by the caller's thread.
+ */
+#ifndef SLUICE_QUEUE_PRIV_H
+#define SLUICE_QUEUE_PRIV_H
+
+#include <sqlite3.h>
+
+#include "queue.h"
+
+/* The version of the schema this code writes (PRAGMA user_version). */
+#define QUEUE_SCHEMA_VERSION	1
+
+/* How long a connection waits for a lock held by another connection. */
+#define QUEUE_BUSY_MS		10000
+
+struct queue_stmt_slot {
+	const char	*sql;
+	sqlite3_stmt	*stmt;
+};
+
+struct queue_db {
+	sqlite3			*db;
+	struct queue_stmt_slot	*slots;
+	size_t			 nslot;
+};
+
+struct queue {
+	char		*path;		/* DIR/queue.db */
+	struct queue_db	 w;		/* writer connection */
+	struct queue_db	 r;		/* reader connection */
+	bool		 writer_on;	/* a queue_writer owns w */
+};
+
+/* What a job sees of the group transaction. */
+struct queue_txn {
+	struct queue	*q;
+};
+
+/* queue_db.c: connections, statement cache, errors. */
+
+/* Opens path (creating it with mode 0600 when missing) and sets the
+ * connection's pragmas: WAL, synchronous=FULL, foreign keys, busy
+ * timeout; query_only on a reader.  0, or -1 with *errstr. */
+int	queue_db_open(struct queue_db *, const char *path, bool writer,
+	    const char **errstr);
+/* Finalizes the cached statements and closes; accepts a closed one. */
+void	queue_db_close(struct queue_db *);
+/*
+ * The cached statement for sql (a string literal: it is kept by pointer),
+ * prepared on first use, reset and with its bindings cleared.  The caller
+ * resets it when done (queue_db_reset) so that no read snapshot lingers.
+ * NULL with *errstr on error.
+ */
+sqlite3_stmt *queue_db_stmt(struct queue_db *, const char *sql,
+	    const char **errstr);
+void	queue_db_reset(sqlite3_stmt *);
+/* Runs a cached statement that returns no rows.  0 or -1 with *errstr. */
+int	queue_db_exec(struct queue_db *, const char *sql, const char **errstr);
+/* "WHAT: sqlite's message", in a thread-local buffer valid until the
+ * thread's next queue_db_err/queue_errf. */
+const char *queue_db_err(struct queue_db *, const char *what);
+/* A formatted message in the same thread-local buffer. */
+const char *queue_errf(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+
+/* queue_store.c */
+
+/* The writer's connection, for code that adds its own rows to the group
+ * transaction (writer thread only). */
+struct queue_db *queue_txn_conn(struct queue_txn *);
+sqlite3	*queue_txn_db(struct queue_txn *);
+
+/* queue_read.c: the stats query on either connection. */
+int	queue_db_stats(struct queue_db *, struct queue_stats *,
+	    const char **errstr);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * queue_read: what the caller's thread reads from the queue (listings,
+ * one message's detail, its body, the totals), on the reader connection.
+ *
+ * Invariants:
+ * - Each answer comes from a single SQL statement, so it is one consistent
+ *   WAL snapshot even while the writer commits: a message is never seen
+ *   without its recipients.
+ * - Statements are reset before returning, so the reader never holds a
+ *   snapshot between calls (that would pin the WAL and stop checkpoints).
+ * - Ownership: a listing's strings belong to SQLite and live only during
+ *   the callback; a detail owns copies of its strings (freed with
+ *   queue_detail_free); a body is a malloc'd copy for the caller.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/strutil.h"
+#include "../lib/xalloc.h"
+#include "queue_priv.h"
+
+_Static_assert(QUEUE_DONE == 4, "the SQL below spells the states 0..4");
+
+/* A detail and the strings it owns. */
+struct detail_priv {
+	struct queue_detail	  d;		/* first: freed through it */
+	char			**owned;
+	size_t			  nowned;
+};
+
+static const char sql_list[] =
+	"SELECT m.id, m.arrival, m.sender, m.size, count(r.rcpt),"
+	" sum(r.state = 0), sum(r.state = 1), sum(r.state = 2),"
+	" sum(r.state = 3), sum(r.state = 4),"
+	" min(CASE WHEN r.state <> 4 THEN r.due END)"
+	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id"
+	" WHERE (?1 < 0 OR EXISTS (SELECT 1 FROM recipients x"
+	"  WHERE x.msg_id = m.id AND x.state = ?1))"
+	" AND (?2 IS NULL OR m.sender = ?2 COLLATE NOCASE)"
+	" GROUP BY m.arrival, m.id ORDER BY m.arrival, m.id";
+
+static void
+read_info_row(sqlite3_stmt *st, struct queue_info *info)
+{
+	const unsigned char *id = sqlite3_column_text(st, 0);
+	const unsigned char *sender = sqlite3_column_text(st, 2);
+	int i;
+
+	memset(info, 0, sizeof(*info));
+	str_copy(info->id, id ? (const char *)id : "", sizeof(info->id));
+	info->arrival = sqlite3_column_int64(st, 1);
+	info->sender = sender ? (const char *)sender : "";
+	info->size = (uint64_t)sqlite3_column_int64(st, 3);
+	info->nrcpt = (unsigned)sqlite3_column_int(st, 4);
+	for (i = 0; i <= QUEUE_DONE; i++)
+		info->nstate[i] = (unsigned)sqlite3_column_int(st, 5 + i);
+	info->npending = info->nrcpt - info->nstate[QUEUE_DONE];
+	info->next_due = sqlite3_column_int64(st, 10);	/* NULL: 0 */
+}
+
+/* The callback must not call queue_list itself (it shares the statement);
+ * the other reader calls are fine. */
+int
+queue_list(struct queue *q, int state, const char *sender,
+    queue_list_cb *cb, void *arg, const char **errstr)
+{
+	struct queue_info info;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = queue_db_stmt(&q->r, sql_list, errstr)) == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, state < 0 ? -1 : state);
+	if (sender != NULL)
+		sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		read_info_row(st, &info);
+		cb(&info, arg);
+	}
+	if (rc != SQLITE_DONE) {
+		*errstr = queue_db_err(&q->r, "queue: list");
+		queue_db_reset(st);
+		return -1;
+	}
+	queue_db_reset(st);
+	return 0;
+}
+
+static const char *
+detail_dup(struct detail_priv *p, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	char *copy;
+
+	if (s == NULL)
+		return NULL;
+	copy = xstrdup((const char *)s);
+	p->owned = xreallocarray(p->owned, p->nowned + 1, sizeof(char *));
+	p->owned[p->nowned++] = copy;
+	return copy;
+}
+
+/* The message's own columns, from the first row of sql_show. */
+static void
+detail_message(struct detail_priv *p, sqlite3_stmt *st, const char *id)
+{
+	struct queue_detail *d = &p->d;
+
+	str_copy(d->info.id, id, sizeof(d->info.id));
+	d->info.arrival = sqlite3_column_int64(st, 0);
+	d->info.sender = detail_dup(p, st, 1);
+	d->flags = (unsigned)sqlite3_column_int64(st, 2);
+	d->client_addr = detail_dup(p, st, 3);
+	d->client_name = detail_dup(p, st, 4);
+	d->client_helo = detail_dup(p, st, 5);
+	d->client_proto = detail_dup(p, st, 6);
+	d->peer_addr = detail_dup(p, st, 7);
+	d->peer_helo = detail_dup(p, st, 8);
+	d->sasl_user = detail_dup(p, st, 9);
+	d->info.size = (uint64_t)sqlite3_column_int64(st, 10);
+	if (d->info.sender == NULL)
+		d->info.sender = "";
+}
+
+/* One recipient row; the columns are NULL for a message without any. */
+static void
+detail_rcpt(struct detail_priv *p, sqlite3_stmt *st)
+{
+	struct queue_detail *d = &p->d;
+	struct queue_rcpt_info *r;
+	int state;
+
+	if (sqlite3_column_type(st, 11) == SQLITE_NULL)
+		return;
+	d->rcpts = xreallocarray(d->rcpts, d->nrcpt + 1, sizeof(*r));
+	r = &d->rcpts[d->nrcpt++];
+	r->addr = detail_dup(p, st, 11);
+	state = sqlite3_column_int(st, 12);
+	r->state = state >= 0 && state <= QUEUE_DONE ?
+	    (enum queue_state)state : QUEUE_HOLD;
+	r->due = sqlite3_column_int64(st, 13);
+	r->attempts = (unsigned)sqlite3_column_int(st, 14);
+	r->last_reply = detail_dup(p, st, 15);
+	d->info.nrcpt++;
+	d->info.nstate[r->state]++;
+	if (r->state != QUEUE_DONE) {
+		if (d->info.npending == 0 || r->due < d->info.next_due)
+			d->info.next_due = r->due;
+		d->info.npending++;
+	}
+}
+
+int
+queue_show(struct queue *q, const char *id, struct queue_detail **dp,
+    const char **errstr)
+{
+	struct detail_priv *p = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	*dp = NULL;
+	if ((st = queue_db_stmt(&q->r, "SELECT m.arrival, m.sender, m.flags,"
+	    " m.client_addr, m.client_name, m.client_helo, m.client_proto,"
+	    " m.peer_addr, m.peer_helo, m.sasl_user, m.size,"
+	    " r.addr, r.state, r.due, r.attempts, r.last_reply"
+	    " FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id"
+	    " WHERE m.id = ?1 ORDER BY r.rcpt", errstr)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (p == NULL) {
+			p = xcalloc(1, sizeof(*p));
+			detail_message(p, st, id);
+		}
+		detail_rcpt(p, st);
+	}
+	if (rc != SQLITE_DONE) {
+		*errstr = queue_db_err(&q->r, "queue: show");
+		queue_db_reset(st);
+		if (p != NULL) {
+			struct queue_detail *d = &p->d;
+			queue_detail_free(&d);
+		}
+		return -1;
+	}
+	queue_db_reset(st);
+	if (p == NULL)
+		return 0;
+	*dp = &p->d;
+	return 1;
+}
+
+void
+queue_detail_free(struct queue_detail **dp)
+{
+	struct detail_priv *p;
+	size_t i;
+
+	if (*dp == NULL)
+		return;
+	p = (struct detail_priv *)(void *)*dp;
+	for (i = 0; i < p->nowned; i++)
+		free(p->owned[i]);
+	free(p->owned);
+	free(p->d.rcpts);
+	free(p);
+	*dp = NULL;
+}
+
+int
+queue_body(struct queue *q, const char *id, char **body, size_t *len,
+    const char **errstr)
+{
+	sqlite3_stmt *st;
+	const void *blob;
+	size_t n;
+	int rc;
+
+	*body = NULL;
+	*len = 0;
+	if ((st = queue_db_stmt(&q->r, "SELECT body FROM messages"
+	    " WHERE id = ?1", errstr)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		queue_db_reset(st);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		*errstr = queue_db_err(&q->r, "queue: body");
+		queue_db_reset(st);
+		return -1;
+	}
+	blob = sqlite3_column_blob(st, 0);
+	n = (size_t)sqlite3_column_bytes(st, 0);
+	*body = xmalloc(n + 1);		/* NUL-terminated for convenience */
+	if (n > 0)
+		memcpy(*body, blob, n);
+	(*body)[n] = '\0';
+	*len = n;
+	queue_db_reset(st);
+	return 1;
+}
+
+int
+queue_db_stats(struct queue_db *d, struct queue_stats *stats,
+    const char **errstr)
+{
+	sqlite3_stmt *st;
+	int i;
+
+	memset(stats, 0, sizeof(*stats));
+	if ((st = queue_db_stmt(d, "SELECT (SELECT count(*) FROM messages),"
+	    " (SELECT coalesce(sum(size), 0) FROM messages),"
+	    " (SELECT count(*) FROM recipients WHERE state = 0),"
+	    " (SELECT count(*) FROM recipients WHERE state = 1),"
+	    " (SELECT count(*) FROM recipients WHERE state = 2),"
+	    " (SELECT count(*) FROM recipients WHERE state = 3),"
+	    " (SELECT count(*) FROM recipients WHERE state = 4)",
+	    errstr)) == NULL)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		*errstr = queue_db_err(d, "queue: stats");
+		queue_db_reset(st);
+		return -1;
+	}
+	stats->messages = (uint64_t)sqlite3_column_int64(st, 0);
+	stats->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	for (i = 0; i <= QUEUE_DONE; i++)
+		stats->rcpts[i] = (uint64_t)sqlite3_column_int64(st, 2 + i);
+	queue_db_reset(st);
+	return 0;
+}
+
+int
+queue_stats(struct queue *q, struct queue_stats *stats, const char **errstr)
+{
+	return queue_db_stats(&q->r, stats, errstr);
+}

@@ -1,0 +1,372 @@
+/*
+ * queue_store: the queue's database: opening it, its schema and the
+ * migrations between versions, start-up recovery, and the changes a job
+ * makes inside the writer's group transaction.
+ *
+ * Invariants:
+ * - PRAGMA user_version is the schema version.  queue_migrations[v] takes
+ *   a database from version v to v + 1; a later issue appends a step and
+ *   raises QUEUE_SCHEMA_VERSION.  A database newer than this code is
+ *   refused, never written.
+ * - A message row and its recipient rows are written by the same job, so
+ *   they are committed together or not at all.  A message whose recipients
+ *   are all QUEUE_DONE, or which has none, is dead weight that
+ *   queue_recover removes.
+ * - The id is the PRIMARY KEY: a duplicate is an error, never an overwrite.
+ * - Ownership: struct queue owns both connections and the path.  The
+ *   writer connection belongs to the writer thread while it runs
+ *   (q->writer_on); queue_recover and queue_close need it stopped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/xalloc.h"
+#include "queue_priv.h"
+
+/* Version 0 -> 1: messages and their recipients. */
+static const char *const queue_schema_v1[] = {
+	"CREATE TABLE messages ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" arrival INTEGER NOT NULL,"
+	" sender TEXT NOT NULL,"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" client_addr TEXT, client_port TEXT, client_name TEXT,"
+	" client_helo TEXT, client_proto TEXT, client_ident TEXT,"
+	" client_source TEXT,"
+	" peer_addr TEXT, peer_helo TEXT,"
+	" sasl_user TEXT,"
+	" size INTEGER NOT NULL,"
+	" body BLOB NOT NULL)",		/* last: a listing never reads it */
+	"CREATE INDEX messages_arrival ON messages(arrival, id)",
+	"CREATE INDEX messages_sender ON messages(sender COLLATE NOCASE)",
+	"CREATE TABLE recipients ("
+	" msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	" rcpt INTEGER NOT NULL,"
+	" addr TEXT NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" due INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" last_reply TEXT,"
+	" PRIMARY KEY (msg_id, rcpt)) WITHOUT ROWID",
+	"CREATE INDEX recipients_state_due ON recipients(state, due)",
+	NULL
+};
+
+static const char *const *const queue_migrations[QUEUE_SCHEMA_VERSION] = {
+	queue_schema_v1,
+};
+
+_Static_assert(QUEUE_DONE == 4, "the SQL below spells QUEUE_DONE as 4");
+
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+
+static int
+store_user_version(struct queue *q, int *version, const char **errstr)
+{
+	sqlite3_stmt *st;
+
+	if ((st = queue_db_stmt(&q->w, "PRAGMA user_version",
+	    errstr)) == NULL)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		*errstr = queue_db_err(&q->w, "queue: read schema version");
+		queue_db_reset(st);
+		return -1;
+	}
+	*version = sqlite3_column_int(st, 0);
+	queue_db_reset(st);
+	return 0;
+}
+
+/* Applies the steps from version `from` up, in the open transaction. */
+static int
+store_migrate_steps(struct queue *q, int from, const char **errstr)
+{
+	char sql[64];
+	int v;
+	size_t i;
+
+	for (v = from; v < QUEUE_SCHEMA_VERSION; v++) {
+		for (i = 0; queue_migrations[v][i] != NULL; i++)
+			if (sqlite3_exec(q->w.db, queue_migrations[v][i],
+			    NULL, NULL, NULL) != SQLITE_OK) {
+				*errstr = queue_db_err(&q->w,
+				    "queue: schema migration");
+				return -1;
+			}
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d",
+	    QUEUE_SCHEMA_VERSION);
+	if (sqlite3_exec(q->w.db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		*errstr = queue_db_err(&q->w, "queue: set schema version");
+		return -1;
+	}
+	return 0;
+}
+
+/* Brings the schema to QUEUE_SCHEMA_VERSION in one transaction.  The
+ * version is read again under the write lock, in case another process
+ * migrated the file meanwhile. */
+static int
+store_migrate(struct queue *q, const char **errstr)
+{
+	const char *rberr;
+	int version;
+
+	if (queue_db_exec(&q->w, sql_begin, errstr) == -1)
+		return -1;
+	if (store_user_version(q, &version, errstr) == -1)
+		goto fail;
+	if (version > QUEUE_SCHEMA_VERSION) {
+		*errstr = queue_errf("queue: %s: schema version %d is newer "
+		    "than this sluice knows (%d)", q->path, version,
+		    QUEUE_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (version < QUEUE_SCHEMA_VERSION &&
+	    store_migrate_steps(q, version, errstr) == -1)
+		goto fail;
+	if (queue_db_exec(&q->w, sql_commit, errstr) == -1)
+		goto fail;
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(q->w.db))
+		queue_db_exec(&q->w, sql_rollback, &rberr);
+	return -1;
+}
+
+int
+queue_open(struct queue **qp, const char *dir, const char **errstr)
+{
+	struct queue *q;
+
+	*qp = NULL;
+	q = xcalloc(1, sizeof(*q));
+	q->path = xasprintf("%s/queue.db", dir);
+	if (queue_db_open(&q->w, q->path, true, errstr) == -1 ||
+	    store_migrate(q, errstr) == -1 ||
+	    queue_db_open(&q->r, q->path, false, errstr) == -1) {
+		queue_close(&q);
+		return -1;
+	}
+	*qp = q;
+	return 0;
+}
+
+void
+queue_close(struct queue **qp)
+{
+	struct queue *q = *qp;
+
+	if (q == NULL)
+		return;
+	queue_db_close(&q->r);
+	queue_db_close(&q->w);
+	free(q->path);
+	free(q);
+	*qp = NULL;
+}
+
+/* PRAGMA quick_check: one row "ok", or rows that say what is wrong.  A
+ * page too broken to read fails the statement itself. */
+static int
+store_check(struct queue *q, const char **errstr)
+{
+	sqlite3_stmt *st;
+	const unsigned char *row;
+	char detail[256];
+
+	if ((st = queue_db_stmt(&q->w, "PRAGMA quick_check", errstr)) == NULL)
+		snprintf(detail, sizeof(detail), "%s", *errstr);
+	else if (sqlite3_step(st) != SQLITE_ROW)
+		snprintf(detail, sizeof(detail), "%s",
+		    sqlite3_errmsg(q->w.db));
+	else if ((row = sqlite3_column_text(st, 0)) != NULL &&
+	    strcmp((const char *)row, "ok") == 0) {
+		queue_db_reset(st);
+		return 0;
+	} else
+		snprintf(detail, sizeof(detail), "%s",
+		    row ? (const char *)row : "no detail");
+	queue_db_reset(st);
+	*errstr = queue_errf("queue: %s is corrupt (%s); restore it from a "
+	    "backup or move it aside", q->path, detail);
+	return -1;
+}
+
+int
+queue_recover(struct queue *q, int64_t now, struct queue_stats *stats,
+    const char **errstr)
+{
+	(void)now;	/* for later steps: expired reservations and the like */
+	if (q->writer_on) {
+		*errstr = "queue: recovery needs the writer stopped";
+		return -1;
+	}
+	if (store_check(q, errstr) == -1)
+		return -1;
+	/* One statement, so atomic: the cascade takes the recipients. */
+	if (queue_db_exec(&q->w,
+	    "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM recipients"
+	    " r WHERE r.msg_id = messages.id AND r.state <> 4)", errstr) == -1)
+		return -1;
+	return queue_db_stats(&q->w, stats, errstr);
+}
+
+struct queue_db *
+queue_txn_conn(struct queue_txn *txn)
+{
+	return &txn->q->w;
+}
+
+sqlite3 *
+queue_txn_db(struct queue_txn *txn)
+{
+	return txn->q->w.db;
+}
+
+static int
+store_check_msg(const struct queue_msg *m, const char **errstr)
+{
+	size_t i;
+
+	if (!queue_id_is_valid(m->id)) {
+		*errstr = "queue: invalid queue id";
+		return -1;
+	}
+	if (m->sender == NULL || m->nrcpt == 0 || m->rcpts == NULL ||
+	    (m->body == NULL && m->body_len > 0)) {
+		*errstr = "queue: message without sender, recipients or body";
+		return -1;
+	}
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpts[i].addr == NULL ||
+		    (unsigned)m->rcpts[i].state > QUEUE_DONE) {
+			*errstr = "queue: recipient without address or state";
+			return -1;
+		}
+	return 0;
+}
+
+static void
+bind_opt_text(sqlite3_stmt *st, int col, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+}
+
+static int
+store_message_row(struct queue_txn *txn, const struct queue_msg *m,
+    const char **errstr)
+{
+	struct queue_db *d = &txn->q->w;
+	sqlite3_stmt *st;
+	int rc, ext;
+
+	if ((st = queue_db_stmt(d, "INSERT INTO messages (id, arrival,"
+	    " sender, flags, client_addr, client_port, client_name,"
+	    " client_helo, client_proto, client_ident, client_source,"
+	    " peer_addr, peer_helo, sasl_user, size, body) VALUES (?1, ?2,"
+	    " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	    errstr)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, m->arrival);
+	sqlite3_bind_text(st, 3, m->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, m->flags);
+	bind_opt_text(st, 5, m->client_addr);
+	bind_opt_text(st, 6, m->client_port);
+	bind_opt_text(st, 7, m->client_name);
+	bind_opt_text(st, 8, m->client_helo);
+	bind_opt_text(st, 9, m->client_proto);
+	bind_opt_text(st, 10, m->client_ident);
+	bind_opt_text(st, 11, m->client_source);
+	bind_opt_text(st, 12, m->peer_addr);
+	bind_opt_text(st, 13, m->peer_helo);
+	bind_opt_text(st, 14, m->sasl_user);
+	sqlite3_bind_int64(st, 15, (sqlite3_int64)m->body_len);
+	if (m->body_len == 0)
+		sqlite3_bind_zeroblob(st, 16, 0);	/* not NULL */
+	else
+		sqlite3_bind_blob64(st, 16, m->body, m->body_len,
+		    SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		ext = sqlite3_extended_errcode(d->db);
+		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY ||
+		    ext == SQLITE_CONSTRAINT_UNIQUE)
+			*errstr = queue_errf("queue: duplicate queue id %s",
+			    m->id);
+		else
+			*errstr = queue_db_err(d, "queue: store message");
+		queue_db_reset(st);
+		return -1;
+	}
+	queue_db_reset(st);
+	return 0;
+}
+
+static int
+store_rcpt_rows(struct queue_txn *txn, const struct queue_msg *m,
+    const char **errstr)
+{
+	struct queue_db *d = &txn->q->w;
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		if ((st = queue_db_stmt(d, "INSERT INTO recipients (msg_id,"
+		    " rcpt, addr, state, due) VALUES (?1, ?2, ?3, ?4, ?5)",
+		    errstr)) == NULL)
+			return -1;
+		sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		sqlite3_bind_text(st, 3, m->rcpts[i].addr, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, (int)m->rcpts[i].state);
+		sqlite3_bind_int64(st, 5, m->rcpts[i].due);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			*errstr = queue_db_err(d, "queue: store recipient");
+			queue_db_reset(st);
+			return -1;
+		}
+		queue_db_reset(st);
+	}
+	return 0;
+}
+
+int
+queue_txn_store(struct queue_txn *txn, const struct queue_msg *m,
+    const char **errstr)
+{
+	if (store_check_msg(m, errstr) == -1)
+		return -1;
+	/* On failure the job's savepoint undoes a half-written message. */
+	if (store_message_row(txn, m, errstr) == -1 ||
+	    store_rcpt_rows(txn, m, errstr) == -1)
+		return -1;
+	return 0;
+}
+
+int
+queue_txn_delete(struct queue_txn *txn, const char *id, const char **errstr)
+{
+	struct queue_db *d = &txn->q->w;
+	sqlite3_stmt *st;
+
+	if ((st = queue_db_stmt(d, "DELETE FROM messages WHERE id = ?1",
+	    errstr)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		*errstr = queue_db_err(d, "queue: delete message");
+		queue_db_reset(st);
+		return -1;
+	}
+	queue_db_reset(st);
+	return sqlite3_changes(d->db) > 0 ? 1 : 0;
+}

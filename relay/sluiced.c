@@ -1,0 +1,309 @@
+/*
+ * sluiced: the daemon.  Runs in the foreground (systemd style) and wires
+ * the layers together: the configuration, the SMTP listeners, the queue
+ * and its writer thread, and the admin API, all on one event loop.
+ *
+ * Start-up order matters: listeners are bound and the TLS key is read
+ * while still root (port 25, a key readable by root only); then the state
+ * directory is prepared and privileges are dropped to `user`; only then
+ * is the queue database opened, so every file it creates belongs to that
+ * user.  Shutdown (SIGTERM): new clients and idle sessions get 421,
+ * transactions in progress finish, the writer commits what it was given.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "../conf/conf.h"
+#include "../lib/log.h"
+#include "../lib/strutil.h"
+#include "../lib/xalloc.h"
+#include "../queue/queue.h"
+#include "api.h"
+#include "smtp.h"
+#include "tls.h"
+
+#define SLUICE_VERSION		"0.1.0"
+#define SHUTDOWN_GRACE		30	/* seconds for transactions to end */
+
+struct sluiced {
+	struct conf		*conf;
+	struct event_base	*base;
+	SSL_CTX			*tls;
+	struct smtp_server	*smtp;
+	struct queue		*queue;
+	struct queue_writer	*writer;
+	struct api		*api;
+	struct event		*sig_term, *sig_int, *sig_hup;
+	time_t			 started;
+	bool			 stopping;
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: sluiced [-n [-d]] [-v] [-s] [-c FILE]\n"
+	    "  -c FILE  configuration (default /etc/sluice/sluice.conf)\n"
+	    "  -n       check the configuration and exit (0 when valid)\n"
+	    "  -d       with -n: print the effective configuration\n"
+	    "  -s       log to syslog (facility mail) instead of stderr\n"
+	    "  -v       verbose (debug) logging\n"
+	    "  -V       print the version\n");
+	exit(2);
+}
+
+/* mkdir -p with mode for the missing parts. */
+static int
+mkdirs(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1; rc == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) == -1 && errno != EEXIST)
+			rc = -1;
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+/* Creates the state and socket directories; as root, hands them to the
+ * run-as user and drops privileges for good. */
+static void
+prepare_and_drop(const struct conf *conf)
+{
+	char *sockdir = dir_of(conf->admin_socket);
+	struct passwd *pw = NULL;
+
+	if (geteuid() == 0) {
+		if (strcmp(conf->user, "root") == 0)
+			fatal("event=fatal reason=\"user root: sluiced will not "
+			    "run as root; name an unprivileged account\"");
+		if ((pw = getpwnam(conf->user)) == NULL)
+			fatal("event=fatal reason=\"user %s does not exist: "
+			    "create it (systemd-sysusers, or useradd --system "
+			    "%s) or set user in %s\"", conf->user, conf->user,
+			    conf->path);
+	}
+	if (mkdirs(conf->state_dir, 0750) == -1)
+		fatal("event=fatal reason=\"state-dir %s: %s\"",
+		    conf->state_dir, strerror(errno));
+	if (mkdirs(sockdir, 0755) == -1)
+		fatal("event=fatal reason=\"admin socket directory %s: %s\"",
+		    sockdir, strerror(errno));
+	if (pw != NULL) {
+		if (chown(conf->state_dir, pw->pw_uid, pw->pw_gid) == -1 ||
+		    chown(sockdir, pw->pw_uid, pw->pw_gid) == -1)
+			fatal("event=fatal reason=\"chown to %s: %s\"",
+			    conf->user, strerror(errno));
+		if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+		    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+			fatal("event=fatal reason=\"cannot drop to %s: %s\"",
+			    conf->user, strerror(errno));
+		if (setuid(0) == 0)
+			fatal("event=fatal reason=\"privileges not dropped\"");
+		log_info("event=privileges-dropped user=%s", conf->user);
+	}
+	free(sockdir);
+}
+
+static void
+status_fields(struct buf *b, void *arg)
+{
+	struct sluiced *d = arg;
+	const struct smtp_counters *c = smtp_server_counters(d->smtp);
+
+	buf_addstr(b, "\"hostname\":");
+	buf_add_json_str(b, d->conf->hostname);
+	buf_printf(b, ",\"version\":\"%s\",\"pid\":%ld,\"uptime\":%lld,"
+	    "\"state\":\"%s\",\"sessions\":%llu,\"sessions_total\":%llu,"
+	    "\"accepted\":%llu,\"accepted_bytes\":%llu,\"rejects\":%llu,",
+	    SLUICE_VERSION, (long)getpid(),
+	    (long long)(time(NULL) - d->started),
+	    d->stopping ? "stopping" : "running",
+	    (unsigned long long)c->sessions,
+	    (unsigned long long)c->sessions_total,
+	    (unsigned long long)c->messages, (unsigned long long)c->bytes,
+	    (unsigned long long)c->rejects);
+}
+
+static void
+sessions_done(void *arg)
+{
+	struct sluiced *d = arg;
+
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct sluiced *d = arg;
+
+	(void)ev;
+	if (sig == SIGHUP) {
+		log_info("event=reload status=ignored reason=\"nothing in this "
+		    "version can be reloaded; restart to apply changes\"");
+		return;
+	}
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("event=shutdown signal=%d", (int)sig);
+	smtp_server_shutdown(d->smtp, SHUTDOWN_GRACE, sessions_done, d);
+}
+
+static void
+start(struct sluiced *d)
+{
+	struct queue_stats st;
+	struct api_deps deps;
+	const char *errstr;
+	size_t i;
+
+	for (i = 0; i < d->conf->nlisten; i++) {
+		if (d->conf->listen[i].tls && d->tls == NULL &&
+		    (d->tls = tls_server_ctx_new(d->conf->tls_cert,
+		    d->conf->tls_key, &errstr)) == NULL)
+			fatal("event=fatal reason=\"tls %s: %s\"",
+			    d->conf->tls_cert, errstr);
+	}
+	if (smtp_server_new(&d->smtp, d->base, d->conf, d->tls, &errstr) == -1)
+		fatal("event=fatal reason=\"%s\"", errstr);
+	prepare_and_drop(d->conf);
+	if (queue_open(&d->queue, d->conf->state_dir, &errstr) == -1)
+		fatal("event=fatal reason=\"queue %s: %s\"", d->conf->state_dir,
+		    errstr);
+	if (queue_recover(d->queue, (int64_t)time(NULL), &st, &errstr) == -1)
+		fatal("event=fatal reason=\"queue recovery: %s\"", errstr);
+	log_info("event=queue-recovered messages=%llu ready=%llu deferred=%llu "
+	    "retry=%llu hold=%llu bytes=%llu", (unsigned long long)st.messages,
+	    (unsigned long long)st.rcpts[QUEUE_READY],
+	    (unsigned long long)st.rcpts[QUEUE_DEFERRED],
+	    (unsigned long long)st.rcpts[QUEUE_RETRY],
+	    (unsigned long long)st.rcpts[QUEUE_HOLD],
+	    (unsigned long long)st.bytes);
+	if (queue_writer_start(&d->writer, d->queue, &errstr) == -1)
+		fatal("event=fatal reason=\"queue writer: %s\"", errstr);
+	deps.queue = d->queue;
+	deps.writer = d->writer;
+	deps.status = status_fields;
+	deps.status_arg = d;
+	if (api_start(&d->api, d->base, d->conf->admin_socket, &deps,
+	    &errstr) == -1)
+		fatal("event=fatal reason=\"admin socket %s: %s\"",
+		    d->conf->admin_socket, errstr);
+	smtp_server_enable(d->smtp, d->writer);
+}
+
+static void
+stop(struct sluiced *d)
+{
+	api_stop(&d->api);
+	smtp_server_free(&d->smtp);
+	queue_writer_stop(&d->writer);
+	/* run the commit callbacks the writer handed back while stopping */
+	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	queue_close(&d->queue);
+	event_free(d->sig_term);
+	event_free(d->sig_int);
+	event_free(d->sig_hup);
+	event_base_free(d->base);
+	if (d->tls)
+		SSL_CTX_free(d->tls);
+	conf_free(&d->conf);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = "/etc/sluice/sluice.conf";
+	bool check = false, dump = false, use_syslog = false;
+	struct buf out = BUF_INIT;
+	struct sluiced d;
+	size_t i;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:ndsvV")) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'n': check = true; break;
+		case 'd': dump = true; break;
+		case 's': use_syslog = true; break;
+		case 'v': log_set_level(LOG_LVL_DEBUG); break;
+		case 'V': printf("sluiced %s\n", SLUICE_VERSION); return 0;
+		default: usage();
+		}
+	}
+	if (optind != argc || (dump && !check))
+		usage();
+	memset(&d, 0, sizeof(d));
+	if (conf_load(path, &d.conf, &out) == -1) {
+		fputs(out.data ? out.data : "", stderr);
+		buf_free(&out);
+		return 1;
+	}
+	if (check) {
+		if (dump) {
+			conf_dump(d.conf, &out);
+			fputs(out.data ? out.data : "", stdout);
+		}
+		buf_free(&out);
+		conf_free(&d.conf);
+		return 0;
+	}
+	log_init("sluiced", use_syslog);
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() == -1 || (d.base = event_base_new()) == NULL)
+		fatal("event=fatal reason=\"cannot set up the event loop\"");
+	d.started = time(NULL);
+	start(&d);
+	d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	d.sig_int = evsignal_new(d.base, SIGINT, on_signal, &d);
+	d.sig_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
+	evsignal_add(d.sig_term, NULL);
+	evsignal_add(d.sig_int, NULL);
+	evsignal_add(d.sig_hup, NULL);
+	for (i = 0; i < d.conf->nlisten; i++)
+		log_info("event=listening address=%s%s", d.conf->listen[i].text,
+		    d.conf->listen[i].tls_required ? " tls=required" :
+		    d.conf->listen[i].tls ? " tls=starttls" : "");
+	log_info("event=ready version=%s hostname=%s state_dir=%s admin=%s",
+	    SLUICE_VERSION, d.conf->hostname, d.conf->state_dir,
+	    d.conf->admin_socket);
+	event_base_dispatch(d.base);
+	stop(&d);
+	log_info("event=stopped");
+	return 0;
+}

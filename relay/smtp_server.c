@@ -1,0 +1,288 @@
+/*
+ * smtp_server: listeners, connection accounting and shutdown of the SMTP
+ * ingress.
+ *
+ * Limits are spent at MAIL, never at connect (DESIGN.md: Postfix marks a
+ * destination dead after a failure at connect, banner or EHLO, stalling
+ * all of mta1's mail).  A client over `connections` or
+ * `connections-per-ip` is still greeted and refused at MAIL with a 4xx.
+ * Only past a hard ceiling (the limit plus a margin) does the server stop
+ * calling accept(2); the kernel's backlog then holds the client, which is
+ * a delay, not a refusal.
+ *
+ * What an attacker controls: the number and timing of connections.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "../lib/log.h"
+#include "../lib/xalloc.h"
+#include "smtp.h"
+
+struct smtp_entry {
+	struct smtp_session		*session;
+	TAILQ_ENTRY(smtp_entry)		 link;
+};
+
+struct smtp_server {
+	struct event_base		*base;
+	const struct conf		*conf;
+	struct smtp_session_env		 env;
+	struct smtp_counters		 counters;
+	struct smtp_listen_ctx		*listeners;
+	size_t				 nlisteners;
+	TAILQ_HEAD(, smtp_entry)	 sessions;
+	bool				 paused;	/* at the hard ceiling */
+	struct event			*grace_ev;
+	void				(*done)(void *);
+	void				*done_arg;
+};
+
+static void	smtp_server_accept(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+
+static int
+smtp_bind(const struct conf_listen *l, const char **errstr)
+{
+	static char msg[256];
+	int fd, on = 1;
+
+	fd = socket(l->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	/* "*:port" (::) is dual-stack; any other IPv6 address is v6 only */
+	if (l->ss.ss_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(
+	    &((const struct sockaddr_in6 *)(const void *)&l->ss)->sin6_addr))
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1 ||
+	    listen(fd, 1024) == -1)
+		goto fail;
+	return fd;
+fail:
+	snprintf(msg, sizeof(msg), "listen %s: %s", l->text, strerror(errno));
+	*errstr = msg;
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+int
+smtp_server_new(struct smtp_server **sp, struct event_base *base,
+    const struct conf *conf, SSL_CTX *tls, const char **errstr)
+{
+	struct smtp_server *s;
+	size_t i;
+	int fd;
+
+	s = xcalloc(1, sizeof(*s));
+	s->base = base;
+	s->conf = conf;
+	TAILQ_INIT(&s->sessions);
+	s->env.base = base;
+	s->env.conf = conf;
+	s->env.tls = tls;
+	s->env.counters = &s->counters;
+	s->listeners = xcalloc(conf->nlisten, sizeof(*s->listeners));
+	for (i = 0; i < conf->nlisten; i++) {
+		if ((fd = smtp_bind(&conf->listen[i], errstr)) == -1) {
+			smtp_server_free(&s);
+			return -1;
+		}
+		s->listeners[i].server = s;
+		s->listeners[i].listen = &conf->listen[i];
+		s->listeners[i].evl = evconnlistener_new(base,
+		    smtp_server_accept, &s->listeners[i],
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED, -1, fd);
+		if (s->listeners[i].evl == NULL) {
+			close(fd);
+			*errstr = "evconnlistener_new failed";
+			smtp_server_free(&s);
+			return -1;
+		}
+		s->nlisteners = i + 1;
+	}
+	*sp = s;
+	return 0;
+}
+
+static void
+smtp_server_listen(struct smtp_server *s, bool on)
+{
+	size_t i;
+
+	for (i = 0; i < s->nlisteners; i++) {
+		if (on)
+			evconnlistener_enable(s->listeners[i].evl);
+		else
+			evconnlistener_disable(s->listeners[i].evl);
+	}
+}
+
+void
+smtp_server_enable(struct smtp_server *s, struct queue_writer *w)
+{
+	s->env.writer = w;
+	smtp_server_listen(s, true);
+}
+
+/* The hard ceiling: past it, accept(2) waits (a delay, not a refusal). */
+static uint64_t
+smtp_ceiling(const struct conf *conf)
+{
+	return conf->limits.connections + conf->limits.connections / 10 + 10;
+}
+
+static unsigned
+smtp_count_ip(struct smtp_server *s, const struct addr *a)
+{
+	struct smtp_entry *e;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(e, &s->sessions, link)
+		if (addr_equal(smtp_session_addr(e->session), a))
+			n++;
+	return n;
+}
+
+static void
+smtp_session_gone(void *arg, struct smtp_session *sess)
+{
+	struct smtp_server *s = arg;
+	struct smtp_entry *e;
+
+	TAILQ_FOREACH(e, &s->sessions, link) {
+		if (e->session == sess) {
+			TAILQ_REMOVE(&s->sessions, e, link);
+			free(e);
+			break;
+		}
+	}
+	s->counters.sessions--;
+	if (s->paused && !s->env.shutting_down &&
+	    s->counters.sessions < smtp_ceiling(s->conf)) {
+		s->paused = false;
+		smtp_server_listen(s, true);
+	}
+	if (s->env.shutting_down && TAILQ_EMPTY(&s->sessions) && s->done) {
+		void (*done)(void *) = s->done;
+		s->done = NULL;
+		done(s->done_arg);
+	}
+}
+
+static void
+smtp_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct smtp_listen_ctx *lc = arg;
+	struct smtp_server *s = lc->server;
+	const char *over = NULL;
+	struct smtp_entry *e;
+	struct addr a;
+
+	(void)evl;
+	(void)salen;
+	if (addr_from_sockaddr(sa, &a) == -1) {
+		close(fd);
+		return;
+	}
+	if (s->counters.sessions >= s->conf->limits.connections)
+		over = "too many connections";
+	else if (smtp_count_ip(s, &a) >= s->conf->limits.connections_per_ip)
+		over = "too many connections from your address";
+	e = xcalloc(1, sizeof(*e));
+	s->counters.sessions++;
+	s->counters.sessions_total++;
+	TAILQ_INSERT_TAIL(&s->sessions, e, link);
+	e->session = smtp_session_new(&s->env, lc->listen, fd, sa, over,
+	    smtp_session_gone, s);
+	if (!s->paused && s->counters.sessions >= smtp_ceiling(s->conf)) {
+		s->paused = true;
+		smtp_server_listen(s, false);
+		log_warn("event=accept-paused sessions=%llu reason=\"connection "
+		    "ceiling reached\"", (unsigned long long)s->counters.sessions);
+	}
+}
+
+static void
+smtp_grace_over(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_server *s = arg;
+	struct smtp_entry *e, *next;
+
+	(void)fd;
+	(void)ev;
+	log_warn("event=shutdown-grace-over sessions=%llu",
+	    (unsigned long long)s->counters.sessions);
+	for (e = TAILQ_FIRST(&s->sessions); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, link);
+		smtp_session_abort(e->session);
+	}
+}
+
+void
+smtp_server_shutdown(struct smtp_server *s, unsigned grace,
+    void (*done)(void *), void *arg)
+{
+	struct smtp_entry *e, *next;
+	struct timeval tv = { grace, 0 };
+
+	s->env.shutting_down = true;
+	s->done = done;
+	s->done_arg = arg;
+	/* keep listening: a client that connects now is told 421 */
+	if (s->paused) {
+		s->paused = false;
+		smtp_server_listen(s, true);
+	}
+	for (e = TAILQ_FIRST(&s->sessions); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, link);
+		smtp_session_shutdown(e->session);
+	}
+	if (TAILQ_EMPTY(&s->sessions)) {
+		s->done = NULL;
+		done(arg);
+		return;
+	}
+	s->grace_ev = evtimer_new(s->base, smtp_grace_over, s);
+	evtimer_add(s->grace_ev, &tv);
+}
+
+void
+smtp_server_free(struct smtp_server **sp)
+{
+	struct smtp_server *s = *sp;
+	struct smtp_entry *e;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	s->done = NULL;
+	while ((e = TAILQ_FIRST(&s->sessions)) != NULL)
+		smtp_session_abort(e->session);	/* calls smtp_session_gone */
+	for (i = 0; i < s->nlisteners; i++)
+		evconnlistener_free(s->listeners[i].evl);
+	free(s->listeners);
+	if (s->grace_ev)
+		event_free(s->grace_ev);
+	free(s);
+	*sp = NULL;
+}
+
+const struct smtp_counters *
+smtp_server_counters(struct smtp_server *s)
+{
+	return &s->counters;
+}

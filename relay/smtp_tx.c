@@ -1,0 +1,337 @@
+/*
+ * smtp_tx: one mail transaction of an SMTP session: the envelope, the
+ * message read in DATA (dot-unstuffed, with our Received header first),
+ * and its hand-over to the queue writer.
+ *
+ * Line ends: only <CRLF>.<CRLF> ends DATA (RFC 5321 4.1.1.4).  A line that
+ * ends in a bare LF is stored with CRLF, and "." followed by a bare LF is
+ * an ordinary line, not the end: this closes SMTP smuggling (as Postfix
+ * 3.9's smtpd_forbid_bare_newline = normalize does).  NUL and 8-bit bytes
+ * are stored as received: the store is byte-exact.
+ *
+ * Ownership: the session owns its tx until DATA ends; from the submit on,
+ * the commit owns it (tx->sess is cleared if the client goes away), and
+ * the loop callback frees it.
+ *
+ * What an attacker controls: the message bytes; the size bound is checked
+ * as they arrive, before they are kept.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+
+#include "../lib/log.h"
+#include "../lib/timefmt.h"
+#include "../lib/xalloc.h"
+#include "loop.h"
+#include "smtp_priv.h"
+
+/* A partial line longer than this is stored in pieces. */
+#define SMTP_DATA_CHUNK	8192
+
+static double
+smtp_elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+struct smtp_tx *
+smtp_tx_new(struct smtp_session *s, const char *sender, bool utf8,
+    bool eightbit)
+{
+	struct smtp_tx *tx;
+	struct timespec now;
+
+	tx = xcalloc(1, sizeof(*tx));
+	tx->sess = s;
+	tx->base = s->env->base;
+	clock_gettime(CLOCK_REALTIME, &now);
+	queue_id_new(tx->id, (int64_t)now.tv_sec * 1000000 +
+	    now.tv_nsec / 1000);
+	clock_gettime(CLOCK_MONOTONIC, &tx->start);
+	tx->sender = xstrdup(sender);
+	tx->utf8 = utf8;
+	tx->eightbit = eightbit;
+	buf_init(&tx->body);
+	return tx;
+}
+
+void
+smtp_tx_free(struct smtp_tx **txp)
+{
+	struct smtp_tx *tx = *txp;
+	size_t i;
+
+	if (tx == NULL)
+		return;
+	for (i = 0; i < tx->nrcpt; i++)
+		free(tx->rcpts[i]);
+	free(tx->rcpts);
+	free(tx->rin);
+	for (i = 0; i < sizeof(tx->client) / sizeof(tx->client[0]); i++)
+		free(tx->client[i]);
+	free(tx->sender);
+	buf_free(&tx->body);
+	free(tx);
+	*txp = NULL;
+}
+
+void
+smtp_tx_add_rcpt(struct smtp_tx *tx, const char *addr)
+{
+	tx->rcpts = xreallocarray(tx->rcpts, tx->nrcpt + 1,
+	    sizeof(*tx->rcpts));
+	tx->rcpts[tx->nrcpt++] = xstrdup(addr);
+}
+
+static const char *
+smtp_proto(const struct smtp_session *s, const struct smtp_tx *tx)
+{
+	if (tx->utf8)
+		return s->tls_active ? "UTF8SMTPS" : "UTF8SMTP";
+	if (!s->esmtp)
+		return s->tls_active ? "SMTPS" : "SMTP";
+	return s->tls_active ? "ESMTPS" : "ESMTP";
+}
+
+/* Our trace header (RFC 5321 4.4): the peer that spoke to us, which with
+ * XFORWARD is mta1; mta1's own header already names the original client. */
+void
+smtp_tx_begin_data(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	char date[TIMEFMT_LEN];
+
+	time_rfc5322(time(NULL), date, sizeof(date));
+	buf_printf(&tx->body, "Received: from %s (unknown [%s])\r\n",
+	    s->helo, s->addr_str);
+	if (s->tls_active)
+		buf_printf(&tx->body, "\t(using %s)\r\n", s->tls_desc);
+	buf_printf(&tx->body, "\tby %s (sluice) with %s id %s",
+	    s->env->conf->hostname, smtp_proto(s, tx), tx->id);
+	if (tx->nrcpt == 1)
+		buf_printf(&tx->body, "\r\n\tfor <%s>", tx->rcpts[0]);
+	buf_printf(&tx->body, "; %s\r\n", date);
+	tx->hdr_len = tx->body.len;
+	tx->at_bol = true;
+}
+
+/* Keeps the message within the size bound: past it, the bytes are
+ * dropped as they come and DATA ends with 552. */
+static void
+smtp_tx_check_size(struct smtp_session *s, struct smtp_tx *tx)
+{
+	if (tx->body.len - tx->hdr_len > s->env->conf->limits.message_size)
+		tx->too_big = true;
+	if (tx->too_big)
+		tx->body.len = tx->hdr_len;
+}
+
+/* One whole line (LF included) at the end of the body: unstuff it,
+ * normalise its end to CRLF.  True when it was the end of DATA. */
+static bool
+smtp_tx_line(struct smtp_tx *tx, size_t start, size_t n)
+{
+	char *line = tx->body.data + start;
+	size_t c = n - 1;
+	bool crlf = c > 0 && line[c - 1] == '\r';
+
+	if (crlf)
+		c--;
+	if (tx->at_bol && crlf && c == 1 && line[0] == '.') {
+		tx->body.len = start;
+		return true;
+	}
+	if (tx->at_bol && c > 0 && line[0] == '.') {
+		memmove(line, line + 1, c - 1);	/* RFC 5321 4.5.2 */
+		c--;
+	}
+	line[c] = '\r';
+	line[c + 1] = '\n';
+	tx->body.len = start + c + 2;
+	tx->body.data[tx->body.len] = '\0';
+	tx->at_bol = true;
+	return false;
+}
+
+bool
+smtp_tx_read_data(struct smtp_session *s, struct evbuffer *in)
+{
+	struct smtp_tx *tx = s->tx;
+	struct evbuffer_ptr p;
+	size_t eol_len, n, start;
+
+	for (;;) {
+		p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (p.pos == -1) {
+			n = evbuffer_get_length(in);
+			if (n <= SMTP_DATA_CHUNK)
+				return false;
+			/* a long line: keep all but its last byte (a CR
+			 * whose LF has not arrived yet) */
+			n--;
+			start = tx->body.len;
+			buf_reserve(&tx->body, n);
+			evbuffer_remove(in, tx->body.data + start, n);
+			tx->body.len += n;
+			if (tx->at_bol && tx->body.data[start] == '.') {
+				memmove(tx->body.data + start,
+				    tx->body.data + start + 1, n - 1);
+				tx->body.len--;
+			}
+			tx->at_bol = false;
+			smtp_tx_check_size(s, tx);
+			continue;
+		}
+		n = (size_t)p.pos + 1;
+		start = tx->body.len;
+		buf_reserve(&tx->body, n + 1);	/* room for a CR */
+		evbuffer_remove(in, tx->body.data + start, n);
+		if (smtp_tx_line(tx, start, n))
+			return true;
+		smtp_tx_check_size(s, tx);
+	}
+}
+
+static void
+smtp_tx_log_queued(struct smtp_session *s, struct smtp_tx *tx)
+{
+	log_info("queue_id=%s sid=%llu event=queued from=<%s> nrcpt=%zu "
+	    "size=%zu client=[%s] orig_client=%s[%s] helo=\"%s\" proto=%s "
+	    "delay=%.3f", tx->id, (unsigned long long)s->sid, tx->sender,
+	    tx->nrcpt, tx->body.len, s->addr_str,
+	    tx->msg.client_name ? tx->msg.client_name : "unknown",
+	    tx->msg.client_addr, tx->msg.client_helo ? tx->msg.client_helo : "",
+	    smtp_proto(s, tx), smtp_elapsed(&tx->start));
+}
+
+/* Back on the loop thread: the store has answered. */
+static void
+smtp_tx_committed(void *arg)
+{
+	struct smtp_tx *tx = arg;
+	struct smtp_session *s = tx->sess;
+
+	if (s == NULL) {
+		log_warn("queue_id=%s event=%s reason=\"client gone before "
+		    "the reply\"%s%s", tx->id, tx->rc >= 0 ?
+		    "queued-unacknowledged" : "store-failed",
+		    tx->rc >= 0 ? "" : " error=", tx->rc >= 0 ? "" : tx->err);
+		smtp_tx_free(&tx);
+		return;
+	}
+	s->tx = NULL;
+	s->ntx++;
+	if (tx->rc >= 0) {
+		s->env->counters->messages++;
+		s->env->counters->bytes += tx->body.len;
+		smtp_tx_log_queued(s, tx);
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
+	} else if (strstr(tx->err, "full") != NULL) {
+		log_err("queue_id=%s event=store-failed error=\"%s\"", tx->id,
+		    tx->err);
+		smtp_reply(s, "452 4.3.1 Insufficient system storage");
+	} else {
+		log_err("queue_id=%s event=store-failed error=\"%s\"", tx->id,
+		    tx->err);
+		smtp_reply(s, "451 4.3.0 Error: queue file write error");
+	}
+	smtp_tx_free(&tx);
+	smtp_session_resume(s);
+}
+
+static int
+smtp_tx_store_job(struct queue_txn *txn, void *arg, const char **errstr)
+{
+	struct smtp_tx *tx = arg;
+
+	return queue_txn_store(txn, &tx->msg, errstr);
+}
+
+/* Writer thread: note the outcome and hand the tx back to the loop. */
+static void
+smtp_tx_store_done(void *arg, int rc, const char *errstr)
+{
+	struct smtp_tx *tx = arg;
+
+	tx->rc = rc;
+	if (rc < 0)
+		snprintf(tx->err, sizeof(tx->err), "%s",
+		    errstr ? errstr : "unknown error");
+	loop_call(tx->base, smtp_tx_committed, tx);
+}
+
+static char *
+smtp_tx_keep(struct smtp_tx *tx, unsigned slot, const char *v)
+{
+	tx->client[slot] = v ? xstrdup(v) : NULL;
+	return tx->client[slot];
+}
+
+/* The original client: from XFORWARD when the peer is trusted and sent
+ * it, else the peer itself.  Every string is copied: the commit may
+ * outlive the session. */
+static void
+smtp_tx_fill(struct smtp_session *s, struct smtp_tx *tx)
+{
+	const struct smtp_xforward_attrs *xf = &s->xf;
+	struct queue_msg *m = &tx->msg;
+	bool fw = xf->addr != NULL && *xf->addr != '\0';
+	size_t i;
+
+	memcpy(m->id, tx->id, sizeof(m->id));
+	m->arrival = (int64_t)time(NULL);
+	m->sender = tx->sender;
+	m->flags = (tx->eightbit ? QUEUE_F_8BITMIME : 0) |
+	    (tx->utf8 ? QUEUE_F_SMTPUTF8 : 0);
+	m->client_addr = smtp_tx_keep(tx, 0, fw ? xf->addr : s->addr_str);
+	m->client_port = smtp_tx_keep(tx, 1, fw ? xf->port : s->port_str);
+	m->client_name = smtp_tx_keep(tx, 2, fw ? xf->name : NULL);
+	m->client_helo = smtp_tx_keep(tx, 3, fw ? xf->helo : s->helo);
+	m->client_proto = smtp_tx_keep(tx, 4, fw ? xf->proto :
+	    (s->esmtp ? "ESMTP" : "SMTP"));
+	m->client_ident = smtp_tx_keep(tx, 5, xf->ident);
+	m->client_source = smtp_tx_keep(tx, 6, xf->source);
+	m->peer_addr = smtp_tx_keep(tx, 7, s->addr_str);
+	m->peer_helo = smtp_tx_keep(tx, 8, s->helo);
+	m->sasl_user = NULL;
+	tx->rin = xcalloc(tx->nrcpt, sizeof(*tx->rin));
+	for (i = 0; i < tx->nrcpt; i++) {
+		tx->rin[i].addr = tx->rcpts[i];
+		tx->rin[i].state = QUEUE_READY;
+		tx->rin[i].due = m->arrival;
+	}
+	m->rcpts = tx->rin;
+	m->nrcpt = tx->nrcpt;
+	m->body = tx->body.data;
+	m->body_len = tx->body.len;
+}
+
+void
+smtp_tx_end_data(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (tx->too_big) {
+		log_info("queue_id=%s sid=%llu event=reject stage=data "
+		    "from=<%s> reply=\"552 5.3.4 Message size exceeds fixed "
+		    "limit\"", tx->id, (unsigned long long)s->sid, tx->sender);
+		s->tx = NULL;
+		s->ntx++;
+		smtp_tx_free(&tx);
+		smtp_error(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	smtp_tx_fill(s, tx);
+	s->state = SMTP_S_COMMIT;
+	bufferevent_disable(s->bev, EV_READ);
+	queue_writer_submit(s->env->writer, smtp_tx_store_job,
+	    smtp_tx_store_done, tx);
+}

@@ -1,0 +1,203 @@
+"""A private Postfix instance (mta1, or the benchmark's reference MTA).
+
+Everything lives under one directory: etc/ (main.cf, master.cf), spool/
+(queue_directory), data/ (data_directory) and maillog.  master runs in the
+foreground (`postfix start-fg`) in its own process group, so the fixture
+owns it and can always kill what it started.  Several instances run side
+by side: each has its own directories, ports and multi_instance_name.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from harness import wait_for
+
+SMTPD = "smtpd"
+
+
+def _pc(etc, *args):
+    subprocess.run(["postconf", "-c", str(etc)] + list(args), check=True,
+                   capture_output=True, timeout=30)
+
+
+class Postfix:
+    """port: its smtpd listener on 127.0.0.1.  relay_port: where it relays
+    all mail (relayhost [127.0.0.1]:relay_port), or None.  settings: more
+    main.cf parameters (name -> value)."""
+
+    def __init__(self, workdir, name="mta1", port=None, relay_port=None,
+                 settings=None, hostname="mta1.test"):
+        from harness import free_port
+        self.dir = Path(workdir) / name
+        self.etc = self.dir / "etc"
+        self.spool = self.dir / "spool"
+        self.data = self.dir / "data"
+        self.maillog = self.dir / "maillog"
+        self.name = name
+        self.port = port or free_port()
+        self.proc = None
+        for d in (self.dir, self.etc, self.spool, self.data):
+            d.mkdir(mode=0o755, parents=True, exist_ok=True)
+        shutil.chown(self.data, user="postfix")
+        shutil.copy("/etc/postfix/master.cf", self.etc / "master.cf")
+        (self.etc / "main.cf").write_text("# private test instance\n")
+        params = {
+            "compatibility_level": "3.6",
+            "queue_directory": str(self.spool),
+            "data_directory": str(self.data),
+            "meta_directory": "/etc/postfix",
+            "multi_instance_name": "postfix-%s-%d" % (name, self.port),
+            "multi_instance_enable": "yes",
+            "maillog_file": str(self.maillog),
+            "maillog_file_prefixes": str(self.dir),
+            "myhostname": hostname,
+            "mydestination": "",
+            "mynetworks": "127.0.0.0/8",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "alias_maps": "",
+            "alias_database": "",
+            "biff": "no",
+            "smtp_tls_security_level": "none",
+            "smtpd_tls_security_level": "none",
+            "smtp_dns_support_level": "disabled",
+            "smtp_host_lookup": "native",
+            "smtpd_peername_lookup": "no",
+            "queue_run_delay": "1s",
+            "minimal_backoff_time": "1s",
+            "maximal_backoff_time": "2s",
+            "smtp_connect_timeout": "5s",
+        }
+        if relay_port:
+            params.update({
+                "relayhost": "[127.0.0.1]:%d" % relay_port,
+                "smtp_send_xforward_command": "yes",
+                "smtp_bind_address": "127.0.0.1",
+            })
+        params.update(settings or {})
+        _pc(self.etc, "-e", *["%s=%s" % kv for kv in params.items()])
+        # the smtpd listener on our port only; no chroot (the spool is
+        # not prepared as a chroot jail)
+        _pc(self.etc, "-M#", "smtp/inet")
+        _pc(self.etc, "-M", "127.0.0.1:%d/inet=127.0.0.1:%d inet n - n - - smtpd"
+            % (self.port, self.port))
+        _pc(self.etc, "-F", "*/*/chroot = n")
+
+    def postconf(self, *args):
+        _pc(self.etc, *args)
+
+    def _postfix(self, *args, check=True, timeout=60):
+        r = subprocess.run(["postfix", "-c", str(self.etc)] + list(args),
+                           capture_output=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise AssertionError("postfix %s failed (%d): %s%s\nmaillog:\n%s" % (
+                " ".join(args), r.returncode, r.stdout.decode(errors="replace"),
+                r.stderr.decode(errors="replace"), self.maillog_text()[-3000:]))
+        return r
+
+    def maillog_text(self):
+        try:
+            return self.maillog.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def start(self, timeout=30):
+        self._postfix("check")
+        self.out = open(self.dir / "master.out", "wb")
+        self.proc = subprocess.Popen(["postfix", "-c", str(self.etc), "start-fg"],
+                                     stdin=subprocess.DEVNULL, stdout=self.out,
+                                     stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        # POLLING: master announces itself only in the maillog file, and
+        # then the listener must accept connections.
+        wait_for(lambda: self.proc.poll() is not None or
+                 "daemon started" in self.maillog_text(),
+                 timeout, "Postfix %s master to start" % self.name)
+        assert self.proc.poll() is None, "Postfix %s master exited (%s):\n%s" % (
+            self.name, self.proc.returncode, self.maillog_text()[-3000:])
+        wait_for(self._accepts, timeout, "Postfix %s smtpd on port %d" % (self.name, self.port))
+        return self
+
+    def _accepts(self):
+        import socket
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self, timeout=20):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self._postfix("stop", check=False)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)   # leftovers of its group
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+        self.out.close()
+
+    # -- queue and log --------------------------------------------------
+    def queue_listing(self):
+        """postqueue -p output (text)."""
+        r = subprocess.run(["postqueue", "-c", str(self.etc), "-p"],
+                           capture_output=True, timeout=60)
+        return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+    def queue_is_empty(self):
+        return "Mail queue is empty" in self.queue_listing()
+
+    def queue_count(self):
+        """Messages in every queue (postqueue -j: one JSON object a line)."""
+        r = subprocess.run(["postqueue", "-c", str(self.etc), "-j"],
+                           capture_output=True, timeout=300, check=True)
+        return sum(1 for l in r.stdout.splitlines() if l.strip())
+
+    def wait_delivered(self, queue_id, timeout=30):
+        """POLLING the maillog: waits for `QUEUEID: to=..., status=sent` and
+        returns the whole line."""
+        rx = re.compile(r"\b%s: to=<[^>]*>.*status=(\w+) (.*)$" % re.escape(queue_id), re.M)
+
+        def sent():
+            for m in rx.finditer(self.maillog_text()):
+                if m.group(1) == "sent":
+                    return m.group(0)
+            return None
+        try:
+            return wait_for(sent, timeout, "mta1 to deliver %s" % queue_id, interval=0.1)
+        except AssertionError:
+            raise AssertionError("mta1 did not deliver %s within %ss; maillog tail:\n%s" % (
+                queue_id, timeout, "\n".join(self.maillog_text().splitlines()[-20:])))
+
+    def master_pids(self):
+        """Processes in master's group (for RSS accounting)."""
+        if self.proc is None:
+            return []
+        out = subprocess.run(["pgrep", "-g", str(self.proc.pid)],
+                             capture_output=True, text=True).stdout
+        return [int(x) for x in out.split()]
+
+
+def wait_gone(pid, timeout):
+    """POLLING: waits until a process that is not our child is gone."""
+    def gone():
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+    wait_for(gone, timeout, "process %d to exit" % pid)
