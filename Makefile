@@ -9,7 +9,7 @@ WARN	 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 HARDEN	 = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 OPT	?= -O2 -g
 WERROR	?=
-CFLAGS	+= -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(WERROR) \
+CFLAGS	+= -std=c11 -D_GNU_SOURCE -I. $(OPT) $(WARN) $(HARDEN) $(WERROR) \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 

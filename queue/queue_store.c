@@ -177,7 +177,7 @@ store_check(struct queue *q, const char **errstr)
 {
 	sqlite3_stmt *st;
 	const unsigned char *row;
-	char detail[256];
+	char detail[256], *nl;
 
 	if ((st = queue_db_stmt(&q->w, "PRAGMA quick_check", errstr)) == NULL)
 		snprintf(detail, sizeof(detail), "%s", *errstr);
@@ -192,6 +192,8 @@ store_check(struct queue *q, const char **errstr)
 		snprintf(detail, sizeof(detail), "%s",
 		    row ? (const char *)row : "no detail");
 	queue_db_reset(st);
+	for (nl = detail; (nl = strchr(nl, '\n')) != NULL; )
+		*nl = ' ';	/* one log line */
 	*errstr = queue_errf("queue: %s is corrupt (%s); restore it from a "
 	    "backup or move it aside", q->path, detail);
 	return -1;
@@ -266,7 +268,7 @@ store_message_row(struct queue_txn *txn, const struct queue_msg *m,
 {
 	struct queue_db *d = &txn->q->w;
 	sqlite3_stmt *st;
-	int rc, ext;
+	int rc;
 
 	if ((st = queue_db_stmt(d, "INSERT INTO messages (id, arrival,"
 	    " sender, flags, client_addr, client_port, client_name,"
@@ -291,13 +293,19 @@ store_message_row(struct queue_txn *txn, const struct queue_msg *m,
 	bind_opt_text(st, 14, m->sasl_user);
 	sqlite3_bind_int64(st, 15, (sqlite3_int64)m->body_len);
 	if (m->body_len == 0)
-		sqlite3_bind_zeroblob(st, 16, 0);	/* not NULL */
+		rc = sqlite3_bind_zeroblob(st, 16, 0);	/* not NULL */
 	else
-		sqlite3_bind_blob64(st, 16, m->body, m->body_len,
+		rc = sqlite3_bind_blob64(st, 16, m->body, m->body_len,
 		    SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE) {
-		ext = sqlite3_extended_errcode(d->db);
+	if (rc != SQLITE_OK) {		/* SQLITE_TOOBIG past SQLite's limit */
+		*errstr = queue_db_err(d, "queue: store body");
+		queue_db_reset(st);
+		return -1;
+	}
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		int ext = sqlite3_extended_errcode(d->db);
+
+
 		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY ||
 		    ext == SQLITE_CONSTRAINT_UNIQUE)
 			*errstr = queue_errf("queue: duplicate queue id %s",

@@ -7,8 +7,9 @@
  * Changes go to the queue writer as jobs; their done callback runs on the
  * writer thread, copies the result into the job and hands it back with
  * loop_call(), and only then is the reply sent.  A client may hang up
- * while its job is in flight: the connection's close callback clears the
- * job's request pointer, so the late result touches nothing freed.
+ * while its job is in flight: the connection's close callback records
+ * whether libevent frees the request or leaves it to us, so the late
+ * result touches nothing freed and leaks nothing.
  *
  * Ownership: struct api owns the evhttp and the socket file; a pending
  * delete owns itself and is freed when its result is back on the loop,
@@ -46,7 +47,7 @@
 #include "loop.h"
 
 #define API_TIMEOUT		30	/* seconds, idle HTTP connection */
-#define API_MAX_HEADERS		8192	/* bytes of request headers */
+#define API_MAX_HEADERS		8192	/* bytes of request header */
 #define API_MAX_BODY		1024	/* no endpoint takes a body */
 #define API_LIST_DEFAULT	10000	/* messages per listing */
 #define API_LIST_MAX		1000000
@@ -64,11 +65,12 @@ struct api {
 
 /* One POST .../delete on its way through the writer. */
 struct api_del {
-	struct api		*api;		/* NULL once api_stop() ran */
-	struct event_base	*base;		/* for the writer thread */
-	struct evhttp_request	*req;		/* NULL once the client left */
+	struct api		*api;	/* NULL once api_stop() ran */
+	struct event_base	*base;	/* for the writer thread */
+	struct evhttp_request	*req;	/* NULL: libevent freed it */
+	bool			 detached; /* req is ours to free */
 	char			 id[QUEUE_ID_SIZE];
-	int			 rc;		/* set on the writer thread */
+	int			 rc;	/* set on the writer thread */
 	char			 err[256];
 	TAILQ_ENTRY(api_del)	 link;
 };
@@ -209,9 +211,10 @@ api_summary_state(const struct queue_info *qi)
 	return queue_state_name(found >= 0 ? found : QUEUE_DONE);
 }
 
-/* The fields a listing row and the detail share, without braces. */
+/* The fields a listing row and the detail share, without braces; the
+ * detail has the recipients as an array instead of their number. */
 static void
-api_json_info(struct buf *b, const struct queue_info *qi)
+api_json_info(struct buf *b, const struct queue_info *qi, bool count)
 {
 	buf_addstr(b, "\"id\":");
 	api_json_str(b, qi->id);
@@ -219,8 +222,10 @@ api_json_info(struct buf *b, const struct queue_info *qi)
 	api_json_time(b, qi->arrival);
 	buf_addstr(b, ",\"sender\":");
 	api_json_str(b, qi->sender ? qi->sender : "");
-	buf_printf(b, ",\"size\":%" PRIu64 ",\"recipients\":%u,\"pending\":%u,"
-	    "\"state\":\"%s\",\"next_due\":", qi->size, qi->nrcpt,
+	buf_printf(b, ",\"size\":%" PRIu64, qi->size);
+	if (count)
+		buf_printf(b, ",\"recipients\":%u", qi->nrcpt);
+	buf_printf(b, ",\"pending\":%u,\"state\":\"%s\",\"next_due\":",
 	    qi->npending, api_summary_state(qi));
 	if (qi->npending > 0)
 		api_json_time(b, qi->next_due);
@@ -270,7 +275,7 @@ api_list_row(const struct queue_info *qi, void *arg)
 	if (c->count > 1)
 		buf_addc(c->json, ',');
 	buf_addc(c->json, '{');
-	api_json_info(c->json, qi);
+	api_json_info(c->json, qi, true);
 	buf_addc(c->json, '}');
 }
 
@@ -279,7 +284,8 @@ static int
 api_list_args(struct evhttp_request *req, int *state, char **sender,
     uint64_t *limit, const char **msg)
 {
-	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
 	struct evkeyvalq kv;
 	struct evkeyval *e;
 	const char *errstr;
@@ -373,17 +379,17 @@ api_show(struct api *api, struct evhttp_request *req, const char *id)
 
 	rc = queue_show(api->deps.queue, id, &d, &errstr);
 	if (rc == -1) {
-		log_err("event=api-error what=show id=%s error=\"%s\"", id,
-		    errstr);
+		log_err("queue_id=%s event=api-error what=show error=\"%s\"",
+		    id, errstr);
 		api_error(req, 500, errstr);
 		return;
 	}
-	if (rc == 0) {
+	if (rc == 0 || d == NULL) {
 		api_error(req, 404, "no such message");
 		return;
 	}
 	buf_addc(&json, '{');
-	api_json_info(&json, &d->info);
+	api_json_info(&json, &d->info, false);
 	buf_addstr(&json, ",\"client_addr\":");
 	api_json_str(&json, d->client_addr);
 	buf_addstr(&json, ",\"client_name\":");
@@ -398,7 +404,7 @@ api_show(struct api *api, struct evhttp_request *req, const char *id)
 	api_json_str(&json, d->peer_helo);
 	buf_addstr(&json, ",\"sasl_user\":");
 	api_json_str(&json, d->sasl_user);
-	buf_printf(&json, ",\"8bitmime\":%s,\"smtputf8\":%s,\"rcpts\":[",
+	buf_printf(&json, ",\"8bitmime\":%s,\"smtputf8\":%s,\"recipients\":[",
 	    d->flags & QUEUE_F_8BITMIME ? "true" : "false",
 	    d->flags & QUEUE_F_SMTPUTF8 ? "true" : "false");
 	for (i = 0; i < d->nrcpt; i++) {
@@ -430,8 +436,8 @@ api_body(struct api *api, struct evhttp_request *req, const char *id)
 
 	rc = queue_body(api->deps.queue, id, &body, &len, &errstr);
 	if (rc == -1) {
-		log_err("event=api-error what=body id=%s error=\"%s\"", id,
-		    errstr);
+		log_err("queue_id=%s event=api-error what=body error=\"%s\"",
+		    id, errstr);
 		api_error(req, 500, errstr);
 		return;
 	}
@@ -459,13 +465,22 @@ api_del_job(struct queue_txn *txn, void *arg, const char **errstr)
 	return queue_txn_delete(txn, d->id, errstr);
 }
 
+/*
+ * The client's connection is going away with the job in flight.  libevent
+ * either frees the request right after this callback (evhttp_free, the
+ * request still on the connection), or, on EOF or a timeout, detaches it
+ * (its connection is then NULL) and leaves it to us to free.
+ */
 static void
 api_del_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct api_del *d = arg;
 
 	(void)evcon;
-	d->req = NULL;
+	if (d->req != NULL && evhttp_request_get_connection(d->req) == NULL)
+		d->detached = true;
+	else
+		d->req = NULL;
 }
 
 /* Loop thread: the job's result is back. */
@@ -478,11 +493,13 @@ api_del_finish(void *arg)
 	if (d->api != NULL)
 		TAILQ_REMOVE(&d->api->pending, d, link);
 	if (d->rc == 1)
-		log_info("event=queue-delete id=%s by=admin-api", d->id);
+		log_info("queue_id=%s event=deleted by=admin-api", d->id);
 	else if (d->rc == -1)
-		log_err("event=api-error what=delete id=%s error=\"%s\"",
-		    d->id, d->err);
-	if (d->req != NULL) {
+		log_err("queue_id=%s event=api-error what=delete "
+		    "error=\"%s\"", d->id, d->err);
+	if (d->detached)
+		evhttp_request_free(d->req);
+	else if (d->req != NULL) {
 		/* before the reply: sending it may free the connection */
 		evhttp_connection_set_closecb(evhttp_request_get_connection(
 		    d->req), NULL, NULL);
@@ -598,73 +615,94 @@ api_request(struct evhttp_request *req, void *arg)
 static int
 api_clear_stale(const struct sockaddr_un *sun, const char **errstr)
 {
-	static char msg[256];
+	static char msg[128];
 	struct stat st;
-	int fd, rc, saved;
+	int fd, rc, e;
 
-	if (lstat(sun->sun_path, &st) == -1)
-		return errno == ENOENT ? 0 : -1;
+	if (lstat(sun->sun_path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		e = errno;
+		*errstr = "stat";
+		goto fail;
+	}
 	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(msg, sizeof(msg), "%s exists and is not a socket",
-		    sun->sun_path);
-		*errstr = msg;
+		*errstr = "exists and is not a socket";
 		return -1;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1)
-		return -1;
+	    0)) == -1) {
+		e = errno;
+		*errstr = "socket";
+		goto fail;
+	}
 	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	saved = errno;
+	e = errno;
 	close(fd);
-	errno = saved;
-	if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS) {
-		snprintf(msg, sizeof(msg), "%s: another daemon is listening "
-		    "on it", sun->sun_path);
-		*errstr = msg;
+	if (rc == 0 || e == EAGAIN) {
+		*errstr = "another daemon is listening on it";
 		return -1;
 	}
-	if (errno != ECONNREFUSED && errno != ENOENT)
-		return -1;
-	if (unlink(sun->sun_path) == -1 && errno != ENOENT)
-		return -1;
+	if (e != ECONNREFUSED && e != ENOENT) {
+		*errstr = "connect";
+		goto fail;
+	}
+	if (unlink(sun->sun_path) == -1 && errno != ENOENT) {
+		e = errno;
+		*errstr = "unlink";
+		goto fail;
+	}
 	return 0;
+fail:
+	snprintf(msg, sizeof(msg), "%s: %s", *errstr, strerror(e));
+	*errstr = msg;
+	return -1;
 }
 
 /* A listening AF_UNIX socket at path, mode 0660; -1 with *errstr. */
 static int
 api_listen(const char *path, const char **errstr)
 {
-	static char msg[256];
+	static char msg[128];
 	struct sockaddr_un sun;
-	int fd = -1;
+	const char *what;
+	int fd = -1, e;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >=
 	    sizeof(sun.sun_path)) {
-		snprintf(msg, sizeof(msg), "%s: socket path too long", path);
-		*errstr = msg;
+		*errstr = "socket path too long";
 		return -1;
 	}
-	*errstr = NULL;
-	if (api_clear_stale(&sun, errstr) == -1) {
-		if (*errstr != NULL)
-			return -1;
-		goto fail;
-	}
+	if (api_clear_stale(&sun, errstr) == -1)
+		return -1;
+	what = "socket";
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+	if (fd == -1)
 		goto fail;
-	/* the directory (/run/sluice, 0750) already keeps others out while
-	 * the mode is still the umask's */
-	if (chmod(path, 0660) == -1 || listen(fd, 64) == -1) {
-		unlink(path);
+	/* Linux creates the file with the socket's own mode less the umask:
+	 * set it first so the file is never wider than 0660, then chmod to
+	 * make it exactly 0660 whatever the umask */
+	what = "fchmod";
+	if (fchmod(fd, 0660) == -1)
 		goto fail;
-	}
+	what = "bind";
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		goto fail;
+	what = "chmod";
+	if (chmod(path, 0660) == -1)
+		goto fail_unlink;
+	what = "listen";
+	if (listen(fd, 64) == -1)
+		goto fail_unlink;
 	return fd;
+fail_unlink:
+	e = errno;
+	unlink(path);
+	errno = e;
 fail:
-	snprintf(msg, sizeof(msg), "admin socket %s: %s", path,
-	    strerror(errno));
+	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(errno));
 	*errstr = msg;
 	if (fd != -1)
 		close(fd);
@@ -679,7 +717,7 @@ api_start(struct api **apip, struct event_base *base, const char *path,
 	int fd;
 
 	if (deps->queue == NULL) {
-		*errstr = "admin API: no queue";
+		*errstr = "no queue";
 		return -1;
 	}
 	if ((fd = api_listen(path, errstr)) == -1)
@@ -691,7 +729,7 @@ api_start(struct api **apip, struct event_base *base, const char *path,
 	TAILQ_INIT(&api->pending);
 	if ((api->http = evhttp_new(base)) == NULL ||
 	    evhttp_accept_socket(api->http, fd) == -1) {
-		*errstr = "admin API: evhttp setup failed";
+		*errstr = "evhttp setup failed";
 		if (api->http != NULL)
 			evhttp_free(api->http);
 		close(fd);
@@ -727,7 +765,8 @@ api_stop(struct api **apip)
 	while ((d = TAILQ_FIRST(&api->pending)) != NULL) {
 		TAILQ_REMOVE(&api->pending, d, link);
 		d->api = NULL;
-		d->req = NULL;
+		if (!d->detached)
+			d->req = NULL;
 	}
 	unlink(api->path);
 	free(api->path);

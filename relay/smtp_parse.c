@@ -132,7 +132,7 @@ named_error(int code, const char *prefix, const char *name, size_t namelen)
 {
 	size_t i, n = 0;
 
-	for (; prefix[n] != '\0' && n < sizeof(named_err.text) - 1; n++)
+	for (; n < sizeof(named_err.text) - 1 && prefix[n] != '\0'; n++)
 		named_err.text[n] = prefix[n];
 	for (i = 0; i < namelen && i < SMTP_ECHO_MAX &&
 	    n < sizeof(named_err.text) - 4; i++) {
@@ -227,10 +227,8 @@ local_len(const char *s, size_t n, bool utf8)
 		k = 1;
 		if (u[i] == '.' && atom > 0)
 			atom = 0;
-		else if (is_atext(u[i]))
-			atom++;
-		else if (u[i] >= 0x80 && utf8 &&
-		    (k = utf8_len(u + i, n - i)) > 0)
+		else if (is_atext(u[i]) || (u[i] >= 0x80 && utf8 &&
+		    (k = utf8_len(u + i, n - i)) > 0))
 			atom++;
 		else
 			break;
@@ -465,7 +463,8 @@ parse_size(const char *s, uint64_t *out)
 	if (*s == '\0')
 		return -1;
 	for (; *s != '\0'; s++) {
-		if (!is_digit(*s) || v > (UINT64_MAX - 9) / 10)
+		if (!is_digit(*s) ||
+		    v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
 			return -1;
 		v = v * 10 + (uint64_t)(*s - '0');
 	}

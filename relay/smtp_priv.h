@@ -44,6 +44,7 @@ struct smtp_tx {
 	size_t			 hdr_len;	/* our Received header */
 	bool			 too_big;
 	bool			 at_bol;	/* DATA: at a line start */
+	bool			 prev_crlf;	/* DATA: last line ended CRLF */
 	struct queue_msg	 msg;
 	struct queue_rcpt_in	*rin;
 	char			*client[9];	/* strings msg points to */

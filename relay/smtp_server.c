@@ -62,9 +62,9 @@ smtp_bind(const struct conf_listen *l, const char **errstr)
 	if (fd == -1)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	/* "*:port" (::) is dual-stack; any other IPv6 address is v6 only */
-	if (l->ss.ss_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(
-	    &((const struct sockaddr_in6 *)(const void *)&l->ss)->sin6_addr))
+	/* IPv6 sockets are IPv6 only: conf turns "*:port" into two
+	 * listeners, 0.0.0.0 and [::] */
+	if (l->ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	if (bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1 ||
 	    listen(fd, 1024) == -1)

@@ -4,8 +4,9 @@
  * and its hand-over to the queue writer.
  *
  * Line ends: only <CRLF>.<CRLF> ends DATA (RFC 5321 4.1.1.4).  A line that
- * ends in a bare LF is stored with CRLF, and "." followed by a bare LF is
- * an ordinary line, not the end: this closes SMTP smuggling (as Postfix
+ * ends in a bare LF is stored with CRLF; "." followed by a bare LF, or
+ * after a line that ended in a bare LF, is an ordinary line, not the end:
+ * this closes SMTP smuggling (as Postfix
  * 3.9's smtpd_forbid_bare_newline = normalize does).  NUL and 8-bit bytes
  * are stored as received: the store is byte-exact.
  *
@@ -121,6 +122,7 @@ smtp_tx_begin_data(struct smtp_session *s)
 	buf_printf(&tx->body, "; %s\r\n", date);
 	tx->hdr_len = tx->body.len;
 	tx->at_bol = true;
+	tx->prev_crlf = true;
 }
 
 /* Keeps the message within the size bound: past it, the bytes are
@@ -145,10 +147,12 @@ smtp_tx_line(struct smtp_tx *tx, size_t start, size_t n)
 
 	if (crlf)
 		c--;
-	if (tx->at_bol && crlf && c == 1 && line[0] == '.') {
+	if (tx->at_bol && tx->prev_crlf && crlf && c == 1 &&
+	    line[0] == '.') {
 		tx->body.len = start;
 		return true;
 	}
+	tx->prev_crlf = crlf;
 	if (tx->at_bol && c > 0 && line[0] == '.') {
 		memmove(line, line + 1, c - 1);	/* RFC 5321 4.5.2 */
 		c--;
@@ -187,6 +191,7 @@ smtp_tx_read_data(struct smtp_session *s, struct evbuffer *in)
 				tx->body.len--;
 			}
 			tx->at_bol = false;
+			tx->prev_crlf = false;
 			smtp_tx_check_size(s, tx);
 			continue;
 		}

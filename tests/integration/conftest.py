@@ -32,6 +32,8 @@ def pytest_runtest_makereport(item, call):
 
 
 def _failed(request):
+    if getattr(request.node, "sluice_problems", False):
+        return True
     for when in ("setup", "call"):
         rep = getattr(request.node, "rep_" + when, None)
         if rep is not None and rep.failed:
@@ -89,6 +91,7 @@ def sluice(request, workdir, tls_cert, sluice_user):
         if _failed(request) or problems:
             print("\nsluiced log (%s), tail:\n%s" % (s.logfile, s.log_tail(60)))
     if problems:
+        request.node.sluice_problems = True
         pytest.fail("sluiced: " + "; ".join(problems), pytrace=False)
 
 

@@ -117,7 +117,7 @@ def swaks_replies(out):
     text = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
     res = []
     for line in text.splitlines():
-        m = re.match(r"\s*<[-~*]\s+(\d{3})[ -](.*)$", line)
+        m = re.match(r"\s*<[-~*]+\s+(\d{3})[ -](.*)$", line)
         if m:
             res.append((int(m.group(1)), m.group(2)))
     return res
@@ -193,6 +193,7 @@ class Sluiced:
     show(id)         `queue show ID --json` as a dict
     cat(id)          `queue cat ID` bytes
     kill(sig)        signals the daemon; SIGKILL/SIGTERM also wait for it
+    send_signal(sig), wait_exit()   the same in two steps
     restart()        stops it if running (SIGTERM) and starts it again
     """
 
@@ -201,6 +202,7 @@ class Sluiced:
                  limits=None, extra="", hostname="sluice.test",
                  user=SLUICE_USER):
         self.workdir = Path(workdir)
+        self.workdir.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.state_dir = self.workdir / "state"
         self.run_dir = self.workdir / "run"
         for d in (self.state_dir, self.run_dir):
@@ -305,7 +307,7 @@ class Sluiced:
 
     def kill(self, sig=signal.SIGKILL, timeout=10):
         """Sends sig.  For SIGKILL and SIGTERM also waits for the exit and
-        returns the status (SIGTERM must give 0: the caller asserts)."""
+        returns the status (a SIGTERM exit other than 0 is a problem)."""
         assert self.proc is not None, "not running"
         if self.proc.poll() is not None:
             self.problems.append("sluiced had exited by itself with status %s"
@@ -314,10 +316,26 @@ class Sluiced:
         if sig == signal.SIGKILL:
             self._killpg(signal.SIGKILL)
             return self._reap(timeout)
-        self.proc.send_signal(sig)
+        self.send_signal(sig)
         if sig == signal.SIGTERM:
-            return self._reap(timeout)
+            return self.wait_exit(timeout)
         return None
+
+    def send_signal(self, sig):
+        """Sends sig to the daemon and returns at once."""
+        assert self.proc is not None and self.proc.poll() is None, "not running"
+        self.last_signal = sig
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=10):
+        """After send_signal(): waits for the exit and returns its status.
+        After SIGTERM or SIGINT anything but 0 is recorded as a problem."""
+        assert self.proc is not None, "not running"
+        rc = self._reap(timeout)
+        if rc != 0 and getattr(self, "last_signal", None) in (signal.SIGTERM, signal.SIGINT):
+            self.problems.append("sluiced exited with status %s after signal %d"
+                                 % (rc, self.last_signal))
+        return rc
 
     def restart(self, timeout=15):
         if self.proc is not None:
@@ -336,6 +354,11 @@ class Sluiced:
         return problems
 
     # -- logs ------------------------------------------------------------
+    @property
+    def log(self):
+        """Every stderr line so far, of every run (alias of lines)."""
+        return self.lines
+
     @property
     def lines(self):
         cur = self.logs.lines if (self.logs and self.proc is not None) else []
@@ -370,6 +393,7 @@ class Sluiced:
         r = self.ctl_ok("queue", "--json", *args)
         doc = json.loads(r.stdout)
         assert isinstance(doc.get("messages"), list), "queue --json: %r" % doc
+        assert not doc.get("truncated"), "the listing was truncated"
         return doc["messages"]
 
     def show(self, qid):

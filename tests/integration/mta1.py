@@ -11,7 +11,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from harness import wait_for
@@ -40,6 +39,7 @@ class Postfix:
         self.name = name
         self.port = port or free_port()
         self.proc = None
+        self.master_pid = None
         for d in (self.dir, self.etc, self.spool, self.data):
             d.mkdir(mode=0o755, parents=True, exist_ok=True)
         shutil.chown(self.data, user="postfix")
@@ -121,6 +121,9 @@ class Postfix:
         assert self.proc.poll() is None, "Postfix %s master exited (%s):\n%s" % (
             self.name, self.proc.returncode, self.maillog_text()[-3000:])
         wait_for(self._accepts, timeout, "Postfix %s smtpd on port %d" % (self.name, self.port))
+        # master made itself a session leader: its group holds every
+        # Postfix process of this instance
+        self.master_pid = int((self.spool / "pid" / "master.pid").read_text().split()[0])
         return self
 
     def _accepts(self):
@@ -140,10 +143,13 @@ class Postfix:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)   # leftovers of its group
-        except ProcessLookupError:
-            pass
+        for pgid in (self.proc.pid, self.master_pid):
+            if pgid is None:
+                continue
+            try:
+                os.killpg(pgid, signal.SIGKILL)   # leftovers of its groups
+            except ProcessLookupError:
+                pass
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -183,21 +189,10 @@ class Postfix:
             raise AssertionError("mta1 did not deliver %s within %ss; maillog tail:\n%s" % (
                 queue_id, timeout, "\n".join(self.maillog_text().splitlines()[-20:])))
 
-    def master_pids(self):
-        """Processes in master's group (for RSS accounting)."""
-        if self.proc is None:
+    def pids(self):
+        """The instance's processes (master's group), for RSS accounting."""
+        if self.master_pid is None:
             return []
-        out = subprocess.run(["pgrep", "-g", str(self.proc.pid)],
+        out = subprocess.run(["pgrep", "-g", str(self.master_pid)],
                              capture_output=True, text=True).stdout
         return [int(x) for x in out.split()]
-
-
-def wait_gone(pid, timeout):
-    """POLLING: waits until a process that is not our child is gone."""
-    def gone():
-        try:
-            os.kill(pid, 0)
-            return False
-        except ProcessLookupError:
-            return True
-    wait_for(gone, timeout, "process %d to exit" % pid)

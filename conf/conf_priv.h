@@ -1,0 +1,179 @@
+/*
+ * conf_priv.h: what the files of conf/ share and nobody else sees.
+ *
+ * The pipeline is lexer -> parser -> apply.  The lexer turns the text into
+ * tokens, the parser turns tokens into a tree of statements by a keyword
+ * table alone (it knows nothing of what a setting means), and the apply
+ * step of each part of the language (conf_daemon.c for now) gives the tree
+ * its meaning.  Every step records its errors in a struct conf_errs; they
+ * are sorted by line and written out once, at the end.
+ */
+#ifndef SLUICE_CONF_PRIV_H
+#define SLUICE_CONF_PRIV_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/buf.h"
+#include "conf.h"
+
+#define CONF_MAX_FILE	(16u * 1024 * 1024)	/* bytes of configuration */
+#define CONF_MAX_ERRORS	100	/* then "too many errors" */
+#define CONF_MAX_DEPTH	16	/* nesting of the grammar, not of input */
+
+/* Errors, collected as found; line 0 means "no line" (a default). */
+struct conf_err {
+	int	 line;
+	size_t	 seq;		/* discovery order, for a stable sort */
+	char	*msg;
+};
+
+struct conf_errs {
+	struct conf_err	*v;
+	size_t		 n, cap;
+	size_t		 dropped;	/* past CONF_MAX_ERRORS */
+};
+
+void	conf_err(struct conf_errs *, int line, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* Appends "file:line: msg\n" for each error, sorted by line, to out. */
+void	conf_errs_write(struct conf_errs *, const char *file,
+	    struct buf *out);
+void	conf_errs_free(struct conf_errs *);
+
+/* Tokens.  A quoted token is never a keyword. */
+enum conf_tok_kind {
+	CONF_TOK_WORD,
+	CONF_TOK_OPEN,		/* { */
+	CONF_TOK_CLOSE,		/* } */
+	CONF_TOK_END		/* end of input: always the last token */
+};
+
+struct conf_tok {
+	enum conf_tok_kind	 kind;
+	bool			 quoted;
+	int			 line;		/* where the token starts */
+	char			*text;		/* "{", "}", "" for END */
+};
+
+struct conf_toks {
+	struct conf_tok	*v;
+	size_t		 n, cap;
+};
+
+/* Splits text (len bytes, may hold NULs) into toks, ending with a
+ * CONF_TOK_END.  Lexical errors go to errs; the tokens are still usable. */
+void	conf_lex(const char *text, size_t len, struct conf_toks *,
+	    struct conf_errs *);
+void	conf_toks_free(struct conf_toks *);
+
+/*
+ * The grammar: one flat table of keywords per part of the language.  A row
+ * is a keyword inside the statement or block named by parent (a path of
+ * keywords: "" is the top level, "limits" the limits block).  A statement
+ * is
+ *
+ *	KEYWORD value{min,max} SUBKEYWORD-statement* [ "{" statement* "}" ]
+ *
+ * where the sub-keywords are the rows whose parent is this keyword's path,
+ * given on the same statement (`limits recipients 10 errors 5`) or, with
+ * CONF_KW_BLOCK, in braces (`limits { recipients 10 errors 5 }`).  A value
+ * is any token but a brace or an unquoted keyword in scope; so a list ends
+ * at the next keyword, a "}" or the end.
+ *
+ * The same row also carries the setting's meaning: unit, default (written
+ * in the language, parsed by the same code as the file) and bounds.  The
+ * parser reads only parent, name, min, max, flags and syntax.
+ */
+#define CONF_MANY	INT_MAX
+
+#define CONF_KW_BLOCK	0x01	/* sub-keywords may come in braces */
+#define CONF_KW_REPEAT	0x02	/* may be given more than once */
+
+enum conf_unit {
+	CONF_U_NONE,		/* a group of settings, or a flag */
+	CONF_U_COUNT,		/* a plain number */
+	CONF_U_SIZE,		/* bytes: 512, 10K, 5M, 1G */
+	CONF_U_DURATION,	/* seconds: 30s, 5m, 1h, 1d, 1w */
+	CONF_U_HOST,		/* a domain name */
+	CONF_U_USER,		/* a login name; hi: its maximum length */
+	CONF_U_PATH,		/* a file name; hi: its maximum length */
+	CONF_U_FILE,		/* a file that must be readable now */
+	CONF_U_LISTEN,		/* ADDR:PORT [tls] [tls-required] */
+	CONF_U_CIDRS,		/* addresses and networks */
+	CONF_U_DOMAINS		/* domain names, lower-cased */
+};
+
+struct conf_kw {
+	const char	*parent;	/* "" or "limits" ... */
+	const char	*name;
+	const char	*syntax;	/* the values, for messages: "NAME" */
+	int		 min, max;	/* how many values */
+	unsigned	 flags;		/* CONF_KW_* */
+	enum conf_unit	 unit;
+	const char	*def;		/* default; NULL: none or computed */
+	uint64_t	 lo, hi;	/* bounds of a number */
+	size_t		 off;		/* where the value lives */
+};
+
+struct conf_grammar {
+	const struct conf_kw	*kw;
+	size_t			 n;
+};
+
+/* Writes "parent name" (or "name" at the top level) into buf. */
+void	conf_kw_path(const struct conf_kw *, char *buf, size_t bufsz);
+
+/* The tree of statements.  The root has kw == NULL. */
+struct conf_node {
+	const struct conf_kw	 *kw;
+	const struct conf_tok	 *tok;		/* the keyword */
+	const struct conf_tok	**args;		/* the values */
+	size_t			  nargs;
+	struct conf_node	 *child, *last;	/* sub-statements, in order */
+	struct conf_node	 *next;
+	bool			  bad;		/* error inside: do not apply */
+};
+
+/* Builds the tree of the whole token list; the tokens must outlive it.
+ * Never fails: errors go to errs and the statements concerned are marked
+ * bad.  After an error the parser skips to the next keyword in scope. */
+struct conf_node *conf_parse(const struct conf_grammar *,
+	    const struct conf_toks *, struct conf_errs *);
+void	conf_node_free(struct conf_node **);
+/* The keyword of the grammar closest to word by edit distance among the
+ * sub-keywords of parent (NULL: top level), or NULL if none is close. */
+const char *conf_suggest(const struct conf_grammar *,
+	    const struct conf_kw *parent, const char *word);
+
+/* Values (conf_value.c).  Numbers with a unit are checked against the
+ * row's bounds; messages are "path: too large (at most 1G)". */
+int	conf_value_u64(const struct conf_kw *, const struct conf_tok *,
+	    uint64_t *, struct conf_errs *);
+/* A number in its unit's largest exact form: 52428800 -> "50M". */
+void	conf_format_u64(enum conf_unit, uint64_t, char *buf, size_t bufsz);
+/* Appends word, quoted and escaped when it would not read back as one
+ * plain value (spaces, braces, quotes, a keyword, empty). */
+void	conf_add_word(struct buf *, const struct conf_grammar *,
+	    const char *word);
+/* word as it is written in a file, for messages: plain, or in quotes
+ * when it holds spaces or is empty; cut at about 80 bytes. */
+#define CONF_SHOWN	96
+const char *conf_shown(const char *word, char *buf, size_t bufsz);
+/* Letters, digits and hyphens in dot-separated labels (RFC 1035 2.3.1,
+ * with RFC 1123's leading digits); at most 253 bytes. */
+bool	conf_is_domain(const char *);
+
+/* The daemon's part of the language (conf_daemon.c). */
+extern const struct conf_grammar conf_daemon_grammar;
+/* Gives the tree its meaning in c: every setting, defaults included, and
+ * the checks between settings.  Errors go to errs. */
+void	conf_daemon_apply(struct conf *c, const struct conf_node *root,
+	    struct conf_errs *);
+/* The machine's name, fully qualified when /etc/hosts says how; NULL when
+ * it cannot be found (conf_load.c). */
+char	*conf_machine_hostname(void);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * ctl: the parts of sluicectl, the admin API's client: a small blocking
+ * HTTP/1.0 client over a UNIX socket (ctl_http.c), a strict JSON reader
+ * (ctl_json.c) and the human-readable output (ctl_print.c).
+ */
+#ifndef SLUICE_CTL_PRIV_H
+#define SLUICE_CTL_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../lib/buf.h"
+
+#define CTL_HTTP_TIMEOUT	30		/* seconds for a whole request */
+#define CTL_HTTP_MAX		(256u << 20)	/* bytes of a response */
+#define CTL_HTTP_MAX_HEAD	(64u << 10)	/* bytes of its header block */
+#define CTL_JSON_DEPTH		32		/* nesting of arrays/objects */
+
+struct ctl_resp {
+	int		 status;	/* 200, 404, ... */
+	char		*ctype;		/* Content-Type, or NULL */
+	char		*body;		/* NUL-terminated (may hold NULs) */
+	size_t		 len;
+};
+
+/* Sends `METHOD path HTTP/1.0` to the UNIX socket at sock and reads the
+ * whole response into *r (free with ctl_resp_free).  0, or -1 with a
+ * message in err (e.g. "cannot connect to ...: ... (is sluiced running?)"). */
+int	ctl_http(const char *sock, const char *method, const char *path,
+	    struct ctl_resp *r, char *err, size_t errsz);
+/* Parses a complete response held in data[0..len) into *r, which takes
+ * copies.  0, or -1 with *errstr (static). */
+int	ctl_http_parse(const char *data, size_t len, struct ctl_resp *r,
+	    const char **errstr);
+void	ctl_resp_free(struct ctl_resp *);
+/* Appends s percent-encoded: everything but RFC 3986's unreserved set. */
+void	ctl_url_escape(struct buf *, const char *s);
+
+enum ctl_json_type {
+	CTL_JSON_NULL, CTL_JSON_FALSE, CTL_JSON_TRUE, CTL_JSON_NUMBER,
+	CTL_JSON_STRING, CTL_JSON_ARRAY, CTL_JSON_OBJECT
+};
+
+/* A parsed JSON value.  Strings are decoded (valid UTF-8, NUL-terminated;
+ * len counts a \u0000 inside); a number keeps its text in str. */
+struct ctl_json {
+	enum ctl_json_type	  type;
+	char			 *key;		/* as a member of an object */
+	char			 *str;		/* STRING, NUMBER */
+	size_t			  len;
+	struct ctl_json		**items;	/* ARRAY, OBJECT */
+	size_t			  n;
+};
+
+/* Parses exactly one JSON text (RFC 8259) from data[0..len): the tree, or
+ * NULL with *errstr (static) when it is not strict JSON. */
+struct ctl_json	*ctl_json_parse(const char *data, size_t len,
+		    const char **errstr);
+void		 ctl_json_free(struct ctl_json **);
+/* The member key of an object (the first, if repeated), or NULL. */
+const struct ctl_json *ctl_json_get(const struct ctl_json *, const char *key);
+/* The member's string, or NULL when it is missing or not a string. */
+const char	*ctl_json_str(const struct ctl_json *, const char *key);
+/* The member as a non-negative integer; 0, or -1 when it is not one. */
+int		 ctl_json_u64(const struct ctl_json *, const char *key,
+		    uint64_t *);
+bool		 ctl_json_bool(const struct ctl_json *, const char *key);
+
+/* Writes s for a terminal: control characters (C0, DEL, C1) and the
+ * backslash as escapes, so a sender cannot drive the admin's terminal. */
+void	ctl_put(FILE *, const char *s);
+/* The columns ctl_put() uses for s (code points; escapes count in full). */
+size_t	ctl_width(const char *s);
+/* Human output of the API's JSON; 0, or -1 with *errstr when the JSON
+ * does not have the expected shape. */
+int	ctl_print_status(FILE *, const struct ctl_json *, const char **errstr);
+int	ctl_print_queue(FILE *, const struct ctl_json *, const char **errstr);
+int	ctl_print_show(FILE *, const struct ctl_json *, const char **errstr);
+
+#endif

@@ -1,0 +1,417 @@
+/*
+ * sluicectl: the administrator's command-line tool.  It reads the admin
+ * socket's path from the configuration (conf_load, default
+ * /etc/sluice/sluice.conf) and talks to sluiced's admin API over it
+ * (ctl_http.c); `--json` prints the API's JSON as it came, otherwise
+ * ctl_print.c formats it for people.
+ *
+ * Exit status: 0 success, 1 failure (daemon unreachable, API error, no
+ * such message, invalid configuration), 2 usage error.
+ *
+ * What an attacker controls: nothing beyond the local user's own
+ * arguments; the strings in the answers came from SMTP peers and are
+ * escaped for the terminal by ctl_put().  `queue cat` writes the stored
+ * message raw, as postcat does: pipe it to a pager to be safe.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../conf/conf.h"
+#include "../lib/buf.h"
+#include "ctl_priv.h"
+
+#define CTL_DEFAULT_CONF	"/etc/sluice/sluice.conf"
+#define CTL_EXIT_USAGE		2
+
+struct ctl {
+	const char	*conf_path;
+	const char	*sock;		/* -s, or the configuration's */
+	struct conf	*conf;
+};
+
+/* The options a command takes: --json, --state S, --sender A. */
+struct ctl_opts {
+	bool		 json;
+	const char	*state;
+	const char	*sender;
+	char		**args;		/* positional arguments */
+	int		 nargs;
+};
+
+static void
+ctl_usage(FILE *f)
+{
+	fputs("usage: sluicectl [-c FILE] [-s SOCKET] COMMAND [ARGS]\n"
+	    "  status [--json]                  the daemon and its queue\n"
+	    "  queue [--json] [--state S] [--sender A]\n"
+	    "                                   list the queue (S: ready,"
+	    " deferred,\n"
+	    "                                   retry, hold; A: <> for the"
+	    " null sender)\n"
+	    "  queue show ID [--json]           one message and its"
+	    " recipients\n"
+	    "  queue cat ID                     the stored message, raw\n"
+	    "  queue delete ID...               remove messages\n"
+	    "  check                            validate the configuration\n"
+	    "  help                             this text\n"
+	    "-c FILE    the configuration (default " CTL_DEFAULT_CONF ")\n"
+	    "-s SOCKET  the admin socket, instead of the configuration's\n",
+	    f);
+}
+
+/* A usage error: msg (and arg), then a pointer to `help`; with no msg,
+ * the whole usage. */
+static int
+ctl_bad_usage(const char *msg, const char *arg)
+{
+	if (msg == NULL) {
+		ctl_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	fprintf(stderr, "sluicectl: %s%s%s\n", msg, arg ? ": " : "",
+	    arg ? arg : "");
+	fputs("run `sluicectl help` for the commands\n", stderr);
+	return CTL_EXIT_USAGE;
+}
+
+/* When argv[*i] is `name V` or `name=V`: 1 and *val; 0 when it is
+ * another argument; -1 when the value is missing. */
+static int
+ctl_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n) != 0)
+		return 0;
+	if (argv[*i][n] == '=') {
+		*val = argv[*i] + n + 1;
+		return 1;
+	}
+	if (argv[*i][n] != '\0')
+		return 0;
+	if (*i + 1 >= argc)
+		return -1;
+	*val = argv[++*i];
+	return 1;
+}
+
+/* Reads --json, --state and --sender where allowed (the letters j, t
+ * and s) and collects the rest; 0, or -1 after a usage message. */
+static int
+ctl_parse_opts(int argc, char **argv, const char *allowed,
+    struct ctl_opts *o)
+{
+	int i, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->args = argv;
+	for (i = 0; i < argc; i++) {
+		rc = 0;
+		if (strchr(allowed, 'j') && strcmp(argv[i], "--json") == 0) {
+			o->json = true;
+			continue;
+		}
+		if (strchr(allowed, 't'))
+			rc = ctl_opt(argc, argv, &i, "--state", &o->state);
+		if (rc == 0 && strchr(allowed, 's'))
+			rc = ctl_opt(argc, argv, &i, "--sender", &o->sender);
+		if (rc == -1) {
+			ctl_bad_usage("missing value for", argv[i]);
+			return -1;
+		}
+		if (rc == 1)
+			continue;
+		if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			ctl_bad_usage("unknown option", argv[i]);
+			return -1;
+		}
+		o->args[o->nargs++] = argv[i];
+	}
+	return 0;
+}
+
+static int
+ctl_load_conf(struct ctl *c)
+{
+	struct buf errors = BUF_INIT;
+
+	if (conf_load(c->conf_path, &c->conf, &errors) == -1) {
+		if (errors.len > 0)
+			fputs(errors.data, stderr);
+		else
+			fprintf(stderr, "sluicectl: %s: invalid "
+			    "configuration\n", c->conf_path);
+		buf_free(&errors);
+		return -1;
+	}
+	buf_free(&errors);
+	return 0;
+}
+
+/* Finds the socket: -s, else the configuration's admin socket. */
+static int
+ctl_socket(struct ctl *c)
+{
+	if (c->sock != NULL)
+		return 0;
+	if (ctl_load_conf(c) == -1)
+		return -1;
+	if (c->conf->admin_socket == NULL || *c->conf->admin_socket == '\0') {
+		fprintf(stderr, "sluicectl: %s: no admin socket configured\n",
+		    c->conf_path);
+		return -1;
+	}
+	c->sock = c->conf->admin_socket;
+	return 0;
+}
+
+/*
+ * One API call that must answer 200: 0 with *r; else the error is printed
+ * and the result is -1 for an API error, -2 when the daemon could not be
+ * reached.  id names the message the call is about, for the messages.
+ */
+static int
+ctl_call(struct ctl *c, const char *method, const char *path,
+    const char *id, struct ctl_resp *r)
+{
+	struct ctl_json *j;
+	const char *errstr, *msg = NULL;
+	char err[512];
+
+	if (ctl_socket(c) == -1)
+		return -2;
+	if (ctl_http(c->sock, method, path, r, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sluicectl: %s\n", err);
+		return -2;
+	}
+	if (r->status == 200)
+		return 0;
+	j = ctl_json_parse(r->body, r->len, &errstr);
+	if (j != NULL)
+		msg = ctl_json_str(j, "error");
+	if (id != NULL && r->status == 404 && msg != NULL &&
+	    strcmp(msg, "no such message") == 0)
+		fprintf(stderr, "sluicectl: no such message: %s\n", id);
+	else {
+		fprintf(stderr, "sluicectl: %s%s", id ? id : "",
+		    id ? ": " : "");
+		if (msg != NULL)
+			ctl_put(stderr, msg);
+		else
+			fprintf(stderr, "the daemon answered HTTP %d",
+			    r->status);
+		fputc('\n', stderr);
+	}
+	ctl_json_free(&j);
+	ctl_resp_free(r);
+	return -1;
+}
+
+/* Prints r's JSON as is (json) or through print; 0 or -1. */
+static int
+ctl_output(struct ctl_resp *r, bool json,
+    int (*print)(FILE *, const struct ctl_json *, const char **))
+{
+	struct ctl_json *j;
+	const char *errstr;
+	int rc = 0;
+
+	if (json) {
+		fwrite(r->body, 1, r->len, stdout);
+		return 0;
+	}
+	if ((j = ctl_json_parse(r->body, r->len, &errstr)) == NULL ||
+	    print(stdout, j, &errstr) == -1) {
+		fprintf(stderr, "sluicectl: bad answer from the daemon: %s\n",
+		    errstr);
+		rc = -1;
+	}
+	ctl_json_free(&j);
+	return rc;
+}
+
+static int
+ctl_cmd_status(struct ctl *c, int argc, char **argv)
+{
+	struct ctl_opts o;
+	struct ctl_resp r;
+	int rc;
+
+	if (ctl_parse_opts(argc, argv, "j", &o) == -1)
+		return CTL_EXIT_USAGE;
+	if (o.nargs > 0)
+		return ctl_bad_usage("unexpected argument", o.args[0]);
+	if (ctl_call(c, "GET", "/v1/status", NULL, &r) != 0)
+		return 1;
+	rc = ctl_output(&r, o.json, ctl_print_status);
+	ctl_resp_free(&r);
+	return rc == 0 ? 0 : 1;
+}
+
+static int
+ctl_cmd_list(struct ctl *c, int argc, char **argv)
+{
+	struct ctl_opts o;
+	struct ctl_resp r;
+	struct buf path = BUF_INIT;
+	char sep = '?';
+	int rc = 1;
+
+	if (ctl_parse_opts(argc, argv, "jts", &o) == -1)
+		return CTL_EXIT_USAGE;
+	if (o.nargs > 0)
+		return ctl_bad_usage("unknown queue command", o.args[0]);
+	buf_addstr(&path, "/v1/queue");
+	if (o.state != NULL) {
+		buf_printf(&path, "%cstate=", sep);
+		ctl_url_escape(&path, o.state);
+		sep = '&';
+	}
+	if (o.sender != NULL) {
+		buf_printf(&path, "%csender=", sep);
+		/* the null sender is stored as "" */
+		ctl_url_escape(&path, strcmp(o.sender, "<>") == 0 ? "" :
+		    o.sender);
+	}
+	if (ctl_call(c, "GET", path.data, NULL, &r) == 0) {
+		rc = ctl_output(&r, o.json, ctl_print_queue) == 0 ? 0 : 1;
+		ctl_resp_free(&r);
+	}
+	buf_free(&path);
+	return rc;
+}
+
+/* /v1/queue/ID plus suffix, the id escaped. */
+static char *
+ctl_msg_path(const char *id, const char *suffix)
+{
+	struct buf path = BUF_INIT;
+
+	buf_addstr(&path, "/v1/queue/");
+	ctl_url_escape(&path, id);
+	buf_addstr(&path, suffix);
+	return buf_take(&path);
+}
+
+static int
+ctl_cmd_show(struct ctl *c, int argc, char **argv, bool cat)
+{
+	struct ctl_opts o;
+	struct ctl_resp r;
+	char *path;
+	int rc = 1;
+
+	if (ctl_parse_opts(argc, argv, cat ? "" : "j", &o) == -1)
+		return CTL_EXIT_USAGE;
+	if (o.nargs != 1)
+		return ctl_bad_usage(o.nargs ? "one message at a time" :
+		    "missing queue id", NULL);
+	path = ctl_msg_path(o.args[0], cat ? "/body" : "");
+	if (ctl_call(c, "GET", path, o.args[0], &r) == 0) {
+		if (cat) {
+			fwrite(r.body, 1, r.len, stdout);
+			rc = 0;
+		} else
+			rc = ctl_output(&r, o.json, ctl_print_show) == 0 ? 0 :
+			    1;
+		ctl_resp_free(&r);
+	}
+	free(path);
+	return rc;
+}
+
+static int
+ctl_cmd_delete(struct ctl *c, int argc, char **argv)
+{
+	struct ctl_opts o;
+	struct ctl_resp r;
+	char *path;
+	int i, rc = 0, crc = 0;
+
+	if (ctl_parse_opts(argc, argv, "", &o) == -1)
+		return CTL_EXIT_USAGE;
+	if (o.nargs == 0)
+		return ctl_bad_usage("missing queue id", NULL);
+	for (i = 0; i < o.nargs && crc != -2; i++) {
+		path = ctl_msg_path(o.args[i], "/delete");
+		if ((crc = ctl_call(c, "POST", path, o.args[i], &r)) == 0) {
+			printf("%s: deleted\n", o.args[i]);
+			ctl_resp_free(&r);
+		} else
+			rc = 1;
+		free(path);
+	}
+	return rc;
+}
+
+static int
+ctl_cmd_queue(struct ctl *c, int argc, char **argv)
+{
+	if (argc > 0 && strcmp(argv[0], "show") == 0)
+		return ctl_cmd_show(c, argc - 1, argv + 1, false);
+	if (argc > 0 && strcmp(argv[0], "cat") == 0)
+		return ctl_cmd_show(c, argc - 1, argv + 1, true);
+	if (argc > 0 && strcmp(argv[0], "delete") == 0)
+		return ctl_cmd_delete(c, argc - 1, argv + 1);
+	return ctl_cmd_list(c, argc, argv);
+}
+
+static int
+ctl_cmd_check(struct ctl *c, int argc, char **argv)
+{
+	if (argc > 0)
+		return ctl_bad_usage("unexpected argument", argv[0]);
+	return ctl_load_conf(c) == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl c = { CTL_DEFAULT_CONF, NULL, NULL };
+	const char *cmd;
+	int ch, rc;
+
+	while ((ch = getopt(argc, argv, "+c:s:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			c.conf_path = optarg;
+			break;
+		case 's':
+			c.sock = optarg;
+			break;
+		case 'h':
+			ctl_usage(stdout);
+			return 0;
+		default:
+			return ctl_bad_usage(NULL, NULL);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		return ctl_bad_usage(NULL, NULL);
+	cmd = argv[0];
+	argc--;
+	argv++;
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
+		ctl_usage(stdout);
+		rc = 0;
+	} else if (strcmp(cmd, "status") == 0)
+		rc = ctl_cmd_status(&c, argc, argv);
+	else if (strcmp(cmd, "queue") == 0)
+		rc = ctl_cmd_queue(&c, argc, argv);
+	else if (strcmp(cmd, "check") == 0)
+		rc = ctl_cmd_check(&c, argc, argv);
+	else {
+		fprintf(stderr, "sluicectl: unknown command: %s\n", cmd);
+		rc = ctl_bad_usage(NULL, NULL);
+	}
+	conf_free(&c.conf);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		perror("sluicectl: stdout");
+		rc = 1;
+	}
+	return rc;
+}

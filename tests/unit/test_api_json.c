@@ -1,0 +1,254 @@
+/*
+ * test_api_json: the admin API's client-side pieces that need no daemon:
+ * the strict JSON reader (ctl_json), the HTTP response parser and URL
+ * escaping (ctl_http), the terminal-safe output and the human tables
+ * (ctl_print); and that what buf_add_json_str writes reads back intact.
+ */
+#include <stdlib.h>
+
+#include "t.h"
+#include "../../lib/buf.h"
+#include "../../relay/ctl_priv.h"
+
+static void
+test_json_valid(void)
+{
+	static const struct {
+		const char *in, *name;
+	} cases[] = {
+		{ "{}", "empty object" },
+		{ "[]", "empty array" },
+		{ " {\"a\" : [1, -2.5e+3, 0, true, false, null]} ", "mixed" },
+		{ "\"\\u00e9\\ud83d\\ude00\\/\\b\\f\\n\\r\\t\"", "escapes" },
+		{ "\"caf\xc3\xa9\"", "raw utf-8" },
+		{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+		  "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+		  "depth 32" },
+		{ "0", "bare zero" },
+	};
+	const char *errstr = NULL;
+	struct ctl_json *j;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		j = ctl_json_parse(cases[i].in, strlen(cases[i].in), &errstr);
+		t_report(j != NULL, cases[i].name, j ? "parsed" : errstr,
+		    "parsed");
+		ctl_json_free(&j);
+		T_OK(j == NULL, "free clears the pointer");
+	}
+}
+
+static void
+test_json_invalid(void)
+{
+	static const char *cases[] = {
+		"", "{", "[1,]", "{\"a\":1,}", "{a:1}", "01", "1.", "-", ".5",
+		"1e", "+1", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"",
+		"\"\\udc00\"", "\"\\ud800\\u0041\"", "\"a\tb\"", "\"\xff\"",
+		"\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xe2\x82\"", "tru",
+		"nul", "[1] 2", "{\"a\" 1}", "[1 2]", "// c\n1",
+		"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+		  "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+	};
+	const char *errstr;
+	struct ctl_json *j;
+	char name[96];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		errstr = NULL;
+		j = ctl_json_parse(cases[i], strlen(cases[i]), &errstr);
+		snprintf(name, sizeof(name), "invalid #%zu rejected", i);
+		t_report(j == NULL && errstr != NULL, name,
+		    j ? "parsed" : "rejected", "rejected");
+		ctl_json_free(&j);
+	}
+}
+
+static void
+test_json_access(void)
+{
+	const char *in = "{\"s\":\"x\\u0041y\",\"n\":42,\"neg\":-1,"
+	    "\"f\":1.5,\"b\":true,\"z\":null,\"s\":\"second\"}";
+	const char *errstr;
+	struct ctl_json *j = ctl_json_parse(in, strlen(in), &errstr);
+	uint64_t v = 0;
+
+	T_OK(j != NULL, "access: parsed");
+	T_EQ_STR(ctl_json_str(j, "s"), "xAy", "access: first of a repeat");
+	T_EQ_INT(ctl_json_u64(j, "n", &v), 0, "access: u64 ok");
+	T_EQ_INT(v, 42, "access: u64 value");
+	T_EQ_INT(ctl_json_u64(j, "neg", &v), -1, "access: negative refused");
+	T_EQ_INT(ctl_json_u64(j, "f", &v), -1, "access: fraction refused");
+	T_EQ_INT(ctl_json_u64(j, "s", &v), -1, "access: string refused");
+	T_OK(ctl_json_bool(j, "b"), "access: bool");
+	T_OK(!ctl_json_bool(j, "z"), "access: null is not true");
+	T_OK(ctl_json_str(j, "z") == NULL, "access: null is not a string");
+	T_OK(ctl_json_get(j, "missing") == NULL, "access: missing");
+	ctl_json_free(&j);
+}
+
+/* Every byte that can be in a C string, through buf_add_json_str and
+ * back through the strict reader. */
+static void
+test_json_roundtrip(void)
+{
+	struct buf b = BUF_INIT;
+	struct ctl_json *j;
+	const char *errstr = "";
+	char s[0x80], name[64];
+	int c;
+
+	for (c = 1; c < 0x80; c++)
+		s[c - 1] = (char)c;
+	s[0x7f] = '\0';
+	buf_add_json_str(&b, s);
+	j = ctl_json_parse(b.data, b.len, &errstr);
+	t_report(j != NULL, "roundtrip: ascii parses", j ? "ok" : errstr,
+	    "ok");
+	T_OK(j && j->len == 0x7f && memcmp(j->str, s, 0x7f) == 0,
+	    "roundtrip: ascii intact");
+	ctl_json_free(&j);
+	buf_reset(&b);
+	buf_add_json_str(&b, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	j = ctl_json_parse(b.data, b.len, &errstr);
+	snprintf(name, sizeof(name), "roundtrip: utf-8 intact");
+	T_OK(j && strcmp(j->str, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80")
+	    == 0, name);
+	ctl_json_free(&j);
+	buf_free(&b);
+}
+
+static void
+test_http_parse(void)
+{
+	static const struct {
+		const char *in, *body, *name;
+		int status;		/* -1: rejected */
+	} cases[] = {
+		{ "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", "{}",
+		  "content-length", 200 },
+		{ "HTTP/1.1 404 Not Found\r\n\r\nabc", "abc", "until close",
+		  404 },
+		{ "HTTP/1.0 200\r\n\r\n", "", "no reason", 200 },
+		{ "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nab", NULL,
+		  "truncated", -1 },
+		{ "HTTP/1.0 200 OK\r\nContent-Length: 1x\r\n\r\nab", NULL,
+		  "bad length", -1 },
+		{ "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
+		  NULL, "chunked", -1 },
+		{ "HTTP/2 200 OK\r\n\r\n", NULL, "version", -1 },
+		{ "HTTP/1.0 2x0 OK\r\n\r\n", NULL, "status digits", -1 },
+		{ "HTTP/1.0 200 OK\r\nX\r\n\r\n", NULL, "no colon", -1 },
+		{ "HTTP/1.0 200 OK\r\nA: b\rc\r\n\r\n", NULL, "bare CR", -1 },
+		{ "HTTP/1.0 200 OK\r\n", NULL, "no end", -1 },
+		{ "", NULL, "empty", -1 },
+	};
+	const char *ct = "HTTP/1.0 200 OK\r\ncontent-type:  message/rfc822 "
+	    "\r\n\r\nx";
+	struct ctl_resp r;
+	const char *errstr;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rc = ctl_http_parse(cases[i].in, strlen(cases[i].in), &r,
+		    &errstr);
+		T_EQ_INT(rc == 0 ? r.status : -1, cases[i].status,
+		    cases[i].name);
+		if (rc == 0 && cases[i].body)
+			T_EQ_STR(r.body, cases[i].body, cases[i].name);
+		ctl_resp_free(&r);
+	}
+	rc = ctl_http_parse(ct, strlen(ct), &r, &errstr);
+	T_EQ_STR(rc == 0 ? r.ctype : NULL, "message/rfc822", "content-type");
+	ctl_resp_free(&r);
+}
+
+static void
+test_url_escape(void)
+{
+	struct buf b = BUF_INIT;
+
+	ctl_url_escape(&b, "a+b@c.d/../~x y&z=%\xc3\xa9");
+	T_EQ_STR(b.data, "a%2Bb%40c.d%2F..%2F~x%20y%26z%3D%25%C3%A9",
+	    "url escape");
+	buf_free(&b);
+}
+
+/* Runs fn into a memory stream and returns what it wrote (malloc'd). */
+static char *
+capture(const char *json, int (*fn)(FILE *, const struct ctl_json *,
+    const char **), int *rc)
+{
+	const char *errstr;
+	struct ctl_json *j = ctl_json_parse(json, strlen(json), &errstr);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	*rc = j ? fn(f, j, &errstr) : -2;
+	fclose(f);
+	ctl_json_free(&j);
+	return out;
+}
+
+static void
+test_print(void)
+{
+	char *out;
+	int rc;
+
+	out = capture("{\"messages\":[{\"id\":\"0123456789ABCDEF\","
+	    "\"arrival\":\"2026-11-24T14:27:01Z\",\"sender\":\"\","
+	    "\"size\":1234,\"recipients\":5,\"pending\":3,\"state\":\"mixed\","
+	    "\"next_due\":null}],\"count\":1,\"bytes\":1234,"
+	    "\"truncated\":false}", ctl_print_queue, &rc);
+	T_EQ_INT(rc, 0, "queue table: rc");
+	T_EQ_STR(out, "ID                STATE     SIZE  ARRIVAL"
+	    "               SENDER  RCPTS\n"
+	    "0123456789ABCDEF  mixed     1234  2026-11-24T14:27:01Z  <>"
+	    "      3/5\n-- 1 message, 1234 bytes\n", "queue table");
+	free(out);
+	out = capture("{\"messages\":[],\"count\":0,\"bytes\":0,"
+	    "\"truncated\":false}", ctl_print_queue, &rc);
+	T_EQ_STR(out, "queue is empty\n", "queue table: empty");
+	free(out);
+	out = capture("{\"id\":\"0123456789ABCDEF\",\"state\":\"retry\","
+	    "\"pending\":1,\"arrival\":\"2026-11-24T14:27:01Z\",\"size\":9,"
+	    "\"sender\":\"a\\u001b]0;x\\u0007@b\",\"next_due\":"
+	    "\"2026-11-24T15:00:00Z\",\"client_addr\":\"192.0.2.1\","
+	    "\"client_name\":null,\"client_helo\":\"h\",\"peer_addr\":null,"
+	    "\"recipients\":[{\"address\":\"c@d\",\"state\":\"retry\","
+	    "\"due\":\"2026-11-24T15:00:00Z\",\"attempts\":2,"
+	    "\"last_reply\":\"451 4.4.1 \\u009b2J\"}]}", ctl_print_show, &rc);
+	T_EQ_INT(rc, 0, "show: rc");
+	T_EQ_STR(out, "id:         0123456789ABCDEF\n"
+	    "state:      retry (1 of 1 recipients pending)\n"
+	    "next due:   2026-11-24T15:00:00Z\n"
+	    "arrival:    2026-11-24T14:27:01Z\n"
+	    "size:       9 bytes\n"
+	    "sender:     a\\x1b]0;x\\x07@b\n"
+	    "client:     [192.0.2.1] helo=h\n"
+	    "recipient:  c@d  retry  due 2026-11-24T15:00:00Z  attempts 2"
+	    "  reply: 451 4.4.1 \\u009b2J\n", "show: escaped lines");
+	free(out);
+	out = capture("{\"messages\":1}", ctl_print_queue, &rc);
+	T_EQ_INT(rc, -1, "queue table: wrong shape");
+	free(out);
+	T_EQ_INT(ctl_width("a\x01\xc3\xa9\\"), 1 + 4 + 1 + 2, "width");
+}
+
+int
+main(void)
+{
+	test_json_valid();
+	test_json_invalid();
+	test_json_access();
+	test_json_roundtrip();
+	test_http_parse();
+	test_url_escape();
+	test_print();
+	return t_done();
+}

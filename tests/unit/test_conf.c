@@ -1,0 +1,656 @@
+/*
+ * test_conf: the configuration language of the daemon: values parsed,
+ * defaults, one-line and multi-line forms, units and bounds, the dump read
+ * back, and the exact "file:line: message" text of errors, several at once.
+ */
+#include <sys/stat.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "lib/addr.h"
+#include "lib/buf.h"
+#include "t.h"
+
+#define HOST	"hostname relay.example.com\n"
+
+/* Renders one field of c as text, so a table can name what to check. */
+static void
+field(const struct conf *c, const char *which, struct buf *b)
+{
+	char net[ADDR_STRLEN + 8];
+	size_t i;
+
+	buf_reset(b);
+	if (strcmp(which, "hostname") == 0)
+		buf_addstr(b, c->hostname);
+	else if (strcmp(which, "state-dir") == 0)
+		buf_addstr(b, c->state_dir);
+	else if (strcmp(which, "user") == 0)
+		buf_addstr(b, c->user);
+	else if (strcmp(which, "admin") == 0)
+		buf_addstr(b, c->admin_socket);
+	else if (strcmp(which, "tls") == 0)
+		buf_printf(b, "%s %s", c->tls_cert ? c->tls_cert : "-",
+		    c->tls_key ? c->tls_key : "-");
+	else if (strcmp(which, "listen") == 0)
+		for (i = 0; i < c->nlisten; i++)
+			buf_printf(b, "%s%s%s%s@%d", i ? " " : "",
+			    c->listen[i].text, c->listen[i].tls ? "+tls" : "",
+			    c->listen[i].tls_required ? "+req" : "",
+			    c->listen[i].line);
+	else if (strcmp(which, "trusted") == 0)
+		for (i = 0; i < c->ntrusted; i++) {
+			cidr_format(&c->trusted[i], net, sizeof(net));
+			buf_printf(b, "%s%s", i ? " " : "", net);
+		}
+	else if (strcmp(which, "domains") == 0)
+		for (i = 0; i < c->nrelay_domains; i++)
+			buf_printf(b, "%s%s", i ? " " : "",
+			    c->relay_domains[i]);
+	else if (strcmp(which, "limits") == 0)
+		buf_printf(b, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		    " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+		    c->limits.message_size, c->limits.recipients,
+		    c->limits.connections, c->limits.connections_per_ip,
+		    c->limits.command_timeout, c->limits.data_timeout,
+		    c->limits.errors, c->limits.line_length);
+	else
+		buf_addstr(b, "(unknown field)");
+}
+
+static void
+test_values(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*text;
+		const char	*field;
+		const char	*want;
+	} cases[] = {
+		{ "hostname", HOST, "hostname", "relay.example.com" },
+		{ "state-dir quoted", HOST "state-dir \"/srv/a b\"",
+		  "state-dir", "/srv/a b" },
+		{ "escapes", HOST "state-dir \"a\\\"b\\\\c\"", "state-dir",
+		  "a\"b\\c" },
+		{ "# inside a word", HOST "state-dir /x#y # comment",
+		  "state-dir", "/x#y" },
+		{ "user", HOST "user mail", "user", "mail" },
+		{ "admin inline", HOST "admin socket /tmp/a.sock", "admin",
+		  "/tmp/a.sock" },
+		{ "admin block", HOST "admin {\nsocket /tmp/b.sock\n}", "admin",
+		  "/tmp/b.sock" },
+		{ "listen default", HOST, "listen", "127.0.0.1:2525@0" },
+		{ "listen several", HOST "listen 127.0.0.1:25\n"
+		  "listen [::1]:25\nlisten 192.0.2.1:26", "listen",
+		  "127.0.0.1:25@2 [::1]:25@3 192.0.2.1:26@4" },
+		{ "listen star", HOST "listen *:2525", "listen",
+		  "0.0.0.0:2525@2 [::]:2525@2" },
+		{ "trusted default", HOST, "trusted", "127.0.0.0/8 ::1/128" },
+		{ "trusted list", HOST "trusted-networks 10.0.0.5, 10.1.0.0/16"
+		  "\n  2001:db8::/32 ::ffff:192.0.2.1", "trusted",
+		  "10.0.0.5/32 10.1.0.0/16 2001:db8::/32 192.0.2.1/32" },
+		{ "domains default", HOST, "domains", "" },
+		{ "domains lower-cased", HOST "relay-domains Example.COM a.org",
+		  "domains", "example.com a.org" },
+		{ "limits default", HOST, "limits",
+		  "52428800 1000 500 50 300 600 20 2048" },
+		{ "limits block", HOST "limits {\n message-size 10M\n"
+		  " recipients 5\n connections 7\n connections-per-ip 3\n"
+		  " command-timeout 1m\n data-timeout 1h\n errors 1\n"
+		  " line-length 512\n}", "limits",
+		  "10485760 5 7 3 60 3600 1 512" },
+		{ "limits units", HOST "limits { message-size 1536 "
+		  "command-timeout 90 data-timeout 1h }", "limits",
+		  "1536 1000 500 50 90 3600 20 2048" },
+		{ "limits split", HOST "limits { errors 3 }\nlimits "
+		  "recipients 9", "limits",
+		  "52428800 9 500 50 300 600 3 2048" },
+		{ "lines do not matter", "hostname\nrelay.example.com",
+		  "hostname", "relay.example.com" },
+	};
+	struct buf b = BUF_INIT, err = BUF_INIT;
+	struct conf *c;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&err);
+		rc = conf_load_string("t.conf", cases[i].text, &c, &err);
+		T_EQ_STR(err.data ? err.data : "", "", cases[i].name);
+		if (rc == -1) {
+			T_OK(c == NULL, cases[i].name);
+			continue;
+		}
+		field(c, cases[i].field, &b);
+		T_EQ_STR(b.data ? b.data : "", cases[i].want, cases[i].name);
+		conf_free(&c);
+		T_OK(c == NULL, "conf_free clears the pointer");
+	}
+	buf_free(&b);
+	buf_free(&err);
+}
+
+/* Texts that must mean the same: their dumps are compared. */
+static void
+test_equivalence(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*a, *b;
+	} cases[] = {
+		{ "block on one line",
+		  HOST "limits { message-size 10M recipients 100 }",
+		  HOST "limits {\n\tmessage-size 10M\n\trecipients 100\n}\n" },
+		{ "block or inline",
+		  HOST "limits { errors 5 line-length 1024 }",
+		  HOST "limits errors 5 line-length 1024" },
+		{ "inline per setting",
+		  HOST "limits errors 5 line-length 1024",
+		  HOST "limits errors 5\nlimits line-length 1024" },
+		{ "commas are spaces",
+		  HOST "trusted-networks 10.0.0.0/8,192.168.0.0/16",
+		  HOST "trusted-networks 10.0.0.0/8 192.168.0.0/16" },
+		{ "everything on one line",
+		  "hostname a.example user u listen 127.0.0.1:25 listen "
+		  "127.0.0.1:26 trusted-networks 10.0.0.0/8 ::1 relay-domains "
+		  "x.org y.org admin socket /s limits { errors 2 }",
+		  "hostname a.example\nuser u\nlisten 127.0.0.1:25\n"
+		  "listen 127.0.0.1:26\ntrusted-networks 10.0.0.0/8\n  ::1\n"
+		  "relay-domains x.org\n y.org\nadmin socket /s\n"
+		  "limits {\n errors 2\n}\n" },
+		{ "sizes in any unit",
+		  HOST "limits message-size 1G", HOST "limits message-size "
+		  "1073741824" },
+		{ "durations in any unit",
+		  HOST "limits command-timeout 1h", HOST "limits "
+		  "command-timeout 3600" },
+	};
+	struct buf da = BUF_INIT, db = BUF_INIT, err = BUF_INIT;
+	struct conf *ca, *cb;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&da);
+		buf_reset(&db);
+		buf_reset(&err);
+		if (conf_load_string("a.conf", cases[i].a, &ca, &err) == -1 ||
+		    conf_load_string("b.conf", cases[i].b, &cb, &err) == -1) {
+			T_EQ_STR(err.data, "", cases[i].name);
+			continue;
+		}
+		conf_dump(ca, &da);
+		conf_dump(cb, &db);
+		T_EQ_STR(da.data, db.data, cases[i].name);
+		conf_free(&ca);
+		conf_free(&cb);
+	}
+	buf_free(&da);
+	buf_free(&db);
+	buf_free(&err);
+}
+
+/* One setting against its bounds: the value, or the whole error line. */
+static void
+test_bounds(void)
+{
+	static const struct {
+		const char	*stmt;
+		const char	*want;	/* "limits" field, or the error */
+	} cases[] = {
+		{ "limits message-size 1K", "1024 1000 500 50 300 600 20 2048" },
+		{ "limits message-size 1023",
+		  "t.conf:2: limits message-size: too small (at least 1K)\n" },
+		{ "limits message-size 1G",
+		  "1073741824 1000 500 50 300 600 20 2048" },
+		{ "limits message-size 1025M",
+		  "t.conf:2: limits message-size: too large (at most 1G)\n" },
+		{ "limits message-size 10X",
+		  "t.conf:2: limits message-size: 10X: bad size "
+		  "(use K, M or G)\n" },
+		{ "limits message-size 99999999999999999999G",
+		  "t.conf:2: limits message-size: too large (at most 1G)\n" },
+		{ "limits recipients 100000",
+		  "52428800 100000 500 50 300 600 20 2048" },
+		{ "limits recipients 100001",
+		  "t.conf:2: limits recipients: too large (at most 100000)\n" },
+		{ "limits recipients 1K",
+		  "t.conf:2: limits recipients: 1K: not a number\n" },
+		{ "limits connections 0",
+		  "t.conf:2: limits connections: too small (at least 1)\n" },
+		{ "limits connections-per-ip 100000",
+		  "52428800 1000 500 100000 300 600 20 2048" },
+		{ "limits command-timeout 1s",
+		  "52428800 1000 500 50 1 600 20 2048" },
+		{ "limits command-timeout 0",
+		  "t.conf:2: limits command-timeout: too small "
+		  "(at least 1s)\n" },
+		{ "limits command-timeout 61m",
+		  "t.conf:2: limits command-timeout: too large "
+		  "(at most 1h)\n" },
+		{ "limits data-timeout 1h",
+		  "52428800 1000 500 50 300 3600 20 2048" },
+		{ "limits data-timeout 1d",
+		  "t.conf:2: limits data-timeout: too large (at most 1h)\n" },
+		{ "limits data-timeout 1.5m",
+		  "t.conf:2: limits data-timeout: 1.5m: bad duration "
+		  "(use s, m, h, d or w)\n" },
+		{ "limits errors 1000",
+		  "52428800 1000 500 50 300 600 1000 2048" },
+		{ "limits errors 1001",
+		  "t.conf:2: limits errors: too large (at most 1000)\n" },
+		{ "limits line-length 512",
+		  "52428800 1000 500 50 300 600 20 512" },
+		{ "limits line-length 511",
+		  "t.conf:2: limits line-length: too small (at least 512)\n" },
+		{ "limits line-length 65536",
+		  "52428800 1000 500 50 300 600 20 65536" },
+		{ "limits line-length 65537",
+		  "t.conf:2: limits line-length: too large "
+		  "(at most 65536)\n" },
+		{ "limits line-length -1",
+		  "t.conf:2: limits line-length: -1: not a number\n" },
+	};
+	struct buf text = BUF_INIT, got = BUF_INIT;
+	struct conf *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&text);
+		buf_reset(&got);
+		buf_printf(&text, HOST "%s\n", cases[i].stmt);
+		if (conf_load_string("t.conf", text.data, &c, &got) == 0) {
+			field(c, "limits", &got);
+			conf_free(&c);
+		}
+		T_EQ_STR(got.data, cases[i].want, cases[i].stmt);
+	}
+	buf_free(&text);
+	buf_free(&got);
+}
+
+/* Whole error outputs: every error, in line order, exactly worded. */
+static void
+test_errors(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*text;
+		const char	*want;
+	} cases[] = {
+		{ "unknown keyword, did you mean",
+		  HOST "lisen 127.0.0.1:25\n",
+		  "e.conf:2: unknown keyword \"lisen\" "
+		  "(did you mean \"listen\"?)\n" },
+		{ "unknown keyword, far from all",
+		  HOST "frobnicate yes\n",
+		  "e.conf:2: unknown keyword \"frobnicate\"\n" },
+		{ "unknown keyword in a block",
+		  HOST "limits {\n  recipents 5\n}\n",
+		  "e.conf:3: limits: unknown keyword \"recipents\" "
+		  "(did you mean \"recipients\"?)\n" },
+		{ "transposed option",
+		  HOST "listen 127.0.0.1:25 tsl\n",
+		  "e.conf:2: listen: unexpected \"tsl\" "
+		  "(did you mean \"tls\"?)\n" },
+		{ "too many values",
+		  HOST "user a b\n",
+		  "e.conf:2: user: unexpected \"b\"\n" },
+		{ "sub-keyword after the block",
+		  HOST "limits { errors 5 } errors 6\n",
+		  "e.conf:2: limits: unexpected \"errors\"\n" },
+		{ "missing argument",
+		  "hostname\nuser\n",
+		  "e.conf:1: hostname: missing argument (NAME)\n"
+		  "e.conf:2: user: missing argument (NAME)\n" },
+		{ "missing list",
+		  HOST "trusted-networks\nlimits { errors 3 }\n",
+		  "e.conf:2: trusted-networks: missing argument "
+		  "(ADDRESS-OR-CIDR...)\n" },
+		{ "close without open",
+		  HOST "}\n",
+		  "e.conf:2: \"}\" without \"{\"\n" },
+		{ "block not closed, at its line",
+		  HOST "limits {\n  errors 3\n\n",
+		  "e.conf:2: limits: \"{\" without \"}\"\n" },
+		{ "string not closed, at its line",
+		  HOST "state-dir \"/var/lib\nuser x\n",
+		  "e.conf:2: unterminated string\n" },
+		{ "bad escape",
+		  HOST "state-dir \"a\\nb\"\n",
+		  "e.conf:2: bad escape in string (only \\\" and \\\\ are "
+		  "escapes)\n" },
+		{ "control character",
+		  HOST "user \001x\n",
+		  "e.conf:2: control character 0x01\n" },
+		{ "quoted keyword",
+		  HOST "\"user\" x\n",
+		  "e.conf:2: \"user\": a quoted word is never a keyword\n" },
+		{ "given twice",
+		  HOST "user a\nuser b\nlimits errors 3\nlimits { errors 4 }\n",
+		  "e.conf:3: user given twice (first at line 2)\n"
+		  "e.conf:5: limits errors given twice (first at line 4)\n" },
+		{ "empty group",
+		  HOST "admin\nuser x\n",
+		  "e.conf:2: admin: expected \"{\" or a keyword of admin\n" },
+		{ "host bits, at the value's line",
+		  HOST "trusted-networks 10.0.0.0/8\n  10.0.0.1/8\n",
+		  "e.conf:3: trusted-networks: 10.0.0.1/8: host bits set in "
+		  "network\n" },
+		{ "bad hostname",
+		  "hostname relay_1.example.com\n",
+		  "e.conf:1: hostname: relay_1.example.com: not a valid "
+		  "domain name\n" },
+		{ "numeric hostname",
+		  "hostname 192.0.2.1\n",
+		  "e.conf:1: hostname: 192.0.2.1: not a valid domain name\n" },
+		{ "bad relay domain",
+		  HOST "relay-domains ok.example \"a b\"\n",
+		  "e.conf:2: relay-domains: \"a b\": not a valid domain "
+		  "name\n" },
+		{ "listen without port",
+		  HOST "listen 127.0.0.1\n",
+		  "e.conf:2: listen: 127.0.0.1: missing port\n" },
+		{ "listen twice",
+		  HOST "listen 127.0.0.1:25\nlisten 127.0.0.1:025\n",
+		  "e.conf:3: listen: 127.0.0.1:025 given twice "
+		  "(first at line 2)\n" },
+		{ "listen overlaps",
+		  HOST "listen 0.0.0.0:25\nlisten 127.0.0.1:25\n",
+		  "e.conf:3: listen: 127.0.0.1:25 overlaps 0.0.0.0:25 "
+		  "(line 2)\n" },
+		{ "listen tls without tls",
+		  HOST "listen 127.0.0.1:25 tls\nlisten [::1]:25 tls-required\n",
+		  "e.conf:2: listen: 127.0.0.1:25: tls needs a \"tls "
+		  "certificate FILE key FILE\" statement\n"
+		  "e.conf:3: listen: [::1]:25: tls-required needs a \"tls "
+		  "certificate FILE key FILE\" statement\n" },
+		{ "socket path too long",
+		  HOST "admin socket /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaa\n",
+		  "e.conf:2: admin socket: too long (at most 107 bytes)\n" },
+		{ "empty path",
+		  HOST "state-dir \"\"\n",
+		  "e.conf:2: state-dir: empty value\n" },
+		{ "several at once, resynchronised",
+		  "hostname relay.example.com\n"
+		  "lisen 127.0.0.1:25 tls\n"
+		  "limits { mesage-size 10M errors 0 }\n"
+		  "user\n"
+		  "trusted-networks 10.0.0.1/8 ::1/200\n"
+		  "hostname again.example.com\n"
+		  "}\n"
+		  "admin socket /tmp/s\n",
+		  "e.conf:2: unknown keyword \"lisen\" "
+		  "(did you mean \"listen\"?)\n"
+		  "e.conf:3: limits: unknown keyword \"mesage-size\" "
+		  "(did you mean \"message-size\"?)\n"
+		  "e.conf:3: limits errors: too small (at least 1)\n"
+		  "e.conf:4: user: missing argument (NAME)\n"
+		  "e.conf:5: trusted-networks: 10.0.0.1/8: host bits set in "
+		  "network\n"
+		  "e.conf:5: trusted-networks: ::1/200: invalid prefix "
+		  "length\n"
+		  "e.conf:6: hostname given twice (first at line 1)\n"
+		  "e.conf:7: \"}\" without \"{\"\n" },
+	};
+	struct buf err = BUF_INIT;
+	struct conf *c = (struct conf *)1;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&err);
+		T_EQ_INT(conf_load_string("e.conf", cases[i].text, &c, &err),
+		    -1, cases[i].name);
+		T_OK(c == NULL, cases[i].name);
+		T_EQ_STR(err.data, cases[i].want, cases[i].name);
+	}
+	buf_free(&err);
+}
+
+/* Writes text to a new temporary file; returns its name (to free). */
+static char *
+temp_file(const char *text)
+{
+	char *name = strdup("/tmp/test_conf.XXXXXX");
+	FILE *f;
+	int fd;
+
+	if (name == NULL || (fd = mkstemp(name)) == -1 ||
+	    (f = fdopen(fd, "w")) == NULL) {
+		perror("temp file");
+		exit(1);
+	}
+	fputs(text, f);
+	fclose(f);
+	return name;
+}
+
+static void
+test_tls(void)
+{
+	struct buf text = BUF_INIT, err = BUF_INIT;
+	char *cert = temp_file("cert\n"), *key = temp_file("key\n");
+	struct conf *c;
+
+	buf_printf(&text, HOST "listen 127.0.0.1:25 tls\n"
+	    "listen 127.0.0.1:587 tls-required\n"
+	    "tls certificate %s key %s\n", cert, key);
+	T_EQ_INT(conf_load_string("t.conf", text.data, &c, &err), 0,
+	    "tls files readable");
+	T_EQ_STR(err.data, NULL, "tls: no errors");
+	if (c != NULL) {
+		T_EQ_STR(c->tls_cert, cert, "tls certificate");
+		T_EQ_STR(c->tls_key, key, "tls key");
+		T_OK(c->listen[0].tls && !c->listen[0].tls_required,
+		    "listen tls");
+		T_OK(c->listen[1].tls && c->listen[1].tls_required,
+		    "tls-required implies tls");
+		conf_free(&c);
+	}
+
+	/* `tls` after a listener is the statement when "certificate"
+	 * follows, and the listener's option when it does not */
+	buf_reset(&text);
+	buf_printf(&text, HOST "listen 127.0.0.1:25\ntls { certificate %s "
+	    "key %s }\n", cert, key);
+	T_EQ_INT(conf_load_string("t.conf", text.data, &c, &err), 0,
+	    "tls block after listen");
+	if (c != NULL) {
+		T_OK(!c->listen[0].tls, "listen without tls");
+		conf_free(&c);
+	}
+
+	buf_reset(&text);
+	buf_printf(&text, HOST "tls certificate /nonexistent/cert.pem\n"
+	    "  key /tmp\n");
+	T_EQ_INT(conf_load_string("t.conf", text.data, &c, &err), -1,
+	    "tls files unreadable");
+	T_EQ_STR(err.data, "t.conf:2: tls certificate: /nonexistent/cert.pem: "
+	    "cannot read: No such file or directory\n"
+	    "t.conf:3: tls key: /tmp: not a regular file\n",
+	    "tls file errors");
+
+	buf_reset(&err);
+	buf_reset(&text);
+	buf_printf(&text, HOST "tls key %s\n", key);
+	conf_load_string("t.conf", text.data, &c, &err);
+	T_EQ_STR(err.data, "t.conf:2: tls: certificate missing "
+	    "(tls certificate FILE key FILE)\n", "tls key alone");
+
+	unlink(cert);
+	unlink(key);
+	free(cert);
+	free(key);
+	buf_free(&text);
+	buf_free(&err);
+}
+
+static void
+test_load_file(void)
+{
+	struct buf err = BUF_INIT, want = BUF_INIT;
+	struct conf *c = NULL;
+	char *name;
+
+	T_EQ_INT(conf_load("/nonexistent/sluice.conf", &c, &err), -1,
+	    "load missing file");
+	T_EQ_STR(err.data, "/nonexistent/sluice.conf: cannot open: "
+	    "No such file or directory\n", "missing file message");
+	T_OK(c == NULL, "missing file: no conf");
+
+	buf_reset(&err);
+	name = temp_file(HOST "# a comment\nuser mail\n");
+	T_EQ_INT(conf_load(name, &c, &err), 0, "load file");
+	if (c != NULL) {
+		T_EQ_STR(c->path, name, "path kept");
+		T_EQ_STR(c->user, "mail", "value from file");
+		conf_free(&c);
+	}
+	unlink(name);
+	free(name);
+
+	name = temp_file(HOST "user a\nuser b\n");
+	T_EQ_INT(conf_load(name, &c, &err), -1, "load bad file");
+	buf_printf(&want, "%s:3: user given twice (first at line 2)\n", name);
+	T_EQ_STR(err.data, want.data, "file name in messages");
+	unlink(name);
+	free(name);
+	buf_free(&err);
+	buf_free(&want);
+	conf_free(&c);
+	T_OK(c == NULL, "conf_free(NULL) is harmless");
+}
+
+static void
+test_defaults(void)
+{
+	struct buf err = BUF_INIT;
+	struct conf *c;
+
+	T_EQ_INT(conf_load_string("d.conf", "", &c, &err), 0, "empty file");
+	if (c == NULL)
+		return;
+	T_OK(c->hostname != NULL && c->hostname[0] != '\0',
+	    "hostname from the machine");
+	T_EQ_STR(c->state_dir, "/var/lib/sluice", "default state-dir");
+	T_EQ_STR(c->user, "sluice", "default user");
+	T_EQ_STR(c->admin_socket, "/run/sluice/admin.sock",
+	    "default admin socket");
+	T_EQ_INT(c->nlisten, 1, "one default listener");
+	T_EQ_STR(c->listen[0].text, "127.0.0.1:2525", "default listener");
+	T_OK(!c->listen[0].tls, "default listener without tls");
+	T_EQ_INT(c->nrelay_domains, 0, "no relay domains");
+	T_OK(c->tls_cert == NULL && c->tls_key == NULL, "no tls");
+	conf_free(&c);
+	buf_free(&err);
+}
+
+static void
+test_predicates(void)
+{
+	static const struct {
+		const char	*addr;
+		bool		 trusted;
+	} addrs[] = {
+		{ "10.1.2.3", true }, { "11.0.0.1", false },
+		{ "192.0.2.7", true }, { "192.0.2.8", false },
+		{ "2001:db8::1", true }, { "::ffff:10.0.0.1", true },
+		{ "127.0.0.1", false },
+	};
+	struct buf err = BUF_INIT;
+	struct conf *c;
+	struct addr a;
+	size_t i;
+
+	T_EQ_INT(conf_load_string("p.conf", HOST "trusted-networks "
+	    "10.0.0.0/8 192.0.2.7 2001:db8::/32 relay-domains Example.com "
+	    "b.example", &c, &err), 0, "predicates conf");
+	if (c == NULL)
+		return;
+	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		addr_parse(addrs[i].addr, &a);
+		T_EQ_INT(conf_is_trusted(c, &a), addrs[i].trusted,
+		    addrs[i].addr);
+	}
+	T_OK(conf_is_relay_domain(c, "example.com"), "relay domain");
+	T_OK(conf_is_relay_domain(c, "EXAMPLE.COM"), "relay domain, case");
+	T_OK(conf_is_relay_domain(c, "B.Example"), "second relay domain");
+	T_OK(!conf_is_relay_domain(c, "sub.example.com"),
+	    "not a subdomain");
+	T_OK(!conf_is_relay_domain(c, NULL), "no domain");
+	conf_free(&c);
+	buf_free(&err);
+}
+
+/* The dump is configuration: read back, it dumps the same. */
+static void
+test_dump(void)
+{
+	static const char *text = "hostname relay.example.com\n"
+	    "state-dir \"/srv/with space\"  user \"key\"\n"
+	    "listen *:25 listen 192.0.2.1:2525\n"
+	    "trusted-networks 127.0.0.1 10.0.0.0/8 ::1\n"
+	    "relay-domains B.example a.example\n"
+	    "limits { message-size 1536 command-timeout 120 "
+	    "data-timeout 3600s errors 7 }\n";
+	static const char *want = "hostname relay.example.com\n"
+	    "state-dir \"/srv/with space\"\n"
+	    "user \"key\"\n"
+	    "listen 0.0.0.0:25\n"
+	    "listen [::]:25\n"
+	    "listen 192.0.2.1:2525\n"
+	    "trusted-networks 127.0.0.1/32 10.0.0.0/8 ::1/128\n"
+	    "relay-domains b.example a.example\n"
+	    "# tls certificate (none)\n"
+	    "# tls key (none)\n"
+	    "limits message-size 1536\n"
+	    "limits recipients 1000\n"
+	    "limits connections 500\n"
+	    "limits connections-per-ip 50\n"
+	    "limits command-timeout 2m\n"
+	    "limits data-timeout 1h\n"
+	    "limits errors 7\n"
+	    "limits line-length 2048\n"
+	    "admin socket /run/sluice/admin.sock\n";
+	struct buf err = BUF_INIT, d1 = BUF_INIT, d2 = BUF_INIT;
+	struct conf *c;
+
+	T_EQ_INT(conf_load_string("d.conf", text, &c, &err), 0, "dump conf");
+	T_EQ_STR(err.data, NULL, "dump conf: no errors");
+	if (c == NULL)
+		return;
+	conf_dump(c, &d1);
+	conf_free(&c);
+	T_EQ_STR(d1.data, want, "dump");
+	T_EQ_INT(conf_load_string("d.out", d1.data, &c, &err), 0,
+	    "dump reads back");
+	if (c != NULL) {
+		conf_dump(c, &d2);
+		T_EQ_STR(d2.data, d1.data, "dump of the dump");
+		conf_free(&c);
+	}
+	buf_free(&err);
+	buf_free(&d1);
+	buf_free(&d2);
+}
+
+int
+main(void)
+{
+	test_values();
+	test_equivalence();
+	test_bounds();
+	test_errors();
+	test_tls();
+	test_load_file();
+	test_defaults();
+	test_predicates();
+	test_dump();
+	return t_done();
+}
