@@ -655,9 +655,9 @@ xforward_value(size_t attr, char **val)
 		return addr_parse(*val, &a) == 0 ? NULL : &e_xf_addr;
 	case 2:	/* PORT */
 		return port_is_valid(*val) ? NULL : &e_xf_port;
-	case 3:	/* PROTO */
-		return eq_ci(*val, "SMTP") || eq_ci(*val, "ESMTP") ? NULL :
-		    &e_xf_proto;
+	case 3:	/* PROTO: SMTP or ESMTP from Postfix; a 5xx here would make
+		 * mta1 bounce the mail, so any short name is recorded */
+		return strlen(*val) <= 32 ? NULL : &e_xf_proto;
 	default:
 		return NULL;
 	}

@@ -284,6 +284,10 @@ smtp_cmd_mail(struct smtp_session *s, char *args)
 		smtp_error(s, "%d %s %s", err->code, err->ecode, err->text);
 		return;
 	}
+	if (m.body == SMTP_BODY_BINARYMIME) {	/* needs CHUNKING, RFC 3030 */
+		smtp_error(s, "555 5.5.4 Unsupported option: BODY=BINARYMIME");
+		return;
+	}
 	if (m.has_size && m.size > c->limits.message_size) {
 		smtp_error(s, "552 5.3.4 Message size exceeds fixed limit");
 		return;

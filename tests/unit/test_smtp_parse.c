@@ -590,7 +590,9 @@ static const struct {
 	{ "xforward PORT negative", "PORT=-1", "501 5.5.4 Bad XFORWARD port" },
 	{ "xforward PROTO SMTP", "PROTO=SMTP", "ok proto=SMTP" },
 	{ "xforward PROTO esmtp", "PROTO=esmtp", "ok proto=esmtp" },
-	{ "xforward PROTO other", "PROTO=LMTP",
+	{ "xforward PROTO other", "PROTO=LMTP", "ok proto=LMTP" },
+	{ "xforward PROTO too long",
+	    "PROTO=ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456",
 	    "501 5.5.4 Bad XFORWARD protocol" },
 };
 
