@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "strutil.h"
 #include "xalloc.h"
 
 void
@@ -77,22 +78,30 @@ buf_printf(struct buf *b, const char *fmt, ...)
 void
 buf_add_json_str(struct buf *b, const char *s)
 {
-	const unsigned char *p;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), n;
 
 	buf_addc(b, '"');
-	for (p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':  buf_addstr(b, "\\\""); break;
-		case '\\': buf_addstr(b, "\\\\"); break;
-		case '\n': buf_addstr(b, "\\n"); break;
-		case '\r': buf_addstr(b, "\\r"); break;
-		case '\t': buf_addstr(b, "\\t"); break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				buf_printf(b, "\\u%04x", *p);
-			else
-				buf_addc(b, (char)*p);
-		}
+	for (; left > 0; p += n, left -= n) {
+		if ((n = str_utf8_len(p, left)) == 0) {
+			buf_addstr(b, "\xef\xbf\xbd");
+			n = 1;
+		} else if (n > 1)
+			buf_add(b, p, n);
+		else if (*p == '"')
+			buf_addstr(b, "\\\"");
+		else if (*p == '\\')
+			buf_addstr(b, "\\\\");
+		else if (*p == '\n')
+			buf_addstr(b, "\\n");
+		else if (*p == '\r')
+			buf_addstr(b, "\\r");
+		else if (*p == '\t')
+			buf_addstr(b, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			buf_printf(b, "\\u%04x", *p);
+		else
+			buf_addc(b, (char)*p);
 	}
 	buf_addc(b, '"');
 }

@@ -24,7 +24,9 @@ void	buf_addstr(struct buf *, const char *);
 void	buf_addc(struct buf *, char);
 void	buf_printf(struct buf *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal, quotes included. */
+/* Appends s as a JSON string literal, quotes included; a byte that is
+ * not part of valid UTF-8 becomes U+FFFD, as JSON text must be UTF-8
+ * (RFC 8259 8.1). */
 void	buf_add_json_str(struct buf *, const char *s);
 /* Empties the buffer, keeps the memory. */
 void	buf_reset(struct buf *);

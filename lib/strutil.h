@@ -19,6 +19,10 @@ bool	str_has_prefix_ci(const char *s, const char *prefix);
  * to a static message ("not a number", "too small", "too large"). */
 int	str_to_u64(const char *, uint64_t min, uint64_t max, uint64_t *out,
 	    const char **errstr);
+/* The length of the well-formed UTF-8 sequence (RFC 3629) at s within n
+ * bytes: 1 for ASCII, 2..4, or 0 when malformed, overlong, a surrogate or
+ * beyond U+10FFFF. */
+size_t	str_utf8_len(const unsigned char *s, size_t n);
 /* "30s", "5m", "2h", "1d", "1w" or a bare number of seconds, in [min, max]
  * seconds. */
 int	str_to_duration(const char *, uint64_t min, uint64_t max,

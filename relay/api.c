@@ -82,60 +82,14 @@ struct api_list_ctx {
 };
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
-static size_t
-api_utf8_len(const unsigned char *p)
-{
-	size_t n, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	/* overlong forms, surrogates and code points past U+10FFFF */
-	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
-	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
-		return 0;
-	return n;
-}
-
-/* A JSON string (or null for NULL); each byte that is not part of valid
- * UTF-8 becomes U+FFFD, since JSON text must be UTF-8 (RFC 8259, 8.1). */
+/* A JSON string, or null for NULL. */
 static void
 api_json_str(struct buf *b, const char *s)
 {
-	const unsigned char *p;
-	struct buf clean = BUF_INIT;
-	size_t n;
-
-	if (s == NULL) {
+	if (s == NULL)
 		buf_addstr(b, "null");
-		return;
-	}
-	for (p = (const unsigned char *)s; *p; p += n)
-		if ((n = api_utf8_len(p)) == 0)
-			break;
-	if (*p == '\0') {
+	else
 		buf_add_json_str(b, s);
-		return;
-	}
-	for (p = (const unsigned char *)s; *p; p += n) {
-		if ((n = api_utf8_len(p)) == 0) {
-			buf_addstr(&clean, "\xef\xbf\xbd");
-			n = 1;
-		} else
-			buf_add(&clean, p, n);
-	}
-	buf_add_json_str(b, clean.data);
-	buf_free(&clean);
 }
 
 static void

@@ -41,33 +41,6 @@ ctl_json_fail(struct ctl_json_p *ps, const char *err)
 	return NULL;
 }
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
-static size_t
-ctl_utf8_len(const unsigned char *p, size_t avail)
-{
-	size_t n, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (n > avail)
-		return 0;
-	for (i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
-	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
-		return 0;
-	return n;
-}
-
 static void
 ctl_utf8_put(struct buf *b, unsigned long cp)
 {
@@ -167,7 +140,7 @@ ctl_json_string(struct ctl_json_p *ps, struct buf *out)
 			ps->err = "control character in a string";
 			return -1;
 		}
-		if ((n = ctl_utf8_len(ps->p, (size_t)(ps->end - ps->p))) == 0) {
+		if ((n = str_utf8_len(ps->p, (size_t)(ps->end - ps->p))) == 0) {
 			ps->err = "invalid UTF-8";
 			return -1;
 		}

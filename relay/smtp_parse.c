@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "lib/addr.h"
+#include "lib/strutil.h"
 #include "relay/smtp_parse.h"
 
 #define SMTP_LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1 */
@@ -150,41 +151,14 @@ named_error(int code, const char *prefix, const char *name, size_t namelen)
 	return &named_err.err;
 }
 
-/*
- * The length of the well-formed UTF-8 sequence (RFC 3629) of a non-ASCII
- * character at s, within n bytes; 0 when it is malformed, overlong, a
- * surrogate, beyond U+10FFFF or a C1 control (U+0080..U+009F).
- */
+/* A non-ASCII character's UTF-8 length (lib's str_utf8_len), 0 also for
+ * the C1 controls U+0080..U+009F, which have no place in an address. */
 static size_t
 utf8_len(const unsigned char *s, size_t n)
 {
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		if (s[0] == 0xc2)
-			lo = 0xa0;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else
+	if (n >= 2 && s[0] == 0xc2 && s[1] < 0xa0)
 		return 0;
-	if (len > n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
+	return s[0] >= 0x80 ? str_utf8_len(s, n) : 0;
 }
 
 /* RFC 5321 atext (RFC 5322 3.2.3). */

@@ -208,6 +208,12 @@ test_buf(void)
 	buf_add_json_str(&b, "a\"b\\c\n\x01\t\xc3\xa9");
 	T_EQ_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\\t\xc3\xa9\"", "json escape");
 	buf_reset(&b);
+	/* a stray byte, a truncated sequence, an encoded surrogate */
+	buf_add_json_str(&b, "a\xff\xc3" "b\xed\xa0\x80");
+	T_EQ_STR(b.data, "\"a" "\xef\xbf\xbd" "\xef\xbf\xbd" "b"
+	    "\xef\xbf\xbd" "\xef\xbf\xbd" "\xef\xbf\xbd" "\"",
+	    "json invalid utf-8 replaced");
+	buf_reset(&b);
 	buf_add(&b, "x\0y", 3);
 	T_EQ_INT(b.len, 3, "buf holds NUL");
 	p = buf_take(&b);
