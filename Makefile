@@ -79,7 +79,8 @@ $(B)/fuzz/%: tests/fuzz/%.c $(SRC)
 fuzz: $(FUZZBIN)
 	@for f in $(FUZZBIN); do \
 	    mkdir -p $(B)/fuzz/corpus-$$(basename $$f); \
-	    $$f -max_total_time=$(FUZZSECS) $(B)/fuzz/corpus-$$(basename $$f) \
+	    $$f -max_total_time=$(FUZZSECS) -artifact_prefix=$(B)/fuzz/ \
+	        $(B)/fuzz/corpus-$$(basename $$f) \
 	        tests/fuzz/seeds || exit 1; done
 
 # Installs the Debian packages the build and the tests need; idempotent.

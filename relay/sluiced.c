@@ -190,15 +190,10 @@ start(struct sluiced *d)
 	struct queue_stats st;
 	struct api_deps deps;
 	const char *errstr;
-	size_t i;
 
-	for (i = 0; i < d->conf->nlisten; i++) {
-		if (d->conf->listen[i].tls && d->tls == NULL &&
-		    (d->tls = tls_server_ctx_new(d->conf->tls_cert,
-		    d->conf->tls_key, &errstr)) == NULL)
-			fatal("event=fatal reason=\"tls %s: %s\"",
-			    d->conf->tls_cert, errstr);
-	}
+	if (d->conf->tls_cert != NULL && (d->tls = tls_server_ctx_new(
+	    d->conf->tls_cert, d->conf->tls_key, &errstr)) == NULL)
+		fatal("event=fatal reason=\"%s\"", errstr);
 	if (smtp_server_new(&d->smtp, d->base, d->conf, d->tls, &errstr) == -1)
 		fatal("event=fatal reason=\"%s\"", errstr);
 	prepare_and_drop(d->conf);
@@ -251,6 +246,7 @@ main(int argc, char **argv)
 	const char *path = "/etc/sluice/sluice.conf";
 	bool check = false, dump = false, use_syslog = false;
 	struct buf out = BUF_INIT;
+	const char *errstr;
 	struct sluiced d;
 	size_t i;
 	int ch;
@@ -275,6 +271,15 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		/* what the daemon will load at start-up, -n loads now */
+		if (d.conf->tls_cert != NULL && (d.tls = tls_server_ctx_new(
+		    d.conf->tls_cert, d.conf->tls_key, &errstr)) == NULL) {
+			fprintf(stderr, "%s: %s\n", path, errstr);
+			conf_free(&d.conf);
+			return 1;
+		}
+		if (d.tls)
+			SSL_CTX_free(d.tls);
 		if (dump) {
 			conf_dump(d.conf, &out);
 			fputs(out.data ? out.data : "", stdout);

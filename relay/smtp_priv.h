@@ -75,6 +75,8 @@ struct smtp_session {
 	struct smtp_tx			*tx;
 	unsigned			 errors;
 	unsigned			 ntx;		/* transactions done */
+	const char			*stage;		/* for logs: "mail", ... */
+	const char			*cur_rcpt;	/* RCPT being refused */
 	bool				 skip_line;
 	bool				 stop;		/* shutdown asked */
 	char				*line;		/* line-length + 1 */

@@ -78,24 +78,65 @@ smtp_reply_close(struct smtp_session *s, const char *fmt, ...)
 	bufferevent_enable(s->bev, EV_WRITE);
 }
 
-/* A client error: counted; past the limit the session ends (RFC 5321
- * 4.3.2 allows 421 at any time). */
+/* Every refusal is logged once, in the manner of Postfix's "reject:"
+ * lines: the stage, the client, the reply, and the envelope so far. */
+static void
+smtp_log_reject(struct smtp_session *s, const char *reply)
+{
+	log_info("queue_id=%s sid=%llu event=reject stage=%s client=[%s] "
+	    "helo=\"%s\"%s%s%s%s%s%s reply=\"%s\"",
+	    s->tx ? s->tx->id : "NOQUEUE", (unsigned long long)s->sid,
+	    s->stage, s->addr_str, s->helo ? s->helo : "",
+	    s->tx ? " from=<" : "", s->tx ? s->tx->sender : "",
+	    s->tx ? ">" : "", s->cur_rcpt ? " to=<" : "",
+	    s->cur_rcpt ? s->cur_rcpt : "", s->cur_rcpt ? ">" : "", reply);
+}
+
+static void
+smtp_vrefuse(struct smtp_session *s, bool counted, const char *fmt,
+    va_list ap)
+{
+	char reply[512];
+
+	vsnprintf(reply, sizeof(reply), fmt, ap);
+	smtp_log_reject(s, reply);
+	smtp_reply(s, "%s", reply);
+	if (!counted)
+		return;
+	s->env->counters->rejects++;
+	if (++s->errors >= s->env->conf->limits.errors) {
+		log_info("event=too-many-errors sid=%llu client=[%s] errors=%u",
+		    (unsigned long long)s->sid, s->addr_str, s->errors);
+		smtp_reply_close(s, "421 4.7.0 %s Error: too many errors",
+		    s->env->conf->hostname);
+	}
+}
+
+/* A client error: logged and counted; past the limit the session ends
+ * (RFC 5321 4.3.2 allows 421 at any time). */
 void
 smtp_error(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
-	s->env->counters->rejects++;
 	va_start(ap, fmt);
-	smtp_vreply(s, fmt, ap);
+	smtp_vrefuse(s, true, fmt, ap);
 	va_end(ap);
-	if (++s->errors >= s->env->conf->limits.errors) {
-		log_info("event=disconnect sid=%llu client=[%s] "
-		    "reason=\"too many errors\"", (unsigned long long)s->sid,
-		    s->addr_str);
-		smtp_reply_close(s, "421 4.7.0 %s Error: too many errors",
-		    s->env->conf->hostname);
-	}
+}
+
+/* A refusal that is not the client's fault (a limit): logged only. */
+static void
+smtp_refuse(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+smtp_refuse(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtp_vrefuse(s, false, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -331,20 +372,16 @@ smtp_cmd_rcpt(struct smtp_session *s, char *args)
 		smtp_error(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
-	if (s->tx->nrcpt >= s->env->conf->limits.recipients) {
-		smtp_reply(s, "452 4.5.3 Error: too many recipients");
-		return;
-	}
-	if (!smtp_may_relay(s, r.addr)) {
-		log_info("queue_id=%s sid=%llu event=reject stage=rcpt "
-		    "client=[%s] from=<%s> to=<%s> reply=\"554 5.7.1 Relay "
-		    "access denied\"", s->tx->id, (unsigned long long)s->sid,
-		    s->addr_str, s->tx->sender, r.addr);
+	s->cur_rcpt = r.addr;
+	if (s->tx->nrcpt >= s->env->conf->limits.recipients)
+		smtp_refuse(s, "452 4.5.3 Error: too many recipients");
+	else if (!smtp_may_relay(s, r.addr))
 		smtp_error(s, "554 5.7.1 <%s>: Relay access denied", r.addr);
-		return;
+	else {
+		smtp_tx_add_rcpt(s->tx, r.addr);
+		smtp_reply(s, "250 2.1.5 Ok");
 	}
-	smtp_tx_add_rcpt(s->tx, r.addr);
-	smtp_reply(s, "250 2.1.5 Ok");
+	s->cur_rcpt = NULL;
 }
 
 static void
@@ -464,7 +501,21 @@ smtp_dispatch(struct smtp_session *s, char *line)
 {
 	char *args;
 
-	switch (smtp_parse_verb(line, &args)) {
+	static const char *stages[] = {
+		[SMTP_CMD_UNKNOWN] = "unknown", [SMTP_CMD_HELO] = "helo",
+		[SMTP_CMD_EHLO] = "ehlo", [SMTP_CMD_MAIL] = "mail",
+		[SMTP_CMD_RCPT] = "rcpt", [SMTP_CMD_DATA] = "data",
+		[SMTP_CMD_RSET] = "rset", [SMTP_CMD_NOOP] = "noop",
+		[SMTP_CMD_QUIT] = "quit", [SMTP_CMD_VRFY] = "vrfy",
+		[SMTP_CMD_EXPN] = "expn", [SMTP_CMD_HELP] = "help",
+		[SMTP_CMD_STARTTLS] = "starttls",
+		[SMTP_CMD_XFORWARD] = "xforward", [SMTP_CMD_AUTH] = "auth",
+		[SMTP_CMD_BDAT] = "bdat",
+	};
+	enum smtp_cmd cmd = smtp_parse_verb(line, &args);
+
+	s->stage = stages[cmd];
+	switch (cmd) {
 	case SMTP_CMD_HELO:	smtp_cmd_helo(s, args, false); break;
 	case SMTP_CMD_EHLO:	smtp_cmd_helo(s, args, true); break;
 	case SMTP_CMD_MAIL:	smtp_cmd_mail(s, args); break;
@@ -488,7 +539,9 @@ smtp_dispatch(struct smtp_session *s, char *line)
 		break;
 	case SMTP_CMD_HELP:
 		smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA "
-		    "RSET NOOP QUIT VRFY HELP STARTTLS XFORWARD");
+		    "RSET NOOP QUIT VRFY HELP%s%s",
+		    s->listen->tls && s->env->tls && !s->tls_active ?
+		    " STARTTLS" : "", s->trusted ? " XFORWARD" : "");
 		break;
 	case SMTP_CMD_EXPN:
 	case SMTP_CMD_AUTH:
@@ -511,6 +564,7 @@ smtp_take_line(struct smtp_session *s, struct evbuffer *in)
 	size_t max = s->env->conf->limits.line_length, len, eol_len;
 	struct evbuffer_ptr p;
 
+	s->stage = "command";
 	p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 	if (p.pos == -1) {
 		len = evbuffer_get_length(in);

@@ -205,16 +205,22 @@ smtp_tx_read_data(struct smtp_session *s, struct evbuffer *in)
 	}
 }
 
+/* The peer (mta1) and, when it forwarded them, the original client's
+ * name, address, HELO and protocol. */
 static void
 smtp_tx_log_queued(struct smtp_session *s, struct smtp_tx *tx)
 {
+	const struct queue_msg *m = &tx->msg;
+
 	log_info("queue_id=%s sid=%llu event=queued from=<%s> nrcpt=%zu "
-	    "size=%zu client=[%s] orig_client=%s[%s] helo=\"%s\" proto=%s "
-	    "delay=%.3f", tx->id, (unsigned long long)s->sid, tx->sender,
-	    tx->nrcpt, tx->body.len, s->addr_str,
-	    tx->msg.client_name ? tx->msg.client_name : "unknown",
-	    tx->msg.client_addr, tx->msg.client_helo ? tx->msg.client_helo : "",
-	    smtp_proto(s, tx), smtp_elapsed(&tx->start));
+	    "size=%zu client=[%s] helo=\"%s\" proto=%s%s%s orig_client=%s[%s] "
+	    "orig_helo=\"%s\" orig_proto=%s delay=%.3f", tx->id,
+	    (unsigned long long)s->sid, tx->sender, tx->nrcpt, tx->body.len,
+	    s->addr_str, s->helo, smtp_proto(s, tx),
+	    s->tls_active ? " tls=" : "", s->tls_active ? "yes" : "",
+	    m->client_name ? m->client_name : "unknown", m->client_addr,
+	    m->client_helo ? m->client_helo : "",
+	    m->client_proto ? m->client_proto : "", smtp_elapsed(&tx->start));
 }
 
 /* Back on the loop thread: the store has answered. */
@@ -325,13 +331,11 @@ smtp_tx_end_data(struct smtp_session *s)
 	struct smtp_tx *tx = s->tx;
 
 	if (tx->too_big) {
-		log_info("queue_id=%s sid=%llu event=reject stage=data "
-		    "from=<%s> reply=\"552 5.3.4 Message size exceeds fixed "
-		    "limit\"", tx->id, (unsigned long long)s->sid, tx->sender);
+		s->stage = "data";
+		smtp_error(s, "552 5.3.4 Message size exceeds fixed limit");
 		s->tx = NULL;
 		s->ntx++;
 		smtp_tx_free(&tx);
-		smtp_error(s, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
 	smtp_tx_fill(s, tx);

@@ -9,12 +9,17 @@
 
 #include "tls.h"
 
+/* OpenSSL's reason for the last failure, after what we were doing. */
 static const char *
-tls_error(void)
+tls_error(const char *what, const char *file)
 {
-	static char msg[256];
+	static char msg[512];
+	char reason[256];
 
-	ERR_error_string_n(ERR_get_error(), msg, sizeof(msg));
+	ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+	ERR_clear_error();
+	snprintf(msg, sizeof(msg), "%s%s%s: %s", what, file ? " " : "",
+	    file ? file : "", reason);
 	return msg;
 }
 
@@ -24,20 +29,23 @@ tls_server_ctx_new(const char *cert, const char *key, const char **errstr)
 	SSL_CTX *ctx;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		*errstr = tls_error();
+		*errstr = tls_error("cannot make a TLS context", NULL);
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		*errstr = tls_error();
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	return ctx;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+		*errstr = tls_error("tls certificate", cert);
+	else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		*errstr = tls_error("tls key", key);
+	else if (SSL_CTX_check_private_key(ctx) != 1)
+		*errstr = tls_error("tls key does not match the certificate",
+		    key);
+	else
+		return ctx;
+	SSL_CTX_free(ctx);
+	return NULL;
 }
 
 void

@@ -34,6 +34,9 @@ def test_oversize_declared_at_mail(sluice):
         r = c.cmd("MAIL FROM:<%s> SIZE=%d" % (SENDER, limit))
         assert r.code == 250, r
     assert s.queue_json() == []
+    # the administrator finds the refusal in the log
+    s.wait_log(r"queue_id=NOQUEUE .*event=reject stage=mail .*"
+               r"reply=\"552 5\.3\.4 ")
 
 
 def test_oversize_found_at_end_of_data(sluice):
@@ -53,6 +56,8 @@ def test_oversize_found_at_end_of_data(sluice):
     msgs = s.queue_json()
     assert [m["id"] for m in msgs] == [qid], msgs
     assert all(m["size"] < limit for m in msgs)
+    s.wait_log(r"event=reject stage=data .*from=<%s> .*reply=\"552 5\.3\.4 "
+               % SENDER)
 
 
 def test_too_many_recipients(sluice):
@@ -70,6 +75,8 @@ def test_too_many_recipients(sluice):
         assert d.code == 250, d
     det = s.show(d.queue_id)
     assert sorted(x["address"] for x in det["recipients"]) == rcpts[:10]
+    s.wait_log(r"queue_id=%s .*event=reject stage=rcpt .*to=<r11@example.org> "
+               r"reply=\"452 4\.5\.3 " % d.queue_id)
 
 
 def test_stalled_clients_time_out_while_others_are_served(sluice):

@@ -63,6 +63,8 @@ def test_xforward_refused_from_untrusted_client(sluice):
     assert det["client_addr"] == "127.0.0.1", det
     assert det["client_helo"] == "outsider.test", det
     assert det["peer_addr"] == "127.0.0.1", det
+    s.wait_log(r"queue_id=NOQUEUE .*event=reject stage=xforward "
+               r"client=\[127\.0\.0\.1\] .*reply=\"550 5\.7\.0 ")
 
 
 def test_xforward_honoured_from_trusted_client(sluice):
