@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,29 @@ ctl_wait(int fd, short events, int64_t deadline)
 	}
 }
 
+/*
+ * Why connecting to sock failed, with a hint.  A relative path (the
+ * development configuration's ./var/admin.sock) is resolved against our
+ * own directory, not sluiced's, which is the usual reason for ENOENT: so
+ * the message says where we looked.
+ */
+static void
+ctl_connect_error(const char *sock, int e, char *err, size_t errsz)
+{
+	char cwd[PATH_MAX];
+
+	if (e == ENOENT && sock[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL)
+		snprintf(err, errsz, "cannot connect to %s (relative to %s): "
+		    "%s (is sluiced running? relative paths in the "
+		    "configuration are relative to the directory sluiced was "
+		    "started in)", sock, cwd, strerror(e));
+	else
+		snprintf(err, errsz, "cannot connect to %s: %s%s", sock,
+		    strerror(e), e == ECONNREFUSED || e == ENOENT ?
+		    " (is sluiced running?)" : e == EACCES ?
+		    " (root or the sluice group may use it)" : "");
+}
+
 static int
 ctl_connect(const char *sock, int64_t deadline, char *err, size_t errsz)
 {
@@ -84,11 +108,8 @@ ctl_connect(const char *sock, int64_t deadline, char *err, size_t errsz)
 			poll(NULL, 0, 50);
 			continue;
 		}
-		snprintf(err, errsz, "cannot connect to %s: %s%s", sock,
-		    strerror(e == EAGAIN ? ETIMEDOUT : e),
-		    e == ECONNREFUSED || e == ENOENT ?
-		    " (is sluiced running?)" : e == EACCES ?
-		    " (root or the sluice group may use it)" : "");
+		ctl_connect_error(sock, e == EAGAIN ? ETIMEDOUT : e, err,
+		    errsz);
 		close(fd);
 		return -1;
 	}

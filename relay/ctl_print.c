@@ -127,11 +127,29 @@ ctl_u64(const struct ctl_json *o, const char *key)
 	return v;
 }
 
+/* A duration in seconds, its unit always shown and the larger units
+ * spelled out once they help: 87s, 12m 05s, 1h 02m 03s, 3d 04h. */
+static void
+ctl_put_duration(FILE *f, uint64_t s)
+{
+	if (s < 120)
+		fprintf(f, "%" PRIu64 "s", s);
+	else if (s < 3600)
+		fprintf(f, "%" PRIu64 "m %02" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		fprintf(f, "%" PRIu64 "h %02" PRIu64 "m %02" PRIu64 "s",
+		    s / 3600, s / 60 % 60, s % 60);
+	else
+		fprintf(f, "%" PRIu64 "d %02" PRIu64 "h", s / 86400,
+		    s / 3600 % 24);
+}
+
 int
 ctl_print_status(FILE *f, const struct ctl_json *j, const char **errstr)
 {
 	const struct ctl_json *v, *q = ctl_json_get(j, "queue");
 	const struct ctl_json *w = ctl_json_get(j, "writer");
+	uint64_t secs;
 	size_t i, k;
 
 	if (j == NULL || j->type != CTL_JSON_OBJECT || q == NULL || w == NULL) {
@@ -144,7 +162,12 @@ ctl_print_status(FILE *f, const struct ctl_json *j, const char **errstr)
 			continue;
 		if (v->type != CTL_JSON_OBJECT) {
 			ctl_put_key(f, NULL, v->key);
-			ctl_put_scalar(f, v);
+			if (strcmp(v->key, "uptime") != 0)
+				ctl_put_scalar(f, v);
+			else if (ctl_json_u64(j, "uptime", &secs) == 0)
+				ctl_put_duration(f, secs);
+			else	/* negative after the clock stepped back */
+				fprintf(f, "%ss", v->str ? v->str : "?");
 			fputc('\n', f);
 			continue;
 		}
@@ -173,8 +196,9 @@ ctl_sender(const struct ctl_json *m)
 	return s == NULL || *s == '\0' ? "<>" : s;
 }
 
-int
-ctl_print_queue(FILE *f, const struct ctl_json *j, const char **errstr)
+static int
+ctl_print_list(FILE *f, const struct ctl_json *j, bool filtered,
+    const char **errstr)
 {
 	const struct ctl_json *list = ctl_json_get(j, "messages"), *m;
 	size_t i, sw = 6, w;
@@ -185,8 +209,10 @@ ctl_print_queue(FILE *f, const struct ctl_json *j, const char **errstr)
 		*errstr = "unexpected queue JSON";
 		return -1;
 	}
+	/* as mailq, but an empty answer to a filter is not an empty queue */
 	if (list->n == 0 && ctl_u64(j, "count") == 0) {
-		fputs("queue is empty\n", f);
+		fputs(filtered ? "no messages match\n" :
+		    "queue is empty\n", f);
 		return 0;
 	}
 	for (i = 0; i < list->n; i++) {
@@ -293,6 +319,19 @@ ctl_show_rcpt(FILE *f, const struct ctl_json *r)
 		ctl_put(f, reply);
 	}
 	fputc('\n', f);
+}
+
+int
+ctl_print_queue(FILE *f, const struct ctl_json *j, const char **errstr)
+{
+	return ctl_print_list(f, j, false, errstr);
+}
+
+int
+ctl_print_queue_filtered(FILE *f, const struct ctl_json *j,
+    const char **errstr)
+{
+	return ctl_print_list(f, j, true, errstr);
 }
 
 int

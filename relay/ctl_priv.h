@@ -27,7 +27,9 @@ struct ctl_resp {
 
 /* Sends `METHOD path HTTP/1.0` to the UNIX socket at sock and reads the
  * whole response into *r (free with ctl_resp_free).  0, or -1 with a
- * message in err (e.g. "cannot connect to ...: ... (is sluiced running?)"). */
+ * message in err (e.g. "cannot connect to ...: ... (is sluiced running?)";
+ * a relative sock that is missing also names the current directory, so
+ * err should hold PATH_MAX bytes and more). */
 int	ctl_http(const char *sock, const char *method, const char *path,
 	    struct ctl_resp *r, char *err, size_t errsz);
 /* Parses a complete response held in data[0..len) into *r, which takes
@@ -74,9 +76,12 @@ void	ctl_put(FILE *, const char *s);
 /* The columns ctl_put() uses for s (code points; escapes count in full). */
 size_t	ctl_width(const char *s);
 /* Human output of the API's JSON; 0, or -1 with *errstr when the JSON
- * does not have the expected shape. */
+ * does not have the expected shape.  ctl_print_queue_filtered is the
+ * listing of a --state/--sender query: no match is not an empty queue. */
 int	ctl_print_status(FILE *, const struct ctl_json *, const char **errstr);
 int	ctl_print_queue(FILE *, const struct ctl_json *, const char **errstr);
+int	ctl_print_queue_filtered(FILE *, const struct ctl_json *,
+	    const char **errstr);
 int	ctl_print_show(FILE *, const struct ctl_json *, const char **errstr);
 
 #endif

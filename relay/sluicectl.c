@@ -14,6 +14,7 @@
  * message raw, as postcat does: pipe it to a pager to be safe.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +32,22 @@ struct ctl {
 	struct conf	*conf;
 };
 
-/* The options a command takes: --json, --state S, --sender A. */
+/*
+ * The options of a command, read anywhere after the command word (and
+ * --json before it too): --json, --state S, --sender A, -h/--help.
+ */
 struct ctl_opts {
 	bool		 json;
+	bool		 help;
 	const char	*state;
 	const char	*sender;
 	char		**args;		/* positional arguments */
 	int		 nargs;
+};
+
+/* The states a listing can be filtered by, as the API names them. */
+static const char *const ctl_states[] = {
+	"ready", "deferred", "retry", "hold"
 };
 
 static void
@@ -56,8 +66,11 @@ ctl_usage(FILE *f)
 	    "  queue delete ID...               remove messages\n"
 	    "  check                            validate the configuration\n"
 	    "  help                             this text\n"
+	    "A command's options may come in any order after it; --json may"
+	    " also come\nbefore it.  Queue ids are not case-sensitive.\n"
 	    "-c FILE    the configuration (default " CTL_DEFAULT_CONF ")\n"
-	    "-s SOCKET  the admin socket, instead of the configuration's\n",
+	    "-s SOCKET  the admin socket, instead of the configuration's\n"
+	    "-h, --help this text\n",
 	    f);
 }
 
@@ -97,39 +110,80 @@ ctl_opt(int argc, char **argv, int *i, const char *name, const char **val)
 	return 1;
 }
 
-/* Reads --json, --state and --sender where allowed (the letters j, t
- * and s) and collects the rest; 0, or -1 after a usage message. */
+/* Reads every option a command may take, in any order, and collects the
+ * rest (all of it after `--`); 0, or -1 after a usage message.  Which
+ * options the command accepts is checked by ctl_opts_allow(). */
 static int
-ctl_parse_opts(int argc, char **argv, const char *allowed,
-    struct ctl_opts *o)
+ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 {
 	int i, rc;
+	bool opts = true;
 
 	memset(o, 0, sizeof(*o));
 	o->args = argv;
 	for (i = 0; i < argc; i++) {
-		rc = 0;
-		if (strchr(allowed, 'j') && strcmp(argv[i], "--json") == 0) {
+		if (!opts || argv[i][0] != '-' || argv[i][1] == '\0') {
+			o->args[o->nargs++] = argv[i];
+			continue;
+		}
+		if (strcmp(argv[i], "--") == 0) {
+			opts = false;
+			continue;
+		}
+		if (strcmp(argv[i], "--json") == 0) {
 			o->json = true;
 			continue;
 		}
-		if (strchr(allowed, 't'))
-			rc = ctl_opt(argc, argv, &i, "--state", &o->state);
-		if (rc == 0 && strchr(allowed, 's'))
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			o->help = true;
+			continue;
+		}
+		rc = ctl_opt(argc, argv, &i, "--state", &o->state);
+		if (rc == 0)
 			rc = ctl_opt(argc, argv, &i, "--sender", &o->sender);
 		if (rc == -1) {
 			ctl_bad_usage("missing value for", argv[i]);
 			return -1;
 		}
-		if (rc == 1)
-			continue;
-		if (argv[i][0] == '-' && argv[i][1] != '\0') {
+		if (rc == 0) {
 			ctl_bad_usage("unknown option", argv[i]);
 			return -1;
 		}
-		o->args[o->nargs++] = argv[i];
 	}
 	return 0;
+}
+
+/* Refuses the options cmd does not take (allowed holds j for --json, t
+ * for --state, s for --sender); 0, or -1 after a usage message. */
+static int
+ctl_opts_allow(const struct ctl_opts *o, const char *allowed,
+    const char *cmd)
+{
+	const char *bad = NULL;
+
+	if (o->json && strchr(allowed, 'j') == NULL)
+		bad = "--json";
+	else if (o->state != NULL && strchr(allowed, 't') == NULL)
+		bad = "--state";
+	else if (o->sender != NULL && strchr(allowed, 's') == NULL)
+		bad = "--sender";
+	if (bad == NULL)
+		return 0;
+	fprintf(stderr, "sluicectl: %s does not take %s\n", cmd, bad);
+	fputs("run `sluicectl help` for the commands\n", stderr);
+	return -1;
+}
+
+/* Queue ids are upper-case base36 (queue_id_new); an administrator may
+ * type or paste them in lower case, so ids are folded here, in place,
+ * before any request or message uses them. */
+static void
+ctl_id_fold(char *id)
+{
+	for (; *id != '\0'; id++)
+		if (*id >= 'a' && *id <= 'z')
+			*id = (char)(*id - 'a' + 'A');
 }
 
 static int
@@ -178,7 +232,7 @@ ctl_call(struct ctl *c, const char *method, const char *path,
 {
 	struct ctl_json *j;
 	const char *errstr, *msg = NULL;
-	char err[512];
+	char err[PATH_MAX + 512];	/* the message names the cwd */
 
 	if (ctl_socket(c) == -1)
 		return -2;
@@ -233,50 +287,76 @@ ctl_output(struct ctl_resp *r, bool json,
 }
 
 static int
-ctl_cmd_status(struct ctl *c, int argc, char **argv)
+ctl_cmd_status(struct ctl *c, const struct ctl_opts *o)
 {
-	struct ctl_opts o;
 	struct ctl_resp r;
 	int rc;
 
-	if (ctl_parse_opts(argc, argv, "j", &o) == -1)
+	if (ctl_opts_allow(o, "j", "status") == -1)
 		return CTL_EXIT_USAGE;
-	if (o.nargs > 0)
-		return ctl_bad_usage("unexpected argument", o.args[0]);
+	if (o->nargs > 0)
+		return ctl_bad_usage("unexpected argument", o->args[0]);
 	if (ctl_call(c, "GET", "/v1/status", NULL, &r) != 0)
 		return 1;
-	rc = ctl_output(&r, o.json, ctl_print_status);
+	rc = ctl_output(&r, o->json, ctl_print_status);
 	ctl_resp_free(&r);
 	return rc == 0 ? 0 : 1;
 }
 
-static int
-ctl_cmd_list(struct ctl *c, int argc, char **argv)
+/* Checks --state here, so a typo is a usage error that lists the states
+ * instead of the API's bare "unknown state". */
+static bool
+ctl_state_is_valid(const char *state)
 {
-	struct ctl_opts o;
+	size_t i;
+
+	for (i = 0; i < sizeof(ctl_states) / sizeof(ctl_states[0]); i++)
+		if (strcmp(state, ctl_states[i]) == 0)
+			return true;
+	return false;
+}
+
+static int
+ctl_bad_state(const char *state)
+{
+	size_t i;
+
+	fputs("sluicectl: unknown state \"", stderr);
+	ctl_put(stderr, state);
+	fputs("\" (one of: ", stderr);
+	for (i = 0; i < sizeof(ctl_states) / sizeof(ctl_states[0]); i++)
+		fprintf(stderr, "%s%s", i ? ", " : "", ctl_states[i]);
+	fputs(")\n", stderr);
+	return CTL_EXIT_USAGE;
+}
+
+static int
+ctl_cmd_list(struct ctl *c, const struct ctl_opts *o)
+{
 	struct ctl_resp r;
 	struct buf path = BUF_INIT;
 	char sep = '?';
 	int rc = 1;
 
-	if (ctl_parse_opts(argc, argv, "jts", &o) == -1)
-		return CTL_EXIT_USAGE;
-	if (o.nargs > 0)
-		return ctl_bad_usage("unknown queue command", o.args[0]);
+	if (o->nargs > 0)
+		return ctl_bad_usage("unknown queue command", o->args[0]);
+	if (o->state != NULL && !ctl_state_is_valid(o->state))
+		return ctl_bad_state(o->state);
 	buf_addstr(&path, "/v1/queue");
-	if (o.state != NULL) {
+	if (o->state != NULL) {
 		buf_printf(&path, "%cstate=", sep);
-		ctl_url_escape(&path, o.state);
+		ctl_url_escape(&path, o->state);
 		sep = '&';
 	}
-	if (o.sender != NULL) {
+	if (o->sender != NULL) {
 		buf_printf(&path, "%csender=", sep);
 		/* the null sender is stored as "" */
-		ctl_url_escape(&path, strcmp(o.sender, "<>") == 0 ? "" :
-		    o.sender);
+		ctl_url_escape(&path, strcmp(o->sender, "<>") == 0 ? "" :
+		    o->sender);
 	}
 	if (ctl_call(c, "GET", path.data, NULL, &r) == 0) {
-		rc = ctl_output(&r, o.json, ctl_print_queue) == 0 ? 0 : 1;
+		rc = ctl_output(&r, o->json, o->state || o->sender ?
+		    ctl_print_queue_filtered : ctl_print_queue) == 0 ? 0 : 1;
 		ctl_resp_free(&r);
 	}
 	buf_free(&path);
@@ -296,25 +376,26 @@ ctl_msg_path(const char *id, const char *suffix)
 }
 
 static int
-ctl_cmd_show(struct ctl *c, int argc, char **argv, bool cat)
+ctl_cmd_show(struct ctl *c, const struct ctl_opts *o, bool cat)
 {
-	struct ctl_opts o;
 	struct ctl_resp r;
 	char *path;
 	int rc = 1;
 
-	if (ctl_parse_opts(argc, argv, cat ? "" : "j", &o) == -1)
+	if (ctl_opts_allow(o, cat ? "" : "j", cat ? "queue cat" :
+	    "queue show") == -1)
 		return CTL_EXIT_USAGE;
-	if (o.nargs != 1)
-		return ctl_bad_usage(o.nargs ? "one message at a time" :
+	if (o->nargs != 1)
+		return ctl_bad_usage(o->nargs ? "one message at a time" :
 		    "missing queue id", NULL);
-	path = ctl_msg_path(o.args[0], cat ? "/body" : "");
-	if (ctl_call(c, "GET", path, o.args[0], &r) == 0) {
+	ctl_id_fold(o->args[0]);
+	path = ctl_msg_path(o->args[0], cat ? "/body" : "");
+	if (ctl_call(c, "GET", path, o->args[0], &r) == 0) {
 		if (cat) {
 			fwrite(r.body, 1, r.len, stdout);
 			rc = 0;
 		} else
-			rc = ctl_output(&r, o.json, ctl_print_show) == 0 ? 0 :
+			rc = ctl_output(&r, o->json, ctl_print_show) == 0 ? 0 :
 			    1;
 		ctl_resp_free(&r);
 	}
@@ -323,21 +404,21 @@ ctl_cmd_show(struct ctl *c, int argc, char **argv, bool cat)
 }
 
 static int
-ctl_cmd_delete(struct ctl *c, int argc, char **argv)
+ctl_cmd_delete(struct ctl *c, const struct ctl_opts *o)
 {
-	struct ctl_opts o;
 	struct ctl_resp r;
 	char *path;
 	int i, rc = 0, crc = 0;
 
-	if (ctl_parse_opts(argc, argv, "", &o) == -1)
+	if (ctl_opts_allow(o, "", "queue delete") == -1)
 		return CTL_EXIT_USAGE;
-	if (o.nargs == 0)
+	if (o->nargs == 0)
 		return ctl_bad_usage("missing queue id", NULL);
-	for (i = 0; i < o.nargs && crc != -2; i++) {
-		path = ctl_msg_path(o.args[i], "/delete");
-		if ((crc = ctl_call(c, "POST", path, o.args[i], &r)) == 0) {
-			printf("%s: deleted\n", o.args[i]);
+	for (i = 0; i < o->nargs && crc != -2; i++) {
+		ctl_id_fold(o->args[i]);
+		path = ctl_msg_path(o->args[i], "/delete");
+		if ((crc = ctl_call(c, "POST", path, o->args[i], &r)) == 0) {
+			printf("%s: deleted\n", o->args[i]);
 			ctl_resp_free(&r);
 		} else
 			rc = 1;
@@ -346,68 +427,115 @@ ctl_cmd_delete(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* `queue` and its subcommands; the subcommand is the first positional
+ * argument, so options may come before it. */
 static int
-ctl_cmd_queue(struct ctl *c, int argc, char **argv)
+ctl_cmd_queue(struct ctl *c, struct ctl_opts *o)
 {
-	if (argc > 0 && strcmp(argv[0], "show") == 0)
-		return ctl_cmd_show(c, argc - 1, argv + 1, false);
-	if (argc > 0 && strcmp(argv[0], "cat") == 0)
-		return ctl_cmd_show(c, argc - 1, argv + 1, true);
-	if (argc > 0 && strcmp(argv[0], "delete") == 0)
-		return ctl_cmd_delete(c, argc - 1, argv + 1);
-	return ctl_cmd_list(c, argc, argv);
+	const char *sub = o->nargs > 0 ? o->args[0] : "";
+	bool cat = strcmp(sub, "cat") == 0;
+
+	if (!cat && strcmp(sub, "show") != 0 && strcmp(sub, "delete") != 0) {
+		if (ctl_opts_allow(o, "jts", "queue") == -1)
+			return CTL_EXIT_USAGE;
+		return ctl_cmd_list(c, o);
+	}
+	o->args++;
+	o->nargs--;
+	if (strcmp(sub, "delete") == 0)
+		return ctl_cmd_delete(c, o);
+	return ctl_cmd_show(c, o, cat);
 }
 
 static int
-ctl_cmd_check(struct ctl *c, int argc, char **argv)
+ctl_cmd_check(struct ctl *c, const struct ctl_opts *o)
 {
-	if (argc > 0)
-		return ctl_bad_usage("unexpected argument", argv[0]);
+	if (ctl_opts_allow(o, "", "check") == -1)
+		return CTL_EXIT_USAGE;
+	if (o->nargs > 0)
+		return ctl_bad_usage("unexpected argument", o->args[0]);
 	return ctl_load_conf(c) == 0 ? 0 : 1;
+}
+
+/*
+ * The global options, before the command: -c, -s, -h/--help and --json.
+ * 0 with *optind past them, 1 when the usage was printed for -h, or the
+ * usage error's exit status.
+ */
+static int
+ctl_global_opts(struct ctl *c, int argc, char **argv, bool *json)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char opt[3];
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:c:s:h", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			c->conf_path = optarg;
+			break;
+		case 's':
+			c->sock = optarg;
+			break;
+		case 'h':
+			ctl_usage(stdout);
+			return 1;
+		case 'j':
+			*json = true;
+			break;
+		case ':':
+			snprintf(opt, sizeof(opt), "-%c", optopt);
+			return ctl_bad_usage("missing value for", opt);
+		default:
+			/* optopt is 0 for an unknown long option */
+			if (optopt != 0)
+				snprintf(opt, sizeof(opt), "-%c", optopt);
+			return ctl_bad_usage("unknown option", optopt != 0 ?
+			    opt : argv[optind - 1]);
+		}
+	}
+	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
 	struct ctl c = { CTL_DEFAULT_CONF, NULL, NULL };
+	struct ctl_opts o;
 	const char *cmd;
-	int ch, rc;
+	bool json = false;
+	int rc;
 
-	while ((ch = getopt(argc, argv, "+c:s:h")) != -1) {
-		switch (ch) {
-		case 'c':
-			c.conf_path = optarg;
-			break;
-		case 's':
-			c.sock = optarg;
-			break;
-		case 'h':
-			ctl_usage(stdout);
-			return 0;
-		default:
-			return ctl_bad_usage(NULL, NULL);
-		}
-	}
+	if ((rc = ctl_global_opts(&c, argc, argv, &json)) != 0)
+		return rc == 1 ? 0 : rc;
 	argc -= optind;
 	argv += optind;
 	if (argc == 0)
 		return ctl_bad_usage(NULL, NULL);
 	cmd = argv[0];
-	argc--;
-	argv++;
-	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
+	if (strcmp(cmd, "help") != 0 && strcmp(cmd, "status") != 0 &&
+	    strcmp(cmd, "queue") != 0 && strcmp(cmd, "check") != 0) {
+		fprintf(stderr, "sluicectl: unknown command: %s\n", cmd);
+		return ctl_bad_usage(NULL, NULL);
+	}
+	if (ctl_parse_opts(argc - 1, argv + 1, &o) == -1)
+		return CTL_EXIT_USAGE;
+	o.json = o.json || json;
+	if (o.help || strcmp(cmd, "help") == 0) {
 		ctl_usage(stdout);
 		rc = 0;
 	} else if (strcmp(cmd, "status") == 0)
-		rc = ctl_cmd_status(&c, argc, argv);
+		rc = ctl_cmd_status(&c, &o);
 	else if (strcmp(cmd, "queue") == 0)
-		rc = ctl_cmd_queue(&c, argc, argv);
-	else if (strcmp(cmd, "check") == 0)
-		rc = ctl_cmd_check(&c, argc, argv);
-	else {
-		fprintf(stderr, "sluicectl: unknown command: %s\n", cmd);
-		rc = ctl_bad_usage(NULL, NULL);
-	}
+		rc = ctl_cmd_queue(&c, &o);
+	else
+		rc = ctl_cmd_check(&c, &o);
 	conf_free(&c.conf);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		perror("sluicectl: stdout");

@@ -1,11 +1,14 @@
 """sluicectl as an administrator uses it: status, the queue listing and
 its filters, one message's details and bytes, deleting mail, and a clear
-error when the daemon is not there."""
+error when the daemon is not there; help, options in any order, typos in
+a filter and queue ids typed in lower case."""
 import json
 import signal
+import subprocess
 import time
 from datetime import datetime
 
+import harness
 from smtpwire import build_message
 
 
@@ -130,3 +133,78 @@ def test_sluicectl_without_daemon(sluice):
         err = (r.stderr + r.stdout).decode(errors="replace")
         assert str(s.admin_socket) in err, err
         assert "Traceback" not in err and len(err) < 2000
+
+
+BAD_STATE = 'sluicectl: unknown state "bogus" (one of: ready, deferred, retry, hold)'
+
+
+def test_help(sluice):
+    s = sluice()
+    for args in (("--help",), ("-h",), ("help",), ("queue", "--help")):
+        r = s.ctl(*args)
+        assert r.returncode == 0, (args, r)
+        out = r.stdout.decode()
+        assert out.startswith("usage: sluicectl"), (args, out)
+        assert "queue show ID" in out and "--state" in out, (args, out)
+        assert r.stderr == b"", (args, r.stderr)
+    # exactly as typed: no configuration, no daemon needed
+    r = subprocess.run([harness.SLUICECTL, "--help"], capture_output=True,
+                       timeout=20, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and r.stdout.startswith(b"usage: sluicectl"), r
+
+
+def test_options_in_any_order(sluice):
+    s = sluice()
+    q1, _ = send(s, "alice@example.com", ["x@example.org"], "ord1")
+    q2, _ = send(s, "bob@example.com", ["y@example.org"], "ord2")
+    for args in (("--json", "status"), ("status", "--json")):
+        doc = json.loads(s.ctl_ok(*args).stdout)
+        assert doc["queue"]["messages"] == 2, (args, doc)
+    for args in (("--json", "queue", "show", q1), ("queue", "--json", "show", q1),
+                 ("queue", "show", "--json", q1), ("queue", "show", q1, "--json")):
+        assert json.loads(s.ctl_ok(*args).stdout)["id"] == q1, args
+    st = {m["id"]: m["state"] for m in s.queue_json()}[q2]
+    for args in (("queue", "--sender", "bob@example.com", "--state", st, "--json"),
+                 ("queue", "--json", "--state", st, "--sender", "bob@example.com"),
+                 ("--json", "queue", "--state=" + st, "--sender=bob@example.com")):
+        doc = json.loads(s.ctl_ok(*args).stdout)
+        assert [m["id"] for m in doc["messages"]] == [q2], (args, doc)
+    out = s.ctl_ok("queue", "--state", st, "--sender", "bob@example.com").stdout.decode()
+    assert q2 in out and q1 not in out, out
+
+
+def test_unknown_state(sluice):
+    s = sluice()
+    send(s, "a@example.com", ["x@example.org"], "bad1")
+    for args in (("queue", "--state", "bogus"), ("queue", "--state=bogus"),
+                 ("queue", "--json", "--state", "bogus")):
+        r = s.ctl(*args)
+        assert r.returncode == 2, (args, r)
+        assert r.stderr.decode().splitlines()[0] == BAD_STATE, (args, r.stderr)
+        assert r.stdout == b"", (args, r.stdout)
+
+
+def test_empty_listings(sluice):
+    s = sluice()
+    assert s.ctl_ok("queue").stdout.decode() == "queue is empty\n"
+    assert s.ctl_ok("queue", "--state", "hold").stdout.decode() == "no messages match\n"
+    qid, _ = send(s, "alice@example.com", ["x@example.org"], "empty1")
+    out = s.ctl_ok("queue", "--sender", "nobody@example.com").stdout.decode()
+    assert out == "no messages match\n", out
+    out = s.ctl_ok("queue", "--sender", "alice@example.com").stdout.decode()
+    assert qid in out, out
+
+
+def test_queue_ids_any_case(sluice):
+    s = sluice()
+    q1, msg = send(s, "erin@example.com", ["x@example.org"], "case1")
+    q2, _ = send(s, "erin@example.com", ["x@example.org"], "case2")
+    low = q1.lower()
+    out = s.ctl_ok("queue", "show", low).stdout.decode()
+    assert q1 in out and "erin@example.com" in out, out
+    assert json.loads(s.ctl_ok("queue", "show", low, "--json").stdout)["id"] == q1
+    mixed = q1[:8].lower() + q1[8:]
+    assert s.ctl_ok("queue", "cat", mixed).stdout.endswith(msg)
+    r = s.ctl_ok("queue", "delete", low)
+    assert r.stdout.decode() == "%s: deleted\n" % q1, r.stdout
+    assert [m["id"] for m in s.queue_json()] == [q2]
