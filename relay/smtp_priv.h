@@ -91,6 +91,8 @@ void	smtp_reply_close(struct smtp_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	smtp_error(struct smtp_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* Forgets XFORWARD attributes: they hold for one transaction. */
+void	smtp_xforward_reset(struct smtp_xforward_attrs *);
 /* Resumes reading after a commit. */
 void	smtp_session_resume(struct smtp_session *);
 

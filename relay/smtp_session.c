@@ -206,7 +206,7 @@ smtp_session_addr(const struct smtp_session *s)
 	return &s->addr;
 }
 
-static void
+void
 smtp_xforward_reset(struct smtp_xforward_attrs *xf)
 {
 	free(xf->name);

@@ -255,6 +255,7 @@ smtp_tx_committed(void *arg)
 		smtp_reply(s, "451 4.3.0 Error: queue file write error");
 	}
 	smtp_tx_free(&tx);
+	smtp_xforward_reset(&s->xf);
 	smtp_session_resume(s);
 }
 
@@ -336,6 +337,7 @@ smtp_tx_end_data(struct smtp_session *s)
 		s->tx = NULL;
 		s->ntx++;
 		smtp_tx_free(&tx);
+		smtp_xforward_reset(&s->xf);
 		return;
 	}
 	smtp_tx_fill(s, tx);

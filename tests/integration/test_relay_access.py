@@ -80,7 +80,13 @@ def test_xforward_honoured_from_trusted_client(sluice):
         r = c.cmd("XFORWARD HELO=orig.example IDENT=ABC123 SOURCE=REMOTE")
         assert r.code == 250, r
         qid = c.send_mail("a@example.com", ["r@elsewhere.test"], msg)
+        # the attributes hold for one transaction: the next one, without
+        # XFORWARD, is the peer's own
+        qid2 = c.send_mail("a@example.com", ["r@elsewhere.test"], msg)
     det = s.show(qid)
     assert det["client_addr"] == "198.51.100.7", det
     assert det["client_helo"] == "orig.example", det
     assert det["peer_addr"] == "127.0.0.1", det
+    det2 = s.show(qid2)
+    assert det2["client_addr"] == "127.0.0.1", det2
+    assert det2["client_helo"] == "mta1.test", det2
