@@ -30,7 +30,7 @@ DEB_PKGS = build-essential pkg-config clang libevent-dev libssl-dev \
 	   postfix swaks python3-pytest python3-aiosmtpd dnsmasq-base curl \
 	   libclang-rt-14-dev
 
-.PHONY: all deps user run test unit unit-asan fuzz check-layers bench install \
+.PHONY: all deps user run test unit unit-asan daemon-asan fuzz check-layers bench install \
 	clean format-check
 all: $(B)/sluiced $(B)/sluicectl
 
@@ -67,6 +67,12 @@ $(B)/tests-asan/%: tests/unit/%.c tests/unit/t.h $(B)/libsluice-asan.a
 unit: $(UNITBIN)
 unit-asan: $(UNITASAN)
 
+# The daemon and its tool under ASan+UBSan, for the integration tests.
+$(B)/asan-bin/%: relay/%.c $(B)/libsluice-asan.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(ASANFL) -o $@ $< $(B)/libsluice-asan.a $(LDLIBS)
+daemon-asan: $(B)/asan-bin/sluiced $(B)/asan-bin/sluicectl
+
 # The fuzz targets need clang's libFuzzer.
 FUZZ	 = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZBIN	 = $(FUZZ:tests/fuzz/%.c=$(B)/fuzz/%)
@@ -98,7 +104,8 @@ run: deps user all
 	$(B)/sluiced -c conf/sluice.conf
 
 test: deps user
-	@$(MAKE) --no-print-directory WERROR=-Werror all unit unit-asan $(FUZZBIN)
+	@$(MAKE) --no-print-directory WERROR=-Werror all unit unit-asan \
+	    daemon-asan $(FUZZBIN)
 	@tests/run
 
 check-layers:
