@@ -43,6 +43,7 @@ struct smtp_server {
 	size_t				 nlisteners;
 	TAILQ_HEAD(, smtp_entry)	 sessions;
 	bool				 paused;	/* at the hard ceiling */
+	struct event			*retry_ev;	/* accept after EMFILE */
 	struct event			*grace_ev;
 	void				(*done)(void *);
 	void				*done_arg;
@@ -50,6 +51,8 @@ struct smtp_server {
 
 static void	smtp_server_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
+static void	smtp_server_accept_error(struct evconnlistener *, void *);
+static void	smtp_server_listen(struct smtp_server *, bool);
 
 static int
 smtp_bind(const struct conf_listen *l, const char **errstr)
@@ -111,10 +114,42 @@ smtp_server_new(struct smtp_server **sp, struct event_base *base,
 			smtp_server_free(&s);
 			return -1;
 		}
+		evconnlistener_set_error_cb(s->listeners[i].evl,
+		    smtp_server_accept_error);
 		s->nlisteners = i + 1;
 	}
 	*sp = s;
 	return 0;
+}
+
+static void
+smtp_server_accept_retry(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_server *s = arg;
+
+	(void)fd;
+	(void)ev;
+	if (!s->paused)
+		smtp_server_listen(s, true);
+}
+
+/* accept(2) failed (out of descriptors, most likely): a listener left on
+ * would spin, so all of them rest for a second. */
+static void
+smtp_server_accept_error(struct evconnlistener *evl, void *arg)
+{
+	struct smtp_listen_ctx *lc = arg;
+	struct smtp_server *s = lc->server;
+	struct timeval tv = { 1, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)evl;
+	log_warn("event=accept-failed listen=%s error=\"%s\" retry=1s",
+	    lc->listen->text, evutil_socket_error_to_string(err));
+	smtp_server_listen(s, false);
+	if (s->retry_ev == NULL)
+		s->retry_ev = evtimer_new(s->base, smtp_server_accept_retry, s);
+	evtimer_add(s->retry_ev, &tv);
 }
 
 static void
@@ -277,6 +312,8 @@ smtp_server_free(struct smtp_server **sp)
 	free(s->listeners);
 	if (s->grace_ev)
 		event_free(s->grace_ev);
+	if (s->retry_ev)
+		event_free(s->retry_ev);
 	free(s);
 	*sp = NULL;
 }

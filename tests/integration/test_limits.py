@@ -1,7 +1,9 @@
 """Limits a hostile or broken client runs into: size, recipients, idle
 time, line length, malformed input, error count, connections.  Each is
 answered with the documented reply and none takes the daemon down."""
+import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -290,3 +292,43 @@ def test_many_concurrent_sessions(sluice):
     assert queued == {qid for qid, _ in results.values()}
     for qid, msg in results.values():
         assert s.body(qid) == msg
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_is_a_delay_not_a_spin(sluice, workdir, monkeypatch):
+    """When accept(2) fails for want of file descriptors, sluiced neither
+    dies nor spins on the listener: it rests, and serves again once
+    descriptors are free."""
+    import harness
+    wrapper = workdir / "sluiced-64-fds"
+    wrapper.write_text('#!/bin/sh\nexec prlimit --nofile=64:64 -- %s "$@"\n'
+                       % harness.SLUICED)
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(harness, "SLUICED", str(wrapper))
+    s = sluice(limits={"connections": 500, "connections-per-ip": 500,
+                       "command-timeout": "30s"})
+    socks = []
+    try:
+        for _ in range(80):
+            socks.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+        s.wait_log(r"event=accept-failed .*Too many open files")
+        mark = s.log_mark()
+        cpu0 = cpu_seconds(s.pid)
+        # two more rounds of failing accepts, a second apart
+        s.wait_log(r"event=accept-failed", timeout=5, since=mark)
+        s.wait_log(r"event=accept-failed", timeout=5, since=s.log_mark())
+        assert cpu_seconds(s.pid) - cpu0 < 0.5, "sluiced spins on accept"
+    finally:
+        for c in socks:
+            c.close()
+    # the backlog drains and a new client is served as usual
+    with s.smtp(timeout=15) as c:
+        assert c.banner.code == 220, c.banner
+        assert c.ehlo().code == 250
+        qid = c.send_mail(SENDER, [RCPT], small_message("after-emfile"))
+    assert qid in {m["id"] for m in s.queue_json()}
