@@ -30,7 +30,7 @@ DEB_PKGS = build-essential pkg-config clang libevent-dev libssl-dev \
 	   postfix swaks python3-pytest python3-aiosmtpd dnsmasq-base curl \
 	   libclang-rt-14-dev
 
-.PHONY: all deps user run test unit unit-asan daemon-asan fuzz check-layers bench install \
+.PHONY: all deps user run test unit unit-asan daemon-asan tools fuzz check-layers bench install \
 	clean format-check
 all: $(B)/sluiced $(B)/sluicectl
 
@@ -66,6 +66,15 @@ $(B)/tests-asan/%: tests/unit/%.c tests/unit/t.h $(B)/libsluice-asan.a
 
 unit: $(UNITBIN)
 unit-asan: $(UNITASAN)
+
+# Small programs the integration tests drive (tests/tools/NAME.c ->
+# build/tools/NAME), linked with the library like the daemon.
+TOOLS	 = $(wildcard tests/tools/*.c)
+TOOLBIN	 = $(TOOLS:tests/tools/%.c=$(B)/tools/%)
+$(B)/tools/%: tests/tools/%.c $(B)/libsluice.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libsluice.a $(LDLIBS)
+tools: $(TOOLBIN)
 
 # The daemon and its tool under ASan+UBSan, for the integration tests.
 $(B)/asan-bin/%: relay/%.c $(B)/libsluice-asan.a
@@ -105,7 +114,7 @@ run: deps user all
 
 test: deps user
 	@$(MAKE) --no-print-directory WERROR=-Werror all unit unit-asan \
-	    daemon-asan $(FUZZBIN)
+	    daemon-asan tools $(FUZZBIN)
 	@tests/run
 
 check-layers:
