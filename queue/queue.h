@@ -10,8 +10,9 @@
  * connection is used only by the writer thread (queue_writer_*), which
  * runs every change inside a transaction and groups the changes of
  * concurrent callers into one commit (group commit).  The reader
- * connection serves the queue_list/queue_show/queue_body/queue_stats
- * calls from the caller's (main) thread.
+ * connection serves the reader calls (queue_list, queue_show, queue_body,
+ * queue_stats, queue_load_pending, queue_load_delivery) from the caller's
+ * (main) thread.
  */
 #ifndef SLUICE_QUEUE_H
 #define SLUICE_QUEUE_H
@@ -76,12 +77,16 @@ struct queue_info {
 	int64_t		 next_due;	/* earliest due time of a pending one */
 };
 
+/* One recipient of a detail; rcpts[i] is recipient index i. */
 struct queue_rcpt_info {
 	const char		*addr;
 	enum queue_state	 state;
-	int64_t			 due;
-	unsigned		 attempts;
+	int64_t			 due;		/* next attempt, or release */
+	unsigned		 attempts;	/* failed attempts so far */
 	const char		*last_reply;	/* or NULL */
+	int64_t			 first_attempt;	/* 0: never tried */
+	int64_t			 last_attempt;	/* 0: never tried */
+	const char		*dsn_status;	/* "4.4.1", or NULL */
 };
 
 /* A whole message but its body, for `queue show`. */
@@ -100,6 +105,60 @@ struct queue_stats {
 	uint64_t	rcpts[QUEUE_DONE + 1];	/* per state */
 	uint64_t	bytes;
 };
+
+/* One pending recipient as queue_load_pending gives it to the scheduler.
+ * The strings live only during the callback. */
+struct queue_pending {
+	const char		*id;
+	int			 rcpt;		/* index within the message */
+	const char		*addr;
+	enum queue_state	 state;		/* never QUEUE_DONE */
+	int64_t			 due;
+	unsigned		 attempts;
+	int64_t			 first_attempt;	/* 0: never tried */
+	int64_t			 arrival;
+	const char		*sender;	/* "" for the null sender */
+	unsigned		 flags;		/* QUEUE_F_* */
+	uint64_t		 size;		/* of the body */
+};
+
+/* A recipient of a message loaded for delivery. */
+struct queue_delivery_rcpt {
+	int			 rcpt;		/* index within the message */
+	const char		*addr;
+	enum queue_state	 state;
+	int64_t			 due;
+	unsigned		 attempts;
+	int64_t			 first_attempt;	/* 0: never tried */
+	int64_t			 last_attempt;	/* 0: never tried */
+	const char		*last_reply;	/* or NULL */
+	const char		*dsn_status;	/* or NULL */
+};
+
+/* A message as the SMTP client needs it: envelope, body and every
+ * recipient (done ones included), in recipient order.  Owns all of it. */
+struct queue_delivery {
+	char			 id[QUEUE_ID_SIZE];
+	int64_t			 arrival;
+	const char		*sender;	/* "" for the null sender */
+	unsigned		 flags;		/* QUEUE_F_* */
+	char			*body;		/* with a NUL after body_len */
+	size_t			 body_len;	/* the body may hold NULs */
+	struct queue_delivery_rcpt *rcpts;
+	size_t			 nrcpt;
+};
+
+/* A recipient an operation changed, so the scheduler can follow:
+ * rcpt -1 with QUEUE_DONE means the whole message was deleted.  Called on
+ * the writer thread inside the job; id lives only during the call, and the
+ * callback must not call into the queue. */
+struct queue_change {
+	const char		*id;
+	int			 rcpt;
+	enum queue_state	 state;		/* the new state */
+	int64_t			 due;
+};
+typedef void queue_change_cb(const struct queue_change *, void *arg);
 
 struct queue;
 struct queue_txn;
@@ -144,6 +203,20 @@ int	queue_body(struct queue *, const char *id, char **body, size_t *len,
 int	queue_stats(struct queue *, struct queue_stats *, const char **errstr);
 
 /*
+ * Start-up load for the scheduler: cb once for every recipient not
+ * QUEUE_DONE (held ones included), ordered by due, arrival, id, index, in
+ * one snapshot.  The callback must not call queue_load_pending.  0 or -1.
+ */
+typedef void queue_pending_cb(const struct queue_pending *, void *arg);
+int	queue_load_pending(struct queue *, queue_pending_cb *cb, void *arg,
+	    const char **errstr);
+/* One message for delivery, from one snapshot: 1 and *out (free with
+ * queue_delivery_free), 0 when there is no such message, -1 on error. */
+int	queue_load_delivery(struct queue *, const char *id,
+	    struct queue_delivery **out, const char **errstr);
+void	queue_delivery_free(struct queue_delivery **);
+
+/*
  * Changes, inside the writer's transaction (writer thread only).  Each
  * runs in its own savepoint: a failing job is rolled back alone.
  */
@@ -152,6 +225,52 @@ int	queue_txn_store(struct queue_txn *, const struct queue_msg *,
 /* 1 when deleted, 0 when there was no such message, -1 on error. */
 int	queue_txn_delete(struct queue_txn *, const char *id,
 	    const char **errstr);
+
+/*
+ * Delivery outcomes for one recipient (rcpt: its index).  reply is the
+ * next hop's reply or our reason, dsn_status its RFC 3463 code ("5.1.1"),
+ * either may be NULL; now is when the attempt ended.  -1 with *errstr also
+ * when there is no such recipient (the message was deleted meanwhile).
+ * A bounce is queue_txn_store of a new message with sender "" in the same
+ * job.
+ */
+/* Delivered, bounced or given up: QUEUE_DONE.  When no recipient of the
+ * message is pending any more, the message and its body are deleted in
+ * the same transaction: 1 then, else 0.  An already done one is left
+ * alone. */
+int	queue_txn_rcpt_done(struct queue_txn *, const char *id, int rcpt,
+	    const char *reply, const char *dsn_status, int64_t now,
+	    const char **errstr);
+/* A temporary failure: QUEUE_RETRY at due, one more attempt.  A recipient
+ * held meanwhile stays held (its attempt is recorded); a done one is left
+ * alone.  0 or -1. */
+int	queue_txn_rcpt_retry(struct queue_txn *, const char *id, int rcpt,
+	    int64_t due, const char *reply, const char *dsn_status,
+	    int64_t now, const char **errstr);
+
+/*
+ * Administration.  Each returns how many recipients it changed (messages
+ * for queue_txn_delete_sender), 0 when nothing matched, or -1; cb (may be
+ * NULL) is told each change.  rcpt -1 means every recipient of the
+ * message.  Senders match without regard to case; "" is the null sender.
+ */
+/* Pending (ready, deferred, retry) -> QUEUE_HOLD; due is kept. */
+int	queue_txn_rcpt_hold(struct queue_txn *, const char *id, int rcpt,
+	    queue_change_cb *cb, void *arg, const char **errstr);
+/* QUEUE_HOLD -> QUEUE_READY at due (the caller's now). */
+int	queue_txn_rcpt_release(struct queue_txn *, const char *id, int rcpt,
+	    int64_t due, queue_change_cb *cb, void *arg, const char **errstr);
+/* Every QUEUE_RETRY recipient due later than now becomes due now (state
+ * and attempts kept).  Quota deferrals and held mail are not touched. */
+int	queue_txn_flush(struct queue_txn *, int64_t now, queue_change_cb *cb,
+	    void *arg, const char **errstr);
+int	queue_txn_hold_sender(struct queue_txn *, const char *sender,
+	    queue_change_cb *cb, void *arg, const char **errstr);
+int	queue_txn_release_sender(struct queue_txn *, const char *sender,
+	    int64_t due, queue_change_cb *cb, void *arg, const char **errstr);
+/* Deletes every message of sender; cb is told (id, -1, QUEUE_DONE). */
+int	queue_txn_delete_sender(struct queue_txn *, const char *sender,
+	    queue_change_cb *cb, void *arg, const char **errstr);
 
 /*
  * The writer thread.  A job is a function run inside the group

@@ -205,3 +205,31 @@ queue_db_exec(struct queue_db *d, const char *sql, const char **errstr)
 	queue_db_reset(st);
 	return 0;
 }
+
+int
+queue_db_changes(struct queue_db *d, sqlite3_stmt *st, const char *what,
+    queue_change_cb *cb, void *arg, const char **errstr)
+{
+	struct queue_change c;
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (cb == NULL)
+			continue;
+		c.id = (const char *)sqlite3_column_text(st, 0);
+		c.rcpt = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 :
+		    sqlite3_column_int(st, 1);
+		c.state = queue_state_col(st, 2);
+		c.due = sqlite3_column_int64(st, 3);
+		if (c.id != NULL)
+			cb(&c, arg);
+	}
+	if (rc != SQLITE_DONE) {
+		*errstr = queue_db_err(d, what);
+		queue_db_reset(st);
+		return -1;
+	}
+	queue_db_reset(st);
+	return n;
+}

@@ -16,7 +16,7 @@
 #include "queue.h"
 
 /* The version of the schema this code writes (PRAGMA user_version). */
-#define QUEUE_SCHEMA_VERSION	1
+#define QUEUE_SCHEMA_VERSION	2
 
 /* How long a connection waits for a lock held by another connection. */
 #define QUEUE_BUSY_MS		10000
@@ -64,6 +64,12 @@ sqlite3_stmt *queue_db_stmt(struct queue_db *, const char *sql,
 void	queue_db_reset(sqlite3_stmt *);
 /* Runs a cached statement that returns no rows.  0 or -1 with *errstr. */
 int	queue_db_exec(struct queue_db *, const char *sql, const char **errstr);
+/* Steps an UPDATE or DELETE ... RETURNING id, rcpt, state, due (a cached
+ * statement, bound) to its end, telling cb (may be NULL) of each row.  The
+ * number of rows, or -1 with *errstr ("what: sqlite's message").  Resets
+ * st either way. */
+int	queue_db_changes(struct queue_db *, sqlite3_stmt *st, const char *what,
+	    queue_change_cb *cb, void *arg, const char **errstr);
 /* "WHAT: sqlite's message", in a thread-local buffer valid until the
  * thread's next queue_db_err/queue_errf. */
 const char *queue_db_err(struct queue_db *, const char *what);
@@ -77,6 +83,17 @@ const char *queue_errf(const char *fmt, ...)
  * transaction (writer thread only). */
 struct queue_db *queue_txn_conn(struct queue_txn *);
 sqlite3	*queue_txn_db(struct queue_txn *);
+
+/* queue_store.c: the states as the SQL of queue/ spells them. */
+_Static_assert(QUEUE_READY == 0 && QUEUE_DEFERRED == 1 &&
+    QUEUE_RETRY == 2 && QUEUE_HOLD == 3 && QUEUE_DONE == 4,
+    "the SQL of queue/ spells the states 0..4");
+
+/* Binds s, or NULL when s is NULL. */
+void	queue_bind_opt_text(sqlite3_stmt *, int col, const char *s);
+/* A state read from the database; an unknown one reads as QUEUE_HOLD, so
+ * that nothing is sent until an administrator looks. */
+enum queue_state queue_state_col(sqlite3_stmt *, int col);
 
 /* queue_read.c: the stats query on either connection. */
 int	queue_db_stats(struct queue_db *, struct queue_stats *,

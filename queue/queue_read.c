@@ -19,8 +19,6 @@
 #include "../lib/xalloc.h"
 #include "queue_priv.h"
 
-_Static_assert(QUEUE_DONE == 4, "the SQL below spells the states 0..4");
-
 /* A detail and the strings it owns. */
 struct detail_priv {
 	struct queue_detail	  d;		/* first: freed through it */
@@ -128,19 +126,19 @@ detail_rcpt(struct detail_priv *p, sqlite3_stmt *st)
 {
 	struct queue_detail *d = &p->d;
 	struct queue_rcpt_info *r;
-	int state;
 
 	if (sqlite3_column_type(st, 11) == SQLITE_NULL)
 		return;
 	d->rcpts = xreallocarray(d->rcpts, d->nrcpt + 1, sizeof(*r));
 	r = &d->rcpts[d->nrcpt++];
 	r->addr = detail_dup(p, st, 11);
-	state = sqlite3_column_int(st, 12);
-	r->state = state >= 0 && state <= QUEUE_DONE ?
-	    (enum queue_state)state : QUEUE_HOLD;
+	r->state = queue_state_col(st, 12);
 	r->due = sqlite3_column_int64(st, 13);
 	r->attempts = (unsigned)sqlite3_column_int(st, 14);
 	r->last_reply = detail_dup(p, st, 15);
+	r->first_attempt = sqlite3_column_int64(st, 16);	/* NULL: 0 */
+	r->last_attempt = sqlite3_column_int64(st, 17);
+	r->dsn_status = detail_dup(p, st, 18);
 	d->info.nrcpt++;
 	d->info.nstate[r->state]++;
 	if (r->state != QUEUE_DONE) {
@@ -162,7 +160,8 @@ queue_show(struct queue *q, const char *id, struct queue_detail **dp,
 	if ((st = queue_db_stmt(&q->r, "SELECT m.arrival, m.sender, m.flags,"
 	    " m.client_addr, m.client_name, m.client_helo, m.client_proto,"
 	    " m.peer_addr, m.peer_helo, m.sasl_user, m.size,"
-	    " r.addr, r.state, r.due, r.attempts, r.last_reply"
+	    " r.addr, r.state, r.due, r.attempts, r.last_reply,"
+	    " r.first_attempt, r.last_attempt, r.dsn_status"
 	    " FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id"
 	    " WHERE m.id = ?1 ORDER BY r.rcpt", errstr)) == NULL)
 		return -1;

@@ -53,11 +53,25 @@ static const char *const queue_schema_v1[] = {
 	NULL
 };
 
-static const char *const *const queue_migrations[QUEUE_SCHEMA_VERSION] = {
-	queue_schema_v1,
+/*
+ * Version 1 -> 2: what delivery records per recipient (when it was first
+ * and last tried, the RFC 3463 status of the last outcome), and an index
+ * of the pending recipients by due time for the scheduler's start-up load.
+ * Old rows read NULL: never tried.
+ */
+static const char *const queue_schema_v2[] = {
+	"ALTER TABLE recipients ADD COLUMN first_attempt INTEGER",
+	"ALTER TABLE recipients ADD COLUMN last_attempt INTEGER",
+	"ALTER TABLE recipients ADD COLUMN dsn_status TEXT",
+	"CREATE INDEX recipients_pending_due ON recipients(due)"
+	" WHERE state <> 4",
+	NULL
 };
 
-_Static_assert(QUEUE_DONE == 4, "the SQL below spells QUEUE_DONE as 4");
+static const char *const *const queue_migrations[QUEUE_SCHEMA_VERSION] = {
+	queue_schema_v1,
+	queue_schema_v2,
+};
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
 static const char sql_commit[] = "COMMIT";
@@ -253,13 +267,22 @@ store_check_msg(const struct queue_msg *m, const char **errstr)
 	return 0;
 }
 
-static void
-bind_opt_text(sqlite3_stmt *st, int col, const char *s)
+void
+queue_bind_opt_text(sqlite3_stmt *st, int col, const char *s)
 {
 	if (s == NULL)
 		sqlite3_bind_null(st, col);
 	else
 		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+}
+
+enum queue_state
+queue_state_col(sqlite3_stmt *st, int col)
+{
+	int state = sqlite3_column_int(st, col);
+
+	return state >= 0 && state <= QUEUE_DONE ? (enum queue_state)state :
+	    QUEUE_HOLD;
 }
 
 static int
@@ -281,16 +304,16 @@ store_message_row(struct queue_txn *txn, const struct queue_msg *m,
 	sqlite3_bind_int64(st, 2, m->arrival);
 	sqlite3_bind_text(st, 3, m->sender, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, m->flags);
-	bind_opt_text(st, 5, m->client_addr);
-	bind_opt_text(st, 6, m->client_port);
-	bind_opt_text(st, 7, m->client_name);
-	bind_opt_text(st, 8, m->client_helo);
-	bind_opt_text(st, 9, m->client_proto);
-	bind_opt_text(st, 10, m->client_ident);
-	bind_opt_text(st, 11, m->client_source);
-	bind_opt_text(st, 12, m->peer_addr);
-	bind_opt_text(st, 13, m->peer_helo);
-	bind_opt_text(st, 14, m->sasl_user);
+	queue_bind_opt_text(st, 5, m->client_addr);
+	queue_bind_opt_text(st, 6, m->client_port);
+	queue_bind_opt_text(st, 7, m->client_name);
+	queue_bind_opt_text(st, 8, m->client_helo);
+	queue_bind_opt_text(st, 9, m->client_proto);
+	queue_bind_opt_text(st, 10, m->client_ident);
+	queue_bind_opt_text(st, 11, m->client_source);
+	queue_bind_opt_text(st, 12, m->peer_addr);
+	queue_bind_opt_text(st, 13, m->peer_helo);
+	queue_bind_opt_text(st, 14, m->sasl_user);
 	sqlite3_bind_int64(st, 15, (sqlite3_int64)m->body_len);
 	if (m->body_len == 0)
 		rc = sqlite3_bind_zeroblob(st, 16, 0);	/* not NULL */
