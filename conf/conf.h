@@ -36,6 +36,66 @@ struct conf_limits {
 	uint64_t	line_length;		/* bytes per command line */
 };
 
+/* How delivery uses STARTTLS (RFC 3207), as Postfix's
+ * smtp_tls_security_level. */
+enum conf_tls {
+	CONF_TLS_NONE,		/* never, even when offered */
+	CONF_TLS_MAY,		/* when offered; the certificate is not checked */
+	CONF_TLS_ENCRYPT,	/* required; the certificate is not checked */
+	CONF_TLS_VERIFY		/* required; chain checked against ca_file and
+				 * the next hop's host name (an MX: its name) */
+};
+
+/* One next hop: `[host]:port`, `[host]` (no MX look-up, as Postfix),
+ * `host:port` or `host` (MX look-up of host, A/AAAA when it has none). */
+struct conf_nexthop {
+	char		*host;		/* a name, lower-cased, or an address
+					 * literal without brackets */
+	uint16_t	 port;		/* 25 unless given */
+	bool		 mx;		/* look up the MX records of host */
+	bool		 literal;	/* host is an IPv4/IPv6 address */
+};
+
+/*
+ * Where and how a recipient's mail goes: `deliver ...` or `route ...`.
+ * With nhop == 0 (`deliver mx`) the next hops are the MX hosts of the
+ * recipient's domain; else hop[0..nhop) are tried in order.  auth_user
+ * and auth_pass are read from auth_file at load (NULL: no AUTH); the
+ * password is wiped by conf_free().
+ */
+struct conf_nexthops {
+	struct conf_nexthop	*hop;
+	size_t			 nhop;
+	enum conf_tls		 tls;
+	char			*ca_file;	/* PEM CAs for tls verify */
+	char			*auth_file;	/* as written, or NULL */
+	char			*auth_user;
+	char			*auth_pass;
+	int			 line;		/* of the statement; 0: default */
+};
+
+struct conf_route {
+	char			*domain;	/* exact, lower-cased */
+	struct conf_nexthops	 via;
+};
+
+struct conf_delivery {
+	uint64_t	connections;		/* outbound, at once, in all */
+	uint64_t	per_destination;	/* at once, per next hop */
+	uint64_t	timeout_connect;	/* seconds to connect */
+	uint64_t	timeout_command;	/* seconds per reply, outside DATA */
+	uint64_t	timeout_data;		/* seconds per reply in/after DATA */
+};
+
+/* Backoff of a recipient after a temporary failure: the first wait is
+ * initial, no wait is longer than max, and once lifetime has passed
+ * since arrival it bounces.  Seconds; initial <= max <= lifetime. */
+struct conf_retry {
+	uint64_t	initial;
+	uint64_t	max;
+	uint64_t	lifetime;
+};
+
 struct conf {
 	char			*path;		/* the file loaded */
 	char			*hostname;	/* banner, Received, EHLO */
@@ -51,6 +111,18 @@ struct conf {
 	char			*tls_key;	/* PEM key file, or NULL */
 	struct conf_limits	 limits;
 	char			*admin_socket;	/* UNIX socket of the admin API */
+	struct conf_nexthops	 deliver;	/* default: MX, tls may */
+	struct conf_route	*routes;	/* per-domain overrides */
+	size_t			 nroutes;
+	struct conf_delivery	 delivery;
+	struct conf_retry	 retry;
+	char			*resolver;	/* DNS server as written, or NULL:
+						 * the system's (resolv.conf) */
+	struct sockaddr_storage	 resolver_ss;	/* its address, port 53 unless
+						 * given */
+	socklen_t		 resolver_sslen;
+	char			*postmaster;	/* told of bounces that bounce; a
+						 * bare local part is @hostname */
 };
 
 /*
@@ -72,5 +144,9 @@ void	conf_dump(const struct conf *, struct buf *out);
 bool	conf_is_trusted(const struct conf *, const struct addr *);
 /* True when domain (any case) is a relay-domain. */
 bool	conf_is_relay_domain(const struct conf *, const char *domain);
+/* Where mail for domain (any case) goes: its route, or the deliver
+ * setting.  Never NULL; owned by the conf. */
+const struct conf_nexthops *conf_route_for(const struct conf *,
+	    const char *domain);
 
 #endif

@@ -4,7 +4,9 @@
  * unit, its default (written in the configuration language and read by
  * the same code as the file, so the two cannot drift apart) and its
  * bounds.  The parser, the checks below and conf_dump all read this table;
- * a new setting is a new row and a field in struct conf.
+ * a new setting is a new row and a field in struct conf.  The delivery
+ * statements that are more than a value (deliver, route, resolver) are
+ * rows here too; their units send them to conf_deliver.c.
  *
  * Applying is done in three steps: the statements of the file, then the
  * default of every setting the file did not give, then the checks that
@@ -45,8 +47,17 @@ enum {
 	KW_LISTEN_TLS_REQ, KW_TRUSTED, KW_RELAY_DOMAINS, KW_TLS, KW_TLS_CERT,
 	KW_TLS_KEY, KW_LIMITS, KW_MSG_SIZE, KW_RCPTS, KW_CONNS,
 	KW_CONNS_PER_IP, KW_CMD_TIMEOUT, KW_DATA_TIMEOUT, KW_ERRORS,
-	KW_LINE_LENGTH, KW_ADMIN, KW_ADMIN_SOCKET, KW_COUNT
+	KW_LINE_LENGTH, KW_ADMIN, KW_ADMIN_SOCKET, KW_DELIVER,
+	KW_DELIVER_RELAYHOST, KW_DELIVER_MX, KW_DELIVER_TLS, KW_DELIVER_CA,
+	KW_DELIVER_AUTH, KW_ROUTE, KW_ROUTE_TLS, KW_ROUTE_CA, KW_ROUTE_AUTH,
+	KW_DELIVERY, KW_DLV_CONNS, KW_DLV_PER_DEST, KW_DLV_TO_CONNECT,
+	KW_DLV_TO_COMMAND, KW_DLV_TO_DATA, KW_RETRY, KW_RETRY_INITIAL,
+	KW_RETRY_MAX, KW_RETRY_LIFETIME, KW_RESOLVER, KW_POSTMASTER, KW_COUNT
 };
+
+#define CA_FILE		"/etc/ssl/certs/ca-certificates.crt"
+#define HOPS		"NEXTHOP... [tls POLICY] [ca-file FILE] [auth-file FILE]"
+#define DAY		86400ull
 
 static const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 /*	  parent    name		values		min max flags
@@ -112,6 +123,79 @@ static const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	[KW_ADMIN_SOCKET] = { "admin", "socket", "PATH",	1, 1, 0,
 	  CONF_U_PATH,		"/run/sluice/admin.sock", 0, SUN_MAX,
 	  OFF(admin_socket) },
+	/* where mail goes: one relayhost list or the recipients' MX; its
+	 * options are applied by conf_deliver.c with the defaults below */
+	[KW_DELIVER] = { "", "deliver",	"relayhost " HOPS " | mx [tls ...]",
+	  0, 0, CONF_KW_BLOCK,
+	  CONF_U_DELIVER,	"mx tls may",		0, 0,	OFF(deliver) },
+	[KW_DELIVER_RELAYHOST] = { "deliver", "relayhost", "NEXTHOP...",
+	  1, CONF_MANY, CONF_KW_OPTION,
+	  CONF_U_NEXTHOPS,	NULL,			0, 0,	0 },
+	[KW_DELIVER_MX] = { "deliver", "mx",	"",		0, 0,
+	  CONF_KW_OPTION,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_DELIVER_TLS] = { "deliver", "tls", "none|may|encrypt|verify",
+	  1, 1, CONF_KW_OPTION,
+	  CONF_U_TLS,		"may",			0, 0,	0 },
+	[KW_DELIVER_CA] = { "deliver", "ca-file", "FILE",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_PATH,		CA_FILE,		0, PATH_MAX, 0 },
+	[KW_DELIVER_AUTH] = { "deliver", "auth-file", "FILE",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_PATH,		NULL,			0, PATH_MAX, 0 },
+	[KW_ROUTE] = { "", "route",	"DOMAIN " HOPS,		2, CONF_MANY,
+	  CONF_KW_REPEAT,
+	  CONF_U_ROUTE,		NULL,			0, 0,	OFF(routes) },
+	[KW_ROUTE_TLS] = { "route", "tls", "none|may|encrypt|verify",
+	  1, 1, CONF_KW_OPTION,
+	  CONF_U_TLS,		"may",			0, 0,	0 },
+	[KW_ROUTE_CA] = { "route", "ca-file", "FILE",		1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_PATH,		CA_FILE,		0, PATH_MAX, 0 },
+	[KW_ROUTE_AUTH] = { "route", "auth-file", "FILE",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_PATH,		NULL,			0, PATH_MAX, 0 },
+	/* the SMTP client; Postfix's defaults where it has them */
+	[KW_DELIVERY] = { "", "delivery", "{ ... }",		0, 0,
+	  CONF_KW_BLOCK,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_DLV_CONNS] = { "delivery", "connections", "N",	1, 1, 0,
+	  CONF_U_COUNT,		"100",			1, 10000,
+	  OFF(delivery.connections) },
+	[KW_DLV_PER_DEST] = { "delivery", "per-destination", "N", 1, 1, 0,
+	  CONF_U_COUNT,		"20",			1, 10000,
+	  OFF(delivery.per_destination) },
+	[KW_DLV_TO_CONNECT] = { "delivery", "timeout-connect", "DURATION",
+	  1, 1, 0,
+	  CONF_U_DURATION,	"30s",			1, 600,
+	  OFF(delivery.timeout_connect) },
+	[KW_DLV_TO_COMMAND] = { "delivery", "timeout-command", "DURATION",
+	  1, 1, 0,
+	  CONF_U_DURATION,	"5m",			1, 3600,
+	  OFF(delivery.timeout_command) },
+	/* RFC 5321 4.5.3.2.6: 10 minutes for the reply to the final dot */
+	[KW_DLV_TO_DATA] = { "delivery", "timeout-data", "DURATION", 1, 1, 0,
+	  CONF_U_DURATION,	"10m",			1, 3600,
+	  OFF(delivery.timeout_data) },
+	[KW_RETRY] = { "", "retry",	"{ ... }",		0, 0,
+	  CONF_KW_BLOCK,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_RETRY_INITIAL] = { "retry", "initial", "DURATION",	1, 1, 0,
+	  CONF_U_DURATION,	"5m",			1, DAY,
+	  OFF(retry.initial) },
+	[KW_RETRY_MAX] = { "retry", "max",	"DURATION",	1, 1, 0,
+	  CONF_U_DURATION,	"1h",			1, 7 * DAY,
+	  OFF(retry.max) },
+	/* RFC 5321 4.5.4.1: give up after at least 4-5 days */
+	[KW_RETRY_LIFETIME] = { "retry", "lifetime", "DURATION", 1, 1, 0,
+	  CONF_U_DURATION,	"5d",			1, 100 * DAY,
+	  OFF(retry.lifetime) },
+	[KW_RESOLVER] = { "", "resolver",	"ADDRESS[:PORT]", 1, 1, 0,
+	  CONF_U_RESOLVER,	NULL,			0, 0,	OFF(resolver) },
+	/* quoted: unquoted, the value would read as the keyword */
+	[KW_POSTMASTER] = { "", "postmaster", "ADDRESS",	1, 1, 0,
+	  CONF_U_MAILBOX,	"\"postmaster\"",	0, 254,
+	  OFF(postmaster) },
 };
 
 const struct conf_grammar conf_daemon_grammar = {
@@ -170,8 +254,8 @@ is_user_name(const char *s)
  * sluicectl loads the same configuration as an unprivileged admin, who
  * need not read a key that is the daemon's; sluiced reads it at start-up
  * and says so when it cannot. */
-static const char *
-file_problem(const char *path, char *buf, size_t bufsz)
+const char *
+conf_file_problem(const char *path, char *buf, size_t bufsz)
 {
 	struct stat st;
 
@@ -206,8 +290,10 @@ apply_string(struct apply *a, const struct conf_kw *kw,
 		why = "not a valid domain name";
 	else if (kw->unit == CONF_U_USER && !is_user_name(v->text))
 		why = "not a valid user name";
+	else if (kw->unit == CONF_U_MAILBOX && !conf_is_mailbox(v->text))
+		why = "not a mail address (local-part or local-part@domain)";
 	else if (kw->unit == CONF_U_FILE)
-		why = file_problem(v->text, reason, sizeof(reason));
+		why = conf_file_problem(v->text, reason, sizeof(reason));
 	if (why != NULL) {
 		conf_err(a->errs, v->line, "%s: %s: %s", path,
 		    conf_shown(v->text, shown, sizeof(shown)), why);
@@ -364,11 +450,13 @@ apply_domains(struct apply *a, const struct conf_tok **v, size_t n)
 	}
 }
 
-/* The values of one setting, from the file or from its default. */
+/* The values of one statement, from the file or from its default. */
 static void
-apply_value(struct apply *a, const struct conf_kw *kw,
-    const struct conf_tok **v, size_t n, const struct conf_node *opts)
+apply_value(struct apply *a, const struct conf_node *n)
 {
+	const struct conf_kw *kw = n->kw;
+	const struct conf_tok **v = n->args;
+
 	switch (kw->unit) {
 	case CONF_U_COUNT:
 	case CONF_U_SIZE:
@@ -379,24 +467,37 @@ apply_value(struct apply *a, const struct conf_kw *kw,
 	case CONF_U_USER:
 	case CONF_U_PATH:
 	case CONF_U_FILE:
+	case CONF_U_MAILBOX:
 		apply_string(a, kw, v[0]);
 		break;
 	case CONF_U_LISTEN:
-		apply_listen(a, v[0], opts);
+		apply_listen(a, v[0], n->child);
 		break;
 	case CONF_U_CIDRS:
-		apply_cidrs(a, v, n);
+		apply_cidrs(a, v, n->nargs);
 		break;
 	case CONF_U_DOMAINS:
-		apply_domains(a, v, n);
+		apply_domains(a, v, n->nargs);
 		break;
+	case CONF_U_DELIVER:
+		conf_deliver_apply(a->c, n, a->errs);
+		break;
+	case CONF_U_ROUTE:
+		conf_route_apply(a->c, n, a->errs);
+		break;
+	case CONF_U_RESOLVER:
+		conf_resolver_apply(a->c, n, a->errs);
+		break;
+	case CONF_U_NEXTHOPS:
+	case CONF_U_TLS:
 	case CONF_U_NONE:
 		break;
 	}
 }
 
 /* The statements of a list of siblings.  A bad statement (a syntax error
- * was reported) is only marked as seen, so no second error follows. */
+ * was reported) is only marked as seen, so no second error follows.  The
+ * options of a statement are its own (apply_value), not siblings. */
 static void
 apply_nodes(struct apply *a, const struct conf_node *n, bool ok)
 {
@@ -413,6 +514,9 @@ apply_nodes(struct apply *a, const struct conf_node *n, bool ok)
 		i = (size_t)(kw - conf_daemon_kws);
 		a->seen[i] = true;
 		if (kw->unit == CONF_U_NONE) {
+			/* a group's first line, for the checks across it */
+			if (a->first[i] == 0)
+				a->first[i] = n->tok->line;
 			apply_nodes(a, n->child, ok && !n->bad);
 			continue;
 		}
@@ -426,33 +530,40 @@ apply_nodes(struct apply *a, const struct conf_node *n, bool ok)
 		}
 		if (a->first[i] == 0)
 			a->first[i] = n->tok->line;
-		apply_value(a, kw, n->args, n->nargs, n->child);
+		apply_value(a, n);
 	}
 }
 
-/* Every setting the file did not give takes its default, read from the
- * table by the lexer like any value (reported at line 0 if bad). */
+/*
+ * Every setting the file did not give takes its default.  The default is
+ * read as the statement "PATH DEFAULT" by the lexer and parser, like the
+ * file (at line 0), so a statement with options (`deliver mx tls may`)
+ * has a default in the table too.  Options are their statement's.
+ */
 static void
 apply_defaults(struct apply *a)
 {
 	struct conf_toks toks = { NULL, 0, 0 };
-	const struct conf_tok **v;
+	struct conf_node *root;
 	const struct conf_kw *kw;
+	char path[128], *text;
 	size_t i, j;
 
 	for (i = 0; i < KW_COUNT; i++) {
 		kw = &conf_daemon_kws[i];
-		if (a->seen[i] || kw->def == NULL)
+		if (a->seen[i] || kw->def == NULL ||
+		    (kw->flags & CONF_KW_OPTION))
 			continue;
-		conf_lex(kw->def, strlen(kw->def), &toks, a->errs);
-		v = xcalloc(toks.n, sizeof(*v));
-		for (j = 0; j < toks.n; j++) {
+		conf_kw_path(kw, path, sizeof(path));
+		text = xasprintf("%s %s", path, kw->def);
+		conf_lex(text, strlen(text), &toks, a->errs);
+		for (j = 0; j < toks.n; j++)
 			toks.v[j].line = 0;
-			v[j] = &toks.v[j];
-		}
-		apply_value(a, kw, v, toks.n - 1, NULL);
-		free(v);
+		root = conf_parse(&conf_daemon_grammar, &toks, a->errs);
+		apply_nodes(a, root->child, true);
+		conf_node_free(&root);
 		conf_toks_free(&toks);
+		free(text);
 	}
 }
 
@@ -476,6 +587,8 @@ apply_checks(struct apply *a)
 		    "needs a \"tls certificate FILE key FILE\" statement",
 		    conf_shown(a->tls_use[i].v->text, shown, sizeof(shown)),
 		    a->tls_use[i].required ? "tls-required" : "tls");
+	conf_deliver_check(c, a->first[KW_DELIVERY], a->first[KW_RETRY],
+	    a->errs);
 	if (c->hostname != NULL || a->seen[KW_HOSTNAME])
 		return;
 	if ((name = conf_machine_hostname()) == NULL)
@@ -564,6 +677,8 @@ conf_dump(const struct conf *c, struct buf *out)
 
 	for (i = 0; i < KW_COUNT; i++) {
 		kw = &conf_daemon_kws[i];
+		if (kw->flags & CONF_KW_OPTION)
+			continue;
 		conf_kw_path(kw, path, sizeof(path));
 		switch (kw->unit) {
 		case CONF_U_COUNT:
@@ -577,6 +692,7 @@ conf_dump(const struct conf *c, struct buf *out)
 		case CONF_U_USER:
 		case CONF_U_PATH:
 		case CONF_U_FILE:
+		case CONF_U_MAILBOX:
 			s = *(char *const *)(const void *)((const char *)c +
 			    kw->off);
 			dump_list(out, path, &s, s != NULL);
@@ -592,6 +708,13 @@ conf_dump(const struct conf *c, struct buf *out)
 			    (const char *const *)c->relay_domains,
 			    c->nrelay_domains);
 			break;
+		case CONF_U_DELIVER:
+		case CONF_U_ROUTE:
+		case CONF_U_RESOLVER:
+			conf_deliver_dump(c, kw, out);
+			break;
+		case CONF_U_NEXTHOPS:
+		case CONF_U_TLS:
 		case CONF_U_NONE:
 			break;
 		}

@@ -132,6 +132,14 @@ conf_free(struct conf **cp)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->admin_socket);
+	conf_nexthops_clear(&c->deliver);
+	for (i = 0; i < c->nroutes; i++) {
+		free(c->routes[i].domain);
+		conf_nexthops_clear(&c->routes[i].via);
+	}
+	free(c->routes);
+	free(c->resolver);
+	free(c->postmaster);
 	free(c);
 	*cp = NULL;
 }

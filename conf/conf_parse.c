@@ -463,6 +463,27 @@ empty_group(struct parser *p, struct conf_node *n)
 	    "%s", path, path);
 }
 
+/* A statement short of values.  A keyword on its line that cannot start
+ * a statement there was meant as the value (`postmaster postmaster`):
+ * say how to write it. */
+static void
+missing_argument(struct parser *p, const struct conf_node *n)
+{
+	const struct conf_tok *tok = cur(p);
+	const struct conf_kw *kw;
+	char path[128];
+
+	conf_kw_path(n->kw, path, sizeof(path));
+	if (tok->kind == CONF_TOK_WORD && tok->line == tok[-1].line &&
+	    (kw = scope_find(p, tok, 0)) != NULL && !can_start(p, kw, tok))
+		conf_err(p->errs, n->tok->line, "%s: missing argument (%s); "
+		    "to give the word \"%s\", put it in quotes", path,
+		    n->kw->syntax, tok->text);
+	else
+		conf_err(p->errs, n->tok->line, "%s: missing argument (%s)",
+		    path, n->kw->syntax);
+}
+
 /* One statement; cur is its keyword, kw its row. */
 static void
 parse_stmt(struct parser *p, struct conf_node *parent,
@@ -470,7 +491,6 @@ parse_stmt(struct parser *p, struct conf_node *parent,
 {
 	const struct conf_tok *prev = cur(p);
 	struct conf_node *n;
-	char path[128];
 	bool ok;
 
 	n = node_new(parent, kw, prev);
@@ -484,9 +504,7 @@ parse_stmt(struct parser *p, struct conf_node *parent,
 	}
 	if (n->nargs < (size_t)kw->min) {
 		p->depth--;
-		conf_kw_path(kw, path, sizeof(path));
-		conf_err(p->errs, n->tok->line, "%s: missing argument (%s)",
-		    path, kw->syntax);
+		missing_argument(p, n);
 		n->bad = true;
 		resync(p);
 		return;

@@ -4,8 +4,9 @@
  * The pipeline is lexer -> parser -> apply.  The lexer turns the text into
  * tokens, the parser turns tokens into a tree of statements by a keyword
  * table alone (it knows nothing of what a setting means), and the apply
- * step of each part of the language (conf_daemon.c for now) gives the tree
- * its meaning.  Every step records its errors in a struct conf_errs; they
+ * step gives the tree its meaning: conf_daemon.c holds the table and the
+ * plain settings, conf_deliver.c the statements of delivery (next hops,
+ * routes, the resolver), which the table's units send it.  Every step records its errors in a struct conf_errs; they
  * are sorted by line and written out once, at the end.
  */
 #ifndef SLUICE_CONF_PRIV_H
@@ -91,6 +92,8 @@ void	conf_toks_free(struct conf_toks *);
 
 #define CONF_KW_BLOCK	0x01	/* sub-keywords may come in braces */
 #define CONF_KW_REPEAT	0x02	/* may be given more than once */
+#define CONF_KW_OPTION	0x04	/* an option of its statement, which applies
+				 * it and its default; not dumped alone */
 
 enum conf_unit {
 	CONF_U_NONE,		/* a group of settings, or a flag */
@@ -103,7 +106,13 @@ enum conf_unit {
 	CONF_U_FILE,		/* a file that must be readable now */
 	CONF_U_LISTEN,		/* ADDR:PORT [tls] [tls-required] */
 	CONF_U_CIDRS,		/* addresses and networks */
-	CONF_U_DOMAINS		/* domain names, lower-cased */
+	CONF_U_DOMAINS,		/* domain names, lower-cased */
+	CONF_U_MAILBOX,		/* local-part[@domain]; hi: its maximum length */
+	CONF_U_NEXTHOPS,	/* [host]:port, [host], host:port, host */
+	CONF_U_TLS,		/* none|may|encrypt|verify */
+	CONF_U_DELIVER,		/* the deliver statement and its options */
+	CONF_U_ROUTE,		/* DOMAIN NEXTHOP... and options */
+	CONF_U_RESOLVER		/* ADDRESS[:PORT], numeric, port 53 */
 };
 
 struct conf_kw {
@@ -125,6 +134,9 @@ struct conf_grammar {
 
 /* Writes "parent name" (or "name" at the top level) into buf. */
 void	conf_kw_path(const struct conf_kw *, char *buf, size_t bufsz);
+/* The row of g named name under parent ("" for the top level), or NULL. */
+const struct conf_kw *conf_kw_lookup(const struct conf_grammar *,
+	    const char *parent, const char *name);
 
 /* The tree of statements.  The root has kw == NULL. */
 struct conf_node {
@@ -175,5 +187,31 @@ void	conf_daemon_apply(struct conf *c, const struct conf_node *root,
 /* The machine's name, fully qualified when /etc/hosts says how; NULL when
  * it cannot be found (conf_load.c). */
 char	*conf_machine_hostname(void);
+/* NULL when path is a regular file now (stat(2) only), else why not, in
+ * buf or static (conf_daemon.c). */
+const char *conf_file_problem(const char *path, char *buf, size_t bufsz);
+
+/* The delivery part (conf_deliver.c).  Each applies one statement of its
+ * unit into c, the default included (a statement parsed from the row's
+ * default), reporting errors to errs. */
+void	conf_deliver_apply(struct conf *, const struct conf_node *,
+	    struct conf_errs *);
+void	conf_route_apply(struct conf *, const struct conf_node *,
+	    struct conf_errs *);
+void	conf_resolver_apply(struct conf *, const struct conf_node *,
+	    struct conf_errs *);
+/* local-part or local-part@domain, a dot-atom local part (RFC 5322
+ * 3.2.3); no quoted local parts. */
+bool	conf_is_mailbox(const char *);
+/* The checks between delivery settings, once all are in; lines are those
+ * of the delivery and retry statements (0: not written). */
+void	conf_deliver_check(const struct conf *, int delivery_line,
+	    int retry_line, struct conf_errs *);
+/* Writes the statement(s) of row kw (a CONF_U_DELIVER, _ROUTE or
+ * _RESOLVER unit) as conf_dump does. */
+void	conf_deliver_dump(const struct conf *, const struct conf_kw *,
+	    struct buf *);
+/* Frees what h holds, the password wiped first; h is left zeroed. */
+void	conf_nexthops_clear(struct conf_nexthops *h);
 
 #endif

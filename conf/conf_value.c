@@ -98,6 +98,19 @@ conf_kw_path(const struct conf_kw *kw, char *buf, size_t bufsz)
 		snprintf(buf, bufsz, "%s", kw->name);
 }
 
+const struct conf_kw *
+conf_kw_lookup(const struct conf_grammar *g, const char *parent,
+    const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		if (strcmp(g->kw[i].parent, parent) == 0 &&
+		    strcmp(g->kw[i].name, name) == 0)
+			return &g->kw[i];
+	return NULL;
+}
+
 int
 conf_value_u64(const struct conf_kw *kw, const struct conf_tok *tok,
     uint64_t *out, struct conf_errs *errs)

@@ -5,6 +5,9 @@
  */
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,30 @@
 #include "t.h"
 
 #define HOST	"hostname relay.example.com\n"
+
+/* A deliver or route setting as text: "[host]:port" (no MX look-up),
+ * "host:port" (MX) or "mx" (the recipient's), "=" after an address
+ * literal, then tls, ca-file (with verify), credentials, line. */
+static void
+hops_text(const struct conf_nexthops *h, struct buf *b)
+{
+	static const char *const tls[] = { "none", "may", "encrypt",
+	    "verify" };
+	size_t i;
+
+	if (h->nhop == 0)
+		buf_addstr(b, "mx");
+	for (i = 0; i < h->nhop; i++)
+		buf_printf(b, h->hop[i].mx ? "%s%s:%u%s" : "%s[%s]:%u%s",
+		    i ? " " : "", h->hop[i].host, h->hop[i].port,
+		    h->hop[i].literal ? "=" : "");
+	buf_printf(b, " tls=%s", tls[h->tls]);
+	if (h->tls == CONF_TLS_VERIFY)
+		buf_printf(b, " ca=%s", h->ca_file);
+	if (h->auth_file != NULL)
+		buf_printf(b, " auth=%s/%s", h->auth_user, h->auth_pass);
+	buf_printf(b, "@%d", h->line);
+}
 
 /* Renders one field of c as text, so a table can name what to check. */
 static void
@@ -59,6 +86,39 @@ field(const struct conf *c, const char *which, struct buf *b)
 		    c->limits.connections, c->limits.connections_per_ip,
 		    c->limits.command_timeout, c->limits.data_timeout,
 		    c->limits.errors, c->limits.line_length);
+	else if (strcmp(which, "deliver") == 0)
+		hops_text(&c->deliver, b);
+	else if (strcmp(which, "routes") == 0)
+		for (i = 0; i < c->nroutes; i++) {
+			buf_printf(b, "%s%s: ", i ? "; " : "",
+			    c->routes[i].domain);
+			hops_text(&c->routes[i].via, b);
+		}
+	else if (strcmp(which, "delivery") == 0)
+		buf_printf(b, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		    " %" PRIu64, c->delivery.connections,
+		    c->delivery.per_destination, c->delivery.timeout_connect,
+		    c->delivery.timeout_command, c->delivery.timeout_data);
+	else if (strcmp(which, "retry") == 0)
+		buf_printf(b, "%" PRIu64 " %" PRIu64 " %" PRIu64,
+		    c->retry.initial, c->retry.max, c->retry.lifetime);
+	else if (strcmp(which, "resolver") == 0) {
+		buf_addstr(b, c->resolver ? c->resolver : "-");
+		if (c->resolver_sslen > 0) {
+			const struct sockaddr_in *sin =
+			    (const void *)&c->resolver_ss;
+			const struct sockaddr_in6 *sin6 =
+			    (const void *)&c->resolver_ss;
+			struct addr a;
+
+			addr_from_sockaddr((const void *)&c->resolver_ss, &a);
+			addr_format(&a, net, sizeof(net));
+			buf_printf(b, " = %s port %u", net, ntohs(
+			    c->resolver_ss.ss_family == AF_INET ?
+			    sin->sin_port : sin6->sin6_port));
+		}
+	} else if (strcmp(which, "postmaster") == 0)
+		buf_addstr(b, c->postmaster);
 	else
 		buf_addstr(b, "(unknown field)");
 }
@@ -112,6 +172,68 @@ test_values(void)
 		  "52428800 9 500 50 300 600 3 2048" },
 		{ "lines do not matter", "hostname\nrelay.example.com",
 		  "hostname", "relay.example.com" },
+		{ "deliver default", HOST, "deliver", "mx tls=may@0" },
+		{ "deliver relayhost forms", HOST "deliver relayhost "
+		  "[Smtp.Example.NET]:587 Relay.example.net [192.0.2.1] "
+		  "192.0.2.2:2525 [2001:DB8::1]:26 mx.example.org:24",
+		  "deliver", "[smtp.example.net]:587 relay.example.net:25 "
+		  "[192.0.2.1]:25= [192.0.2.2]:2525= [2001:db8::1]:26= "
+		  "mx.example.org:24 tls=may@2" },
+		{ "deliver mapped IPv6 is IPv4", HOST "deliver relayhost "
+		  "[::ffff:192.0.2.9]", "deliver", "[192.0.2.9]:25= tls=may@2" },
+		{ "deliver mx tls none", HOST "deliver mx tls none", "deliver",
+		  "mx tls=none@2" },
+		{ "deliver block", HOST "deliver {\n  relayhost [a.example]\n"
+		  "  tls encrypt\n}", "deliver", "[a.example]:25 tls=encrypt@2" },
+		{ "deliver options first", HOST "deliver tls encrypt relayhost "
+		  "[a.example]", "deliver", "[a.example]:25 tls=encrypt@2" },
+		{ "deliver over lines", HOST "deliver relayhost [a.example]:25\n"
+		  "  [b.example]:25, c.example\n  tls none", "deliver",
+		  "[a.example]:25 [b.example]:25 c.example:25 tls=none@2" },
+		{ "deliver verify", HOST "deliver relayhost [a.example] tls "
+		  "verify ca-file /etc/passwd", "deliver",
+		  "[a.example]:25 tls=verify ca=/etc/passwd@2" },
+		{ "deliver quoted keyword as host", HOST "deliver relayhost "
+		  "\"mx\"", "deliver", "mx:25 tls=may@2" },
+		{ "one-label hosts", HOST "deliver relayhost mx1 [relay] "
+		  "smarthost:2525 \"tsl\"", "deliver", "mx1:25 [relay]:25 "
+		  "smarthost:2525 tsl:25 tls=may@2" },
+		{ "routes default", HOST, "routes", "" },
+		{ "routes", HOST "route B.example [10.0.0.1]\nroute a.example "
+		  "relay.a.example:2525 [10.0.0.2] tls none\n", "routes",
+		  "b.example: [10.0.0.1]:25= tls=may@2; a.example: "
+		  "relay.a.example:2525 [10.0.0.2]:25= tls=none@3" },
+		{ "route then deliver", HOST "route a.example [10.0.0.1] "
+		  "deliver relayhost [b.example]", "deliver",
+		  "[b.example]:25 tls=may@2" },
+		{ "delivery default", HOST, "delivery", "100 20 30 300 600" },
+		{ "delivery block", HOST "delivery {\n connections 50\n"
+		  " per-destination 5\n timeout-connect 10s\n"
+		  " timeout-command 1m\n timeout-data 15m\n}", "delivery",
+		  "50 5 10 60 900" },
+		{ "delivery inline", HOST "delivery per-destination 100",
+		  "delivery", "100 100 30 300 600" },
+		{ "retry default", HOST, "retry", "300 3600 432000" },
+		{ "retry block", HOST "retry { initial 1m max 2h lifetime 1w }",
+		  "retry", "60 7200 604800" },
+		{ "retry all equal", HOST "retry initial 1s max 1s lifetime 1s",
+		  "retry", "1 1 1" },
+		{ "resolver default", HOST, "resolver", "-" },
+		{ "resolver IPv4", HOST "resolver 127.0.0.1", "resolver",
+		  "127.0.0.1 = 127.0.0.1 port 53" },
+		{ "resolver IPv4 port", HOST "resolver 127.0.0.1:5353",
+		  "resolver", "127.0.0.1:5353 = 127.0.0.1 port 5353" },
+		{ "resolver IPv6", HOST "resolver ::1", "resolver",
+		  "::1 = ::1 port 53" },
+		{ "resolver IPv6 port", HOST "resolver [2001:db8::53]:5353",
+		  "resolver", "[2001:db8::53]:5353 = 2001:db8::53 port 5353" },
+		{ "postmaster default", HOST, "postmaster", "postmaster" },
+		{ "postmaster quoted", HOST "postmaster \"postmaster\"",
+		  "postmaster", "postmaster" },
+		{ "postmaster address", HOST "postmaster hostmaster@example.com",
+		  "postmaster", "hostmaster@example.com" },
+		{ "postmaster atext", HOST "postmaster o'neil+dsn.x@example.com",
+		  "postmaster", "o'neil+dsn.x@example.com" },
 	};
 	struct buf b = BUF_INIT, err = BUF_INIT;
 	struct conf *c;
@@ -169,6 +291,23 @@ test_equivalence(void)
 		{ "durations in any unit",
 		  HOST "limits command-timeout 1h", HOST "limits "
 		  "command-timeout 3600" },
+		{ "deliver default written",
+		  HOST, HOST "deliver mx tls may" },
+		{ "deliver block or inline",
+		  HOST "deliver { relayhost [a.example]:587 tls encrypt }",
+		  HOST "deliver relayhost [a.example]:587 tls encrypt" },
+		{ "next hop default port",
+		  HOST "deliver relayhost [a.example] b.example [192.0.2.1]",
+		  HOST "deliver relayhost [a.example]:25 b.example:25 "
+		  "192.0.2.1:25" },
+		{ "route with commas",
+		  HOST "route a.example [10.0.0.1],[10.0.0.2]",
+		  HOST "route A.Example [10.0.0.1] [10.0.0.2] tls may" },
+		{ "delivery and retry blocks or lines",
+		  HOST "delivery { connections 9 per-destination 3 }\n"
+		  "retry { initial 10m max 2h }",
+		  HOST "delivery connections 9\ndelivery per-destination 3\n"
+		  "retry initial 10m\nretry max 2h" },
 	};
 	struct buf da = BUF_INIT, db = BUF_INIT, err = BUF_INIT;
 	struct conf *ca, *cb;
@@ -268,6 +407,85 @@ test_bounds(void)
 			conf_free(&c);
 		}
 		T_EQ_STR(got.data, cases[i].want, cases[i].stmt);
+	}
+	buf_free(&text);
+	buf_free(&got);
+}
+
+/* The delivery and retry settings against their bounds and each other. */
+static void
+test_delivery_bounds(void)
+{
+	static const struct {
+		const char	*stmt;
+		const char	*field;
+		const char	*want;	/* the field, or the errors */
+	} cases[] = {
+		{ "delivery connections 10000", "delivery",
+		  "10000 20 30 300 600" },
+		{ "delivery connections 10001", "delivery",
+		  "t.conf:2: delivery connections: too large "
+		  "(at most 10000)\n" },
+		{ "delivery connections 0", "delivery",
+		  "t.conf:2: delivery connections: too small (at least 1)\n" },
+		{ "delivery per-destination 1", "delivery",
+		  "100 1 30 300 600" },
+		{ "delivery per-destination 101", "delivery",
+		  "t.conf:2: delivery: per-destination 101 is more than "
+		  "connections 100\n" },
+		{ "delivery { connections 5 }", "delivery",
+		  "t.conf:2: delivery: per-destination 20 is more than "
+		  "connections 5\n" },
+		{ "delivery timeout-connect 10m", "delivery",
+		  "100 20 600 300 600" },
+		{ "delivery timeout-connect 601", "delivery",
+		  "t.conf:2: delivery timeout-connect: too large "
+		  "(at most 10m)\n" },
+		{ "delivery timeout-command 1h", "delivery",
+		  "100 20 30 3600 600" },
+		{ "delivery timeout-command 3601s", "delivery",
+		  "t.conf:2: delivery timeout-command: too large "
+		  "(at most 1h)\n" },
+		{ "delivery timeout-data 0", "delivery",
+		  "t.conf:2: delivery timeout-data: too small "
+		  "(at least 1s)\n" },
+		{ "retry initial 1d max 1w lifetime 100d", "retry",
+		  "86400 604800 8640000" },
+		{ "retry initial 25h", "retry",
+		  "t.conf:2: retry initial: too large (at most 1d)\n" },
+		{ "retry max 8d", "retry",
+		  "t.conf:2: retry max: too large (at most 1w)\n" },
+		{ "retry lifetime 101d", "retry",
+		  "t.conf:2: retry lifetime: too large (at most 100d)\n" },
+		{ "retry lifetime 0", "retry",
+		  "t.conf:2: retry lifetime: too small (at least 1s)\n" },
+		{ "retry initial 2h", "retry",
+		  "t.conf:2: retry: initial 2h is longer than max 1h\n" },
+		{ "retry lifetime 30m", "retry",
+		  "t.conf:2: retry: max 1h is longer than lifetime 30m\n" },
+		{ "retry {\n initial 3h\n max 2h\n lifetime 1h\n}", "retry",
+		  "t.conf:2: retry: initial 3h is longer than max 2h\n"
+		  "t.conf:2: retry: max 2h is longer than lifetime 1h\n" },
+		{ "retry initial 2h\nretry max 3h lifetime 1h", "retry",
+		  "t.conf:2: retry: max 3h is longer than lifetime 1h\n" },
+	};
+	struct buf text = BUF_INIT, got = BUF_INIT;
+	struct conf *c;
+	char name[128], *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&text);
+		buf_reset(&got);
+		buf_printf(&text, HOST "%s\n", cases[i].stmt);
+		if (conf_load_string("t.conf", text.data, &c, &got) == 0) {
+			field(c, cases[i].field, &got);
+			conf_free(&c);
+		}
+		snprintf(name, sizeof(name), "%s", cases[i].stmt);
+		while ((p = strchr(name, '\n')) != NULL)
+			*p = ' ';
+		T_EQ_STR(got.data, cases[i].want, name);
 	}
 	buf_free(&text);
 	buf_free(&got);
@@ -398,6 +616,111 @@ test_errors(void)
 		  "length\n"
 		  "e.conf:6: hostname given twice (first at line 1)\n"
 		  "e.conf:7: \"}\" without \"{\"\n" },
+		{ "relayhost and mx",
+		  HOST "deliver relayhost [a.example] mx\n",
+		  "e.conf:2: deliver: relayhost and mx exclude each other\n" },
+		{ "deliver alone",
+		  HOST "deliver\nuser x\n",
+		  "e.conf:2: deliver: expected \"{\" or a keyword of "
+		  "deliver\n" },
+		{ "deliver without next hop",
+		  HOST "deliver tls none\n",
+		  "e.conf:2: deliver: relayhost NEXTHOP... or mx missing\n" },
+		{ "relayhost without next hop, one error",
+		  HOST "deliver relayhost tls none\n",
+		  "e.conf:2: deliver relayhost: missing argument "
+		  "(NEXTHOP...)\n" },
+		{ "deliver twice",
+		  HOST "deliver mx\ndeliver { mx }\n",
+		  "e.conf:3: deliver given twice (first at line 2)\n" },
+		{ "deliver option twice",
+		  HOST "deliver mx tls may\n  tls none\n",
+		  "e.conf:3: deliver tls given twice (first at line 2)\n" },
+		{ "deliver misspelt option",
+		  HOST "deliver mx tsl none\n",
+		  "e.conf:2: deliver: unexpected \"tsl\" "
+		  "(did you mean \"tls\"?)\n" },
+		{ "misspelt option is no next hop",
+		  HOST "route a.example [10.0.0.1] tsl verify\n"
+		  "deliver relayhost [b.example] ca-fle x.pem\n",
+		  "e.conf:2: route: unexpected \"tsl\" "
+		  "(did you mean \"tls\"?)\n"
+		  "e.conf:3: deliver relayhost: unexpected \"ca-fle\" "
+		  "(did you mean \"ca-file\"?)\n" },
+		{ "tls policy without tls",
+		  HOST "deliver relayhost [b.example] verify\n",
+		  "e.conf:2: deliver relayhost: unexpected \"verify\" "
+		  "(did you mean \"tls verify\"?)\n" },
+		{ "bad tls policy",
+		  HOST "deliver mx tls yes\n",
+		  "e.conf:2: deliver tls: yes: not none, may, encrypt or "
+		  "verify\n" },
+		{ "bad next hops",
+		  HOST "deliver relayhost [a.example x:y a..example\n"
+		  "  [a.example]:65536 [2001:db8::1 ::1 [a.example]25 \"\"\n",
+		  "e.conf:2: deliver relayhost: [a.example: missing \"]\"\n"
+		  "e.conf:2: deliver relayhost: x:y: invalid port "
+		  "(1 to 65535)\n"
+		  "e.conf:2: deliver relayhost: a..example: not a host name or "
+		  "address\n"
+		  "e.conf:3: deliver relayhost: [a.example]:65536: invalid port "
+		  "(1 to 65535)\n"
+		  "e.conf:3: deliver relayhost: [2001:db8::1: missing \"]\"\n"
+		  "e.conf:3: deliver relayhost: ::1: an IPv6 address needs "
+		  "brackets: [ADDRESS]:PORT\n"
+		  "e.conf:3: deliver relayhost: [a.example]25: expected "
+		  "\":PORT\" after \"]\"\n"
+		  "e.conf:3: deliver relayhost: \"\": missing host\n" },
+		{ "route errors",
+		  HOST "route a.example [10.0.0.1]\nroute A.EXAMPLE [10.0.0.2]\n"
+		  "route 10.0.0.1 [10.0.0.3]\nroute b.example\n",
+		  "e.conf:3: route: A.EXAMPLE given twice (first at line 2)\n"
+		  "e.conf:4: route: 10.0.0.1: not a valid domain name\n"
+		  "e.conf:5: route: missing argument (DOMAIN NEXTHOP... "
+		  "[tls POLICY] [ca-file FILE] [auth-file FILE])\n" },
+		{ "verify with a missing ca-file",
+		  HOST "route a.example [10.0.0.1] tls verify ca-file "
+		  "/nonexistent/ca.pem\n",
+		  "e.conf:2: route ca-file: /nonexistent/ca.pem: cannot read: "
+		  "No such file or directory\n" },
+		{ "ca-file empty",
+		  HOST "deliver mx ca-file \"\"\n",
+		  "e.conf:2: deliver ca-file: empty value\n" },
+		{ "resolver port",
+		  HOST "resolver 127.0.0.1:0\n",
+		  "e.conf:2: resolver: 127.0.0.1:0: invalid port\n" },
+		{ "resolver wildcard",
+		  HOST "resolver *:53\n",
+		  "e.conf:2: resolver: *:53: invalid address (a numeric IPv4 "
+		  "or IPv6 address)\n" },
+		{ "resolver name",
+		  HOST "resolver localhost\n",
+		  "e.conf:2: resolver: localhost: invalid address (a numeric "
+		  "IPv4 or IPv6 address)\n" },
+		{ "postmaster, a keyword as its value",
+		  HOST "postmaster postmaster\n",
+		  "e.conf:2: postmaster: missing argument (ADDRESS); to give "
+		  "the word \"postmaster\", put it in quotes\n" },
+		{ "postmaster double dot",
+		  HOST "postmaster a..b@example.com\n",
+		  "e.conf:2: postmaster: a..b@example.com: not a mail address "
+		  "(local-part or local-part@domain)\n" },
+		{ "postmaster without local part",
+		  HOST "postmaster @example.com\n",
+		  "e.conf:2: postmaster: @example.com: not a mail address "
+		  "(local-part or local-part@domain)\n" },
+		{ "postmaster bad domain",
+		  HOST "postmaster pm@bad_domain\n",
+		  "e.conf:2: postmaster: pm@bad_domain: not a mail address "
+		  "(local-part or local-part@domain)\n" },
+		{ "postmaster in brackets",
+		  HOST "postmaster <pm@example.com>\n",
+		  "e.conf:2: postmaster: <pm@example.com>: not a mail address "
+		  "(local-part or local-part@domain)\n" },
+		{ "postmaster trailing dot",
+		  HOST "postmaster pm.@example.com\n",
+		  "e.conf:2: postmaster: pm.@example.com: not a mail address "
+		  "(local-part or local-part@domain)\n" },
 	};
 	struct buf err = BUF_INIT;
 	struct conf *c = (struct conf *)1;
@@ -483,11 +806,232 @@ test_tls(void)
 	T_EQ_STR(err.data, "t.conf:2: tls: certificate missing "
 	    "(tls certificate FILE key FILE)\n", "tls key alone");
 
+	/* `tls` after deliver or route: their option when a policy
+	 * follows, the statement when "certificate" or "{" does */
+	buf_reset(&err);
+	buf_reset(&text);
+	buf_printf(&text, HOST "deliver mx tls encrypt\ntls certificate %s "
+	    "key %s\nroute a.example [10.0.0.1] tls none\ntls { "
+	    "certificate %s key %s }\n", cert, key, cert, key);
+	conf_load_string("t.conf", text.data, &c, &err);
+	T_EQ_STR(err.data, "t.conf:5: tls certificate given twice (first at "
+	    "line 3)\nt.conf:5: tls key given twice (first at line 3)\n",
+	    "tls statements after deliver and route");
+	buf_reset(&err);
+	buf_reset(&text);
+	buf_printf(&text, HOST "deliver mx tls encrypt\ntls certificate %s "
+	    "key %s\nroute a.example [10.0.0.1] tls none\n", cert, key);
+	T_EQ_INT(conf_load_string("t.conf", text.data, &c, &err), 0,
+	    "tls statement after deliver");
+	if (c != NULL) {
+		T_EQ_STR(c->tls_cert, cert, "tls statement after deliver");
+		T_EQ_INT(c->deliver.tls, CONF_TLS_ENCRYPT, "deliver tls");
+		T_EQ_INT(c->routes[0].via.tls, CONF_TLS_NONE, "route tls");
+		conf_free(&c);
+	}
+
 	unlink(cert);
 	unlink(key);
 	free(cert);
 	free(key);
 	buf_free(&text);
+	buf_free(&err);
+}
+
+/* tls verify without ca-file uses the system's CA file, which must exist
+ * (whether it does depends on the machine: both outcomes are checked). */
+static void
+test_verify_default_ca(void)
+{
+	static const char *ca = "/etc/ssl/certs/ca-certificates.crt";
+	struct buf err = BUF_INIT, want = BUF_INIT;
+	struct conf *c;
+	struct stat st;
+
+	if (stat(ca, &st) == 0 && S_ISREG(st.st_mode)) {
+		T_EQ_INT(conf_load_string("t.conf", HOST "deliver relayhost "
+		    "[a.example] tls verify", &c, &err), 0,
+		    "verify with the system CA file");
+		if (c != NULL)
+			T_EQ_STR(c->deliver.ca_file, ca, "default ca-file");
+		conf_free(&c);
+	} else {
+		buf_printf(&want, "t.conf:2: deliver: tls verify needs ca-file "
+		    "%s: cannot read: No such file or directory (install "
+		    "ca-certificates or set ca-file)\n", ca);
+		conf_load_string("t.conf", HOST "deliver relayhost "
+		    "[a.example]\n  tls verify", &c, &err);
+		T_EQ_STR(err.data, want.data, "verify without a CA file");
+	}
+	buf_free(&err);
+	buf_free(&want);
+}
+
+/* Writes text to a new temporary file of the given mode. */
+static char *
+temp_file_mode(const char *text, mode_t mode)
+{
+	char *name = temp_file(text);
+
+	if (chmod(name, mode) == -1) {
+		perror("chmod");
+		exit(1);
+	}
+	return name;
+}
+
+/* auth-file: the credentials are read at load, in either form, and the
+ * file must not be readable by others. */
+static void
+test_auth(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*text;
+		mode_t		 mode;
+		const char	*want;	/* "user/password" (a "/"), or the
+					 * error after "auth-file NAME " */
+	} cases[] = {
+		{ "user password", "relay-user s3cret\n", 0600,
+		  "relay-user/s3cret" },
+		{ "user:password", "relay-user:s3cret", 0640,
+		  "relay-user/s3cret" },
+		{ "split at the first blank or colon",
+		  "u:pa ss:word\r\n", 0600, "u/pa ss:word" },
+		{ "blank first", "u\t  p:w  \n", 0600, "u/p:w" },
+		{ "comments and blank lines",
+		  "# for smtp.example.net\n\n  alice  pw \r\n\n", 0400,
+		  "alice/pw" },
+		{ "readable by others", "u p\n", 0644,
+		  "is readable by others (chmod 600 or 640)" },
+		{ "readable by others only", "u p\n", 0604,
+		  "is readable by others (chmod 600 or 640)" },
+		{ "empty", "# nothing\n\n", 0600, "is empty" },
+		{ "no password", "user\n", 0600,
+		  "does not hold \"username password\"" },
+		{ "empty password", "user:\n", 0600,
+		  "does not hold \"username password\"" },
+		{ "empty user", ":pw\n", 0600,
+		  "does not hold \"username password\"" },
+		{ "two lines", "u p\nv q\n", 0600,
+		  "holds more than one line of credentials" },
+	};
+	struct buf text = BUF_INIT, got = BUF_INIT, want = BUF_INIT;
+	struct buf big = BUF_INIT;
+	struct conf *c;
+	char *name;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		name = temp_file_mode(cases[i].text, cases[i].mode);
+		buf_reset(&text);
+		buf_reset(&got);
+		buf_reset(&want);
+		buf_printf(&text, HOST "deliver relayhost [a.example]:587 "
+		    "tls encrypt auth-file %s\n", name);
+		if (strchr(cases[i].want, '/') != NULL)
+			buf_addstr(&want, cases[i].want);
+		else
+			buf_printf(&want, "t.conf:2: deliver: auth-file %s "
+			    "%s\n", name, cases[i].want);
+		if (conf_load_string("t.conf", text.data, &c, &got) == 0) {
+			T_EQ_STR(c->deliver.auth_file, name, cases[i].name);
+			buf_printf(&got, "%s/%s", c->deliver.auth_user,
+			    c->deliver.auth_pass);
+			conf_free(&c);
+		}
+		T_EQ_STR(got.data, want.data, cases[i].name);
+		unlink(name);
+		free(name);
+	}
+
+	/* not a file, no file, too large */
+	buf_reset(&got);
+	conf_load_string("t.conf", HOST "deliver mx auth-file /tmp\n"
+	    "route a.example [10.0.0.1] auth-file /nonexistent/auth\n", &c,
+	    &got);
+	T_EQ_STR(got.data, "t.conf:2: deliver: auth-file /tmp is not a "
+	    "regular file\n"
+	    "t.conf:3: route: auth-file /nonexistent/auth cannot be read: No "
+	    "such file or directory\n", "auth-file not a file");
+	for (i = 0; i < 5000; i++)
+		buf_addc(&big, i % 80 == 79 ? '\n' : 'x');
+	name = temp_file_mode(big.data, 0600);
+	buf_reset(&text);
+	buf_reset(&got);
+	buf_reset(&want);
+	buf_printf(&text, HOST "deliver mx auth-file %s\n", name);
+	buf_printf(&want, "t.conf:2: deliver: auth-file %s is too large (at "
+	    "most 4K)\n", name);
+	conf_load_string("t.conf", text.data, &c, &got);
+	T_EQ_STR(got.data, want.data, "auth-file too large");
+	unlink(name);
+	free(name);
+
+	/* a route has its own credentials; the dump names the file only */
+	name = temp_file_mode("route-user route-pw\n", 0600);
+	buf_reset(&text);
+	buf_reset(&got);
+	buf_printf(&text, HOST "route a.example [10.0.0.1]:587 tls encrypt "
+	    "auth-file %s\n", name);
+	T_EQ_INT(conf_load_string("t.conf", text.data, &c, &got), 0,
+	    "route auth-file");
+	if (c != NULL) {
+		field(c, "routes", &got);
+		buf_reset(&want);
+		T_EQ_STR(got.data, "a.example: [10.0.0.1]:587= tls=encrypt "
+		    "auth=route-user/route-pw@2", "route credentials");
+		T_OK(c->deliver.auth_file == NULL &&
+		    c->deliver.auth_pass == NULL, "deliver without auth");
+		buf_reset(&got);
+		conf_dump(c, &got);
+		buf_reset(&want);
+		buf_printf(&want, "route a.example [10.0.0.1]:587 tls encrypt "
+		    "auth-file %s\n", name);
+		T_OK(strstr(got.data, want.data) != NULL,
+		    "dump names the auth-file");
+		T_OK(strstr(got.data, "route-pw") == NULL &&
+		    strstr(got.data, "route-user") == NULL,
+		    "dump holds no credentials");
+		conf_free(&c);
+	}
+	unlink(name);
+	free(name);
+	buf_free(&text);
+	buf_free(&got);
+	buf_free(&want);
+	buf_free(&big);
+}
+
+/* conf_route_for: the route of a domain, any case, else deliver. */
+static void
+test_route_for(void)
+{
+	static const struct {
+		const char	*domain;
+		int		 route;		/* index, or -1: deliver */
+	} cases[] = {
+		{ "a.example", 0 }, { "A.EXAMPLE", 0 }, { "b.example", 1 },
+		{ "sub.a.example", -1 }, { "example", -1 }, { "", -1 },
+		{ NULL, -1 },
+	};
+	struct buf err = BUF_INIT;
+	const struct conf_nexthops *want;
+	struct conf *c;
+	size_t i;
+
+	T_EQ_INT(conf_load_string("r.conf", HOST "deliver relayhost "
+	    "[smart.example]\nroute A.example [10.0.0.1]\n"
+	    "route b.example mx.b.example", &c, &err), 0, "route_for conf");
+	if (c == NULL)
+		return;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		want = cases[i].route < 0 ? &c->deliver :
+		    &c->routes[cases[i].route].via;
+		T_OK(conf_route_for(c, cases[i].domain) == want,
+		    cases[i].domain ? cases[i].domain : "(null)");
+	}
+	conf_free(&c);
 	buf_free(&err);
 }
 
@@ -617,7 +1161,19 @@ test_dump(void)
 	    "limits data-timeout 1h\n"
 	    "limits errors 7\n"
 	    "limits line-length 2048\n"
-	    "admin socket /run/sluice/admin.sock\n";
+	    "admin socket /run/sluice/admin.sock\n"
+	    "deliver mx tls may\n"
+	    "# route (none)\n"
+	    "delivery connections 100\n"
+	    "delivery per-destination 20\n"
+	    "delivery timeout-connect 30s\n"
+	    "delivery timeout-command 5m\n"
+	    "delivery timeout-data 10m\n"
+	    "retry initial 5m\n"
+	    "retry max 1h\n"
+	    "retry lifetime 5d\n"
+	    "# resolver (none)\n"
+	    "postmaster \"postmaster\"\n";
 	struct buf err = BUF_INIT, d1 = BUF_INIT, d2 = BUF_INIT;
 	struct conf *c;
 
@@ -646,8 +1202,12 @@ main(void)
 	test_values();
 	test_equivalence();
 	test_bounds();
+	test_delivery_bounds();
 	test_errors();
 	test_tls();
+	test_verify_default_ca();
+	test_auth();
+	test_route_for();
 	test_load_file();
 	test_defaults();
 	test_predicates();
