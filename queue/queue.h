@@ -205,7 +205,8 @@ int	queue_stats(struct queue *, struct queue_stats *, const char **errstr);
 /*
  * Start-up load for the scheduler: cb once for every recipient not
  * QUEUE_DONE (held ones included), ordered by due, arrival, id, index, in
- * one snapshot.  The callback must not call queue_load_pending.  0 or -1.
+ * one snapshot.  The callback must not call queue_load_pending itself; the
+ * other reader calls are fine.  0 or -1.
  */
 typedef void queue_pending_cb(const struct queue_pending *, void *arg);
 int	queue_load_pending(struct queue *, queue_pending_cb *cb, void *arg,

@@ -672,12 +672,38 @@ pend_cb(const struct queue_pending *p, void *arg)
 	l->n++;
 }
 
+struct nested {
+	struct queue	*q;
+	int		 n, ok;
+};
+
+/* A scheduler may read a message while it loads the schedule. */
+static void
+nested_cb(const struct queue_pending *p, void *arg)
+{
+	struct nested *x = arg;
+	struct queue_delivery *dl = NULL;
+	struct queue_detail *d = NULL;
+	const char *err = NULL;
+
+	x->n++;
+	if (queue_load_delivery(x->q, p->id, &dl, &err) == 1 &&
+	    queue_show(x->q, p->id, &d, &err) == 1 &&
+	    strcmp(dl->rcpts[p->rcpt].addr, p->addr) == 0)
+		x->ok++;
+	else
+		printf("# nested: %s\n", err ? err : "mismatch");
+	queue_delivery_free(&dl);
+	queue_detail_free(&d);
+}
+
 static void
 test_load_pending(void)
 {
 	struct tq t;
 	struct tmsg a, b, c;
 	struct pend l;
+	struct nested nested;
 	struct op o;
 	const char *err = NULL;
 	int i;
@@ -734,6 +760,14 @@ test_load_pending(void)
 	T_EQ_INT(l.p[2].flags, QUEUE_F_SMTPUTF8, "pending: flags");
 	T_EQ_INT(l.p[2].size, sizeof(body_text) - 1, "pending: size");
 	T_EQ_INT(l.p[2].first, 0, "pending: never tried");
+
+	/* other reader calls from inside the callback */
+	memset(&nested, 0, sizeof(nested));
+	nested.q = t.q;
+	T_EQ_INT(queue_load_pending(t.q, nested_cb, &nested, &err), 0,
+	    "pending: load with nested reader calls");
+	T_EQ_INT(nested.n, 5, "pending: nested, every row");
+	T_EQ_INT(nested.ok, 5, "pending: nested load_delivery and show work");
 	tq_close(&t);
 }
 
