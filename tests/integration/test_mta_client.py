@@ -544,6 +544,56 @@ def test_encrypt_without_starttls_defers(smtpd):
     assert o.status()[1] == "sent" and o.session["tls"] == "none", o
 
 
+@pytest.mark.parametrize("policy", ["may", "encrypt"])
+def test_starttls_refused(scripted, policy):
+    def fn(w):
+        w.send("220 scripted.test ESMTP\r\n")
+        seen = []
+        while True:
+            line = w.line()
+            seen.append(line)
+            if line == "STARTTLS":
+                w.send("454 4.7.0 TLS not available due to local problem\r\n")
+            elif not answer(w, line, ["STARTTLS"] + EHLO_PLAIN):
+                return seen
+
+    srv = scripted(fn)
+    o = probe(srv.port, ["a@example.net"], "--tls", policy)
+    seen = srv.result() if policy == "may" else None
+    if policy == "may":
+        assert o.status()[1] == "sent" and o.session["tls"] == "none", o
+        assert seen[1] == "STARTTLS" and seen[2].startswith("MAIL FROM:")
+    else:
+        _, status, dsn, code, reply = o.status()
+        assert (status, dsn, code) == ("deferred", "4.7.4", 454), o
+        assert "refused to start TLS: 454 4.7.0 TLS not available" in reply
+
+
+def test_starttls_response_injection_is_dropped(scripted, tls_cert):
+    """Replies a man in the middle pipelines after the 220 to STARTTLS
+    must not be taken as replies inside TLS (the client side of
+    CVE-2011-0411)."""
+    ctx = server_tls(tls_cert)
+
+    def fn(w):
+        w.send("220 scripted.test ESMTP\r\n")
+        assert w.line().startswith("EHLO ")
+        w.send(ehlo_reply(["STARTTLS"] + EHLO_PLAIN))
+        assert w.line() == "STARTTLS"
+        w.send("220 2.0.0 go ahead\r\n250-injected\r\n250 injected\r\n"
+               "550 5.7.1 injected\r\n")
+        tls = Wire(ctx.wrap_socket(w.conn, server_side=True))
+        return serve_rest(tls)
+
+    srv = scripted(fn)
+    o = probe(srv.port, ["a@example.net"], "--tls", "encrypt")
+    assert o.status()[1:3] == ("sent", "2.0.0"), o
+    assert o.session["tls"].startswith("TLSv1."), o
+    assert "event=mta-starttls-junk" in o.err
+    seen = srv.result()
+    assert seen[0].startswith("EHLO ") and seen[1].startswith("MAIL FROM:")
+
+
 # -- replies and classification ---------------------------------------
 
 def test_one_recipient_refused_others_delivered(smtpd):
