@@ -29,26 +29,13 @@ struct mta_tls_ctx {
 
 static struct mta_tls_ctx *mta_tls_cache;
 
-static const char *
-mta_tls_error(const char *what, const char *file)
-{
-	static char msg[512];
-	char reason[256];
-
-	ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
-	ERR_clear_error();
-	snprintf(msg, sizeof(msg), "%s%s%s: %s", what, file ? " " : "",
-	    file ? file : "", reason);
-	return msg;
-}
-
 static SSL_CTX *
 mta_tls_ctx_new(const char *ca_file, const char **errstr)
 {
 	SSL_CTX *ctx;
 
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		*errstr = mta_tls_error("cannot make a TLS context", NULL);
+		*errstr = tls_error("cannot make a TLS context", NULL);
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -58,11 +45,11 @@ mta_tls_ctx_new(const char *ca_file, const char **errstr)
 	if (ca_file != NULL) {
 		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) == 1)
 			return ctx;
-		*errstr = mta_tls_error("cannot load the CA file", ca_file);
+		*errstr = tls_error("cannot load the CA file", ca_file);
 	} else {
 		if (SSL_CTX_set_default_verify_paths(ctx) == 1)
 			return ctx;
-		*errstr = mta_tls_error("cannot load the system's CAs", NULL);
+		*errstr = tls_error("cannot load the system's CAs", NULL);
 	}
 	SSL_CTX_free(ctx);
 	return NULL;
@@ -118,7 +105,7 @@ mta_tls_new_ssl(struct mta_session *s, const char **errstr)
 	if ((ctx = mta_tls_ctx(s->ca_file, errstr)) == NULL)
 		return NULL;
 	if ((ssl = SSL_new(ctx)) == NULL) {
-		*errstr = mta_tls_error("cannot make a TLS session", NULL);
+		*errstr = tls_error("cannot make a TLS session", NULL);
 		return NULL;
 	}
 	/* the name to check: a DNS name (and SNI, RFC 6066 3), or an IP
@@ -132,7 +119,7 @@ mta_tls_new_ssl(struct mta_session *s, const char **errstr)
 		    SSL_set1_host(ssl, s->host) == 1;
 	}
 	if (ok != 1) {
-		*errstr = mta_tls_error("cannot set the peer name", s->host);
+		*errstr = tls_error("cannot set the peer name", s->host);
 		SSL_free(ssl);
 		return NULL;
 	}

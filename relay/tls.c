@@ -9,8 +9,7 @@
 
 #include "tls.h"
 
-/* OpenSSL's reason for the last failure, after what we were doing. */
-static const char *
+const char *
 tls_error(const char *what, const char *file)
 {
 	static char msg[512];
