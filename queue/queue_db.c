@@ -233,3 +233,29 @@ queue_db_changes(struct queue_db *d, sqlite3_stmt *st, const char *what,
 	queue_db_reset(st);
 	return n;
 }
+
+const char *
+queue_strs_col(struct queue_strs *strs, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	char *copy;
+
+	if (s == NULL)
+		return NULL;
+	copy = xstrdup((const char *)s);
+	strs->v = xreallocarray(strs->v, strs->n + 1, sizeof(*strs->v));
+	strs->v[strs->n++] = copy;
+	return copy;
+}
+
+void
+queue_strs_free(struct queue_strs *strs)
+{
+	size_t i;
+
+	for (i = 0; i < strs->n; i++)
+		free(strs->v[i]);
+	free(strs->v);
+	strs->v = NULL;
+	strs->n = 0;
+}

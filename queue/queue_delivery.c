@@ -27,8 +27,7 @@
 /* A delivery and the strings it owns. */
 struct delivery_priv {
 	struct queue_delivery	  d;		/* first: freed through it */
-	char			**owned;
-	size_t			  nowned;
+	struct queue_strs	  strs;
 };
 
 static const char sql_begin_read[] = "BEGIN";
@@ -83,20 +82,6 @@ queue_load_pending(struct queue *q, queue_pending_cb *cb, void *arg,
 	return 0;
 }
 
-static const char *
-delivery_dup(struct delivery_priv *p, sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-	char *copy;
-
-	if (s == NULL)
-		return NULL;
-	copy = xstrdup((const char *)s);
-	p->owned = xreallocarray(p->owned, p->nowned + 1, sizeof(char *));
-	p->owned[p->nowned++] = copy;
-	return copy;
-}
-
 /* The envelope and body: 1, 0 when there is no such message, or -1. */
 static int
 delivery_message(struct queue *q, struct delivery_priv *p, const char *id,
@@ -121,7 +106,7 @@ delivery_message(struct queue *q, struct delivery_priv *p, const char *id,
 	}
 	str_copy(d->id, id, sizeof(d->id));
 	d->arrival = sqlite3_column_int64(st, 0);
-	d->sender = delivery_dup(p, st, 1);
+	d->sender = queue_strs_col(&p->strs, st, 1);
 	if (d->sender == NULL)
 		d->sender = "";
 	d->flags = (unsigned)sqlite3_column_int64(st, 2);
@@ -155,7 +140,7 @@ delivery_rcpts(struct queue *q, struct delivery_priv *p, const char *id,
 		d->rcpts = xreallocarray(d->rcpts, d->nrcpt + 1, sizeof(*r));
 		r = &d->rcpts[d->nrcpt++];
 		r->rcpt = sqlite3_column_int(st, 0);
-		r->addr = delivery_dup(p, st, 1);
+		r->addr = queue_strs_col(&p->strs, st, 1);
 		if (r->addr == NULL)
 			r->addr = "";
 		r->state = queue_state_col(st, 2);
@@ -163,8 +148,8 @@ delivery_rcpts(struct queue *q, struct delivery_priv *p, const char *id,
 		r->attempts = (unsigned)sqlite3_column_int(st, 4);
 		r->first_attempt = sqlite3_column_int64(st, 5);
 		r->last_attempt = sqlite3_column_int64(st, 6);
-		r->last_reply = delivery_dup(p, st, 7);
-		r->dsn_status = delivery_dup(p, st, 8);
+		r->last_reply = queue_strs_col(&p->strs, st, 7);
+		r->dsn_status = queue_strs_col(&p->strs, st, 8);
 	}
 	if (rc != SQLITE_DONE) {
 		*errstr = queue_db_err(&q->r, "queue: load recipients");
@@ -215,14 +200,11 @@ void
 queue_delivery_free(struct queue_delivery **dp)
 {
 	struct delivery_priv *p;
-	size_t i;
 
 	if (*dp == NULL)
 		return;
 	p = (struct delivery_priv *)(void *)*dp;
-	for (i = 0; i < p->nowned; i++)
-		free(p->owned[i]);
-	free(p->owned);
+	queue_strs_free(&p->strs);
 	free(p->d.rcpts);
 	free(p->d.body);
 	free(p);

@@ -99,4 +99,15 @@ enum queue_state queue_state_col(sqlite3_stmt *, int col);
 int	queue_db_stats(struct queue_db *, struct queue_stats *,
 	    const char **errstr);
 
+/* Strings copied out of result rows for a struct handed to the caller,
+ * freed together with it. */
+struct queue_strs {
+	char	**v;
+	size_t	  n;
+};
+
+/* A copy of a text column kept in strs, or NULL for SQL NULL. */
+const char	*queue_strs_col(struct queue_strs *, sqlite3_stmt *, int col);
+void		 queue_strs_free(struct queue_strs *);
+
 #endif

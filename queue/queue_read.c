@@ -22,8 +22,7 @@
 /* A detail and the strings it owns. */
 struct detail_priv {
 	struct queue_detail	  d;		/* first: freed through it */
-	char			**owned;
-	size_t			  nowned;
+	struct queue_strs	  strs;
 };
 
 static const char sql_list[] =
@@ -84,20 +83,6 @@ queue_list(struct queue *q, int state, const char *sender,
 	return 0;
 }
 
-static const char *
-detail_dup(struct detail_priv *p, sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-	char *copy;
-
-	if (s == NULL)
-		return NULL;
-	copy = xstrdup((const char *)s);
-	p->owned = xreallocarray(p->owned, p->nowned + 1, sizeof(char *));
-	p->owned[p->nowned++] = copy;
-	return copy;
-}
-
 /* The message's own columns, from the first row of sql_show. */
 static void
 detail_message(struct detail_priv *p, sqlite3_stmt *st, const char *id)
@@ -106,15 +91,15 @@ detail_message(struct detail_priv *p, sqlite3_stmt *st, const char *id)
 
 	str_copy(d->info.id, id, sizeof(d->info.id));
 	d->info.arrival = sqlite3_column_int64(st, 0);
-	d->info.sender = detail_dup(p, st, 1);
+	d->info.sender = queue_strs_col(&p->strs, st, 1);
 	d->flags = (unsigned)sqlite3_column_int64(st, 2);
-	d->client_addr = detail_dup(p, st, 3);
-	d->client_name = detail_dup(p, st, 4);
-	d->client_helo = detail_dup(p, st, 5);
-	d->client_proto = detail_dup(p, st, 6);
-	d->peer_addr = detail_dup(p, st, 7);
-	d->peer_helo = detail_dup(p, st, 8);
-	d->sasl_user = detail_dup(p, st, 9);
+	d->client_addr = queue_strs_col(&p->strs, st, 3);
+	d->client_name = queue_strs_col(&p->strs, st, 4);
+	d->client_helo = queue_strs_col(&p->strs, st, 5);
+	d->client_proto = queue_strs_col(&p->strs, st, 6);
+	d->peer_addr = queue_strs_col(&p->strs, st, 7);
+	d->peer_helo = queue_strs_col(&p->strs, st, 8);
+	d->sasl_user = queue_strs_col(&p->strs, st, 9);
 	d->info.size = (uint64_t)sqlite3_column_int64(st, 10);
 	if (d->info.sender == NULL)
 		d->info.sender = "";
@@ -131,14 +116,14 @@ detail_rcpt(struct detail_priv *p, sqlite3_stmt *st)
 		return;
 	d->rcpts = xreallocarray(d->rcpts, d->nrcpt + 1, sizeof(*r));
 	r = &d->rcpts[d->nrcpt++];
-	r->addr = detail_dup(p, st, 11);
+	r->addr = queue_strs_col(&p->strs, st, 11);
 	r->state = queue_state_col(st, 12);
 	r->due = sqlite3_column_int64(st, 13);
 	r->attempts = (unsigned)sqlite3_column_int(st, 14);
-	r->last_reply = detail_dup(p, st, 15);
+	r->last_reply = queue_strs_col(&p->strs, st, 15);
 	r->first_attempt = sqlite3_column_int64(st, 16);	/* NULL: 0 */
 	r->last_attempt = sqlite3_column_int64(st, 17);
-	r->dsn_status = detail_dup(p, st, 18);
+	r->dsn_status = queue_strs_col(&p->strs, st, 18);
 	d->info.nrcpt++;
 	d->info.nstate[r->state]++;
 	if (r->state != QUEUE_DONE) {
@@ -193,14 +178,11 @@ void
 queue_detail_free(struct queue_detail **dp)
 {
 	struct detail_priv *p;
-	size_t i;
 
 	if (*dp == NULL)
 		return;
 	p = (struct detail_priv *)(void *)*dp;
-	for (i = 0; i < p->nowned; i++)
-		free(p->owned[i]);
-	free(p->owned);
+	queue_strs_free(&p->strs);
 	free(p->d.rcpts);
 	free(p);
 	*dp = NULL;
