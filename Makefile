@@ -82,7 +82,8 @@ $(B)/asan-bin/%: relay/%.c $(B)/libsluice-asan.a
 	$(CC) $(CFLAGS) $(ASANFL) -o $@ $< $(B)/libsluice-asan.a $(LDLIBS)
 daemon-asan: $(B)/asan-bin/sluiced $(B)/asan-bin/sluicectl
 
-# The fuzz targets need clang's libFuzzer.
+# The fuzz targets need clang's libFuzzer.  tests/fuzz/fuzz_NAME.c is
+# linked with lib/ and relay/NAME.c, the parser it drives.
 FUZZ	 = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZBIN	 = $(FUZZ:tests/fuzz/%.c=$(B)/fuzz/%)
 FUZZSECS ?= 60
@@ -90,7 +91,7 @@ $(B)/fuzz/%: tests/fuzz/%.c $(SRC)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. \
 	    -fsanitize=fuzzer,address,undefined -o $@ $< \
-	    $(filter lib/%,$(SRC)) relay/smtp_parse.c
+	    $(filter lib/%,$(SRC)) $(patsubst fuzz_%,relay/%.c,$*)
 fuzz: $(FUZZBIN)
 	@for f in $(FUZZBIN); do \
 	    mkdir -p $(B)/fuzz/corpus-$$(basename $$f); \
