@@ -5,8 +5,8 @@
  * every callback.  DNS_WORKERS threads share struct dns_pool (its queue
  * under pool->mtx; its servers never change after dns_new()) and run one
  * job at a time: a job is the whole look-up of one request (the MX
- * records, then each host's A and AAAA), done with blocking sockets whose
- * every wait ends at the job's deadline.  A finished job goes back to the
+ * records, then each host's A and AAAA), asked by dns_wire.c with
+ * blocking sockets whose every wait ends at the job's deadline.  A finished job goes back to the
  * loop by loop_call(); dns_job_done() hands it to its request, if any.
  *
  * Ownership of a job: the loop's while it is answered without DNS
@@ -20,69 +20,39 @@
  * and a worker that finishes after dns_free() frees its job itself.
  *
  * What an attacker controls: the domain (from an envelope recipient)
- * and, through it, which servers are asked and what they answer: record
- * counts, names, compression pointers, lengths.  Names are validated
- * before they are queried; answers are read within their length
- * (dn_expand(3) checks compression pointers and loops), CNAME chains end
- * after DNS_CNAME_MAX hops, at most DNS_MX_READ MX records are read and
- * DNS_MX_MAX hosts and DNS_ADDR_MAX addresses per family kept, and an
- * answer must come from the server asked and match our id and question.
+ * and, through it, which servers are asked and what they answer.  Names
+ * are validated before they are queried; the answers are read by
+ * dns_wire.c (see there), and at most DNS_MX_MAX hosts and DNS_ADDR_MAX
+ * addresses per family are kept.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <arpa/nameser.h>
 
-#include <errno.h>
-#include <limits.h>
-#include <poll.h>
 #include <pthread.h>
-#include <resolv.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../lib/addr.h"
 #include "../lib/log.h"
 #include "../lib/strutil.h"
 #include "../lib/xalloc.h"
 #include "dns.h"
+#include "dns_priv.h"
 #include "loop.h"
 
-#define DNS_NS_MAX	3	/* servers, as resolv.conf's MAXNS */
-#define DNS_MSG_MAX	65535	/* a message (the TCP length prefix) */
-#define DNS_QUERY_SIZE	512	/* header + 255-byte name + 4 fits */
-#define DNS_HDR		12
-#define DNS_CNAME_MAX	8
-#define DNS_MX_READ	64	/* MX records read from one answer */
 #define DNS_HOST_ADDRS	(2 * DNS_ADDR_MAX)
-#define DNS_TRY_MS	1000	/* first wait for a UDP answer, doubled */
-#define DNS_TRY_MS_MAX	5000	/* per round up to this */
 #define DNS_RESOLV_CONF	"/etc/resolv.conf"
-
-#define DNS_T_A		1
-#define DNS_T_CNAME	5
-#define DNS_T_MX	15
-#define DNS_T_AAAA	28
-#define DNS_C_IN	1
-#define DNS_R_NXDOMAIN	3
 
 #define DNS_NOTFOUND	"Host or domain name not found. Name service error" \
 			" for name=%s type=%s: "
 
 enum dns_kind { DNS_KIND_MX, DNS_KIND_HOST };
-enum dns_q { DNS_Q_ANSWER, DNS_Q_NXDOMAIN, DNS_Q_TEMP };
-enum dns_io { DNS_IO_OK, DNS_IO_TIMEOUT, DNS_IO_FAIL };
-
-struct dns_server {
-	struct sockaddr_storage	 sa;
-	socklen_t		 salen;
-};
 
 struct dns_job {
 	TAILQ_ENTRY(dns_job)	 link;		/* in pool->queue */
@@ -127,104 +97,6 @@ struct dns {
 	TAILQ_HEAD(, dns_req)	 reqs;
 };
 
-/* One worker's look-up state. */
-struct dns_ctx {
-	const struct dns_pool	*pool;
-	const struct timespec	*deadline;
-	uint8_t			 q[DNS_QUERY_SIZE];
-	size_t			 qlen;
-	uint8_t			*a;		/* DNS_MSG_MAX bytes */
-	size_t			 alen;
-	const char		*why;		/* of a failure */
-	size_t			 first;		/* the server that answered
-						   last: asked first */
-};
-
-struct dns_rr {
-	char		 owner[NS_MAXDNAME];
-	uint16_t	 type;
-	uint16_t	 class;
-	const uint8_t	*rd;
-	uint16_t	 rdlen;
-};
-
-struct dns_cursor {
-	const uint8_t	*m, *end, *p;
-	unsigned	 left;		/* answer records not read yet */
-};
-
-struct dns_mx {
-	unsigned	 pref;
-	bool		 valid;
-	char		 name[DNS_NAME_SIZE];
-};
-
-static uint16_t
-dns_get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* Milliseconds left until dl; 0 once it has passed. */
-static int
-dns_ms_left(const struct timespec *dl)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(dl->tv_sec - now.tv_sec) * 1000 +
-	    (dl->tv_nsec - now.tv_nsec) / 1000000;
-	if (ms <= 0)
-		return 0;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-/* An ASCII host name without the final dot: labels of 1..63 letters,
- * digits, '-' or '_', 253 characters at most (RFC 1035 2.3.4). */
-static bool
-dns_name_ok(const char *s)
-{
-	size_t len = strlen(s), label = 0;
-
-	if (len == 0 || len > 253)
-		return false;
-	for (; *s != '\0'; s++) {
-		if (*s == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return label > 0;
-}
-
-static void
-dns_addr_set(struct dns_addr *a, int family, const void *bytes)
-{
-	memset(a, 0, sizeof(*a));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (void *)&a->sa;
-
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, bytes, 4);
-		a->salen = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (void *)&a->sa;
-
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, bytes, 16);
-		a->salen = sizeof(*sin6);
-	}
-	inet_ntop(family, bytes, a->text, sizeof(a->text));
-}
-
 static void
 dns_set_status(struct dns_result *res, enum dns_status st, const char *dsn)
 {
@@ -250,407 +122,25 @@ dns_job_free(struct dns_job *job)
 	free(job);
 }
 
-/* -- the wire: one question to the servers (worker threads) ---------- */
-
-static void
-dns_build(struct dns_ctx *c, const char *name, uint16_t type)
-{
-	uint8_t *p = c->q, *lenp;
-	uint32_t id = arc4random();
-
-	memset(p, 0, DNS_HDR);
-	p[0] = (uint8_t)(id >> 8);
-	p[1] = (uint8_t)id;
-	p[2] = 0x01;			/* RD */
-	p[5] = 1;			/* QDCOUNT */
-	p += DNS_HDR;
-	lenp = p++;
-	for (; *name != '\0'; name++) {	/* dns_name_ok(): fits */
-		if (*name == '.') {
-			*lenp = (uint8_t)(p - lenp - 1);
-			lenp = p++;
-		} else
-			*p++ = (uint8_t)*name;
-	}
-	*lenp = (uint8_t)(p - lenp - 1);
-	*p++ = 0;
-	*p++ = (uint8_t)(type >> 8);
-	*p++ = (uint8_t)type;
-	*p++ = 0;
-	*p++ = DNS_C_IN;
-	c->qlen = (size_t)(p - c->q);
-}
-
-static uint8_t
-dns_fold(uint8_t b)
-{
-	return b >= 'A' && b <= 'Z' ? (uint8_t)(b + 32) : b;
-}
-
-/* An answer to our query: our id, QR, opcode QUERY, our question. */
-static bool
-dns_reply_ok(const struct dns_ctx *c, const uint8_t *m, size_t len)
-{
-	size_t i;
-
-	if (len < c->qlen || m[0] != c->q[0] || m[1] != c->q[1] ||
-	    (m[2] & 0xf8) != 0x80 || dns_get16(m + 4) != 1)
-		return false;
-	for (i = DNS_HDR; i < c->qlen; i++)
-		if (dns_fold(m[i]) != dns_fold(c->q[i]))
-			return false;
-	return true;
-}
-
-/* Waits for events on fd until the deadline: 1 ready, 0 timeout, -1
- * error. */
-static int
-dns_wait(int fd, short events, const struct timespec *dl)
-{
-	struct pollfd pfd;
-	int ms, r;
-
-	for (;;) {
-		if ((ms = dns_ms_left(dl)) == 0)
-			return 0;
-		pfd.fd = fd;
-		pfd.events = events;
-		if ((r = poll(&pfd, 1, ms)) == -1 && errno == EINTR)
-			continue;
-		return r > 0 ? 1 : r;
-	}
-}
-
-static enum dns_io
-dns_udp(struct dns_ctx *c, const struct dns_server *s, int wait_ms)
-{
-	struct timespec end;
-	enum dns_io io = DNS_IO_FAIL;
-	ssize_t n;
-	int fd, r;
-
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += wait_ms / 1000;
-	end.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-	if (end.tv_nsec >= 1000000000) {
-		end.tv_sec++;
-		end.tv_nsec -= 1000000000;
-	}
-	c->why = "cannot send the query";
-	fd = socket(s->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1)
-		return DNS_IO_FAIL;
-	/* connected: the kernel drops datagrams from anyone else */
-	if (connect(fd, (const struct sockaddr *)&s->sa, s->salen) == -1 ||
-	    send(fd, c->q, c->qlen, 0) != (ssize_t)c->qlen)
-		goto out;
-	for (;;) {
-		if ((r = dns_wait(fd, POLLIN, &end)) <= 0) {
-			io = r == 0 ? DNS_IO_TIMEOUT : DNS_IO_FAIL;
-			break;
-		}
-		if ((n = recv(fd, c->a, DNS_MSG_MAX, 0)) == -1) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			c->why = errno == ECONNREFUSED ? "connection refused" :
-			    "receive error";
-			break;
-		}
-		if (dns_reply_ok(c, c->a, (size_t)n)) {	/* else stray */
-			c->alen = (size_t)n;
-			io = DNS_IO_OK;
-			break;
-		}
-	}
-out:
-	close(fd);
-	return io;
-}
-
-/* Reads (or writes) len bytes by the deadline: 1, 0 timeout, -1 error. */
-static int
-dns_tcp_io(int fd, uint8_t *buf, size_t len, bool out,
-    const struct timespec *dl)
-{
-	ssize_t n;
-	int r;
-
-	while (len > 0) {
-		if ((r = dns_wait(fd, out ? POLLOUT : POLLIN, dl)) <= 0)
-			return r;
-		n = out ? send(fd, buf, len, MSG_NOSIGNAL) : recv(fd, buf, len, 0);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 1;
-}
-
-/* The query again over TCP, after a truncated UDP answer (RFC 1035
- * 4.2.2: a two-byte length before each message). */
-static enum dns_io
-dns_tcp(struct dns_ctx *c, const struct dns_server *s)
-{
-	uint8_t out[2 + DNS_QUERY_SIZE], len[2];
-	enum dns_io io = DNS_IO_FAIL;
-	socklen_t elen = sizeof(int);
-	int fd, r, err = 0;
-	size_t n;
-
-	c->why = "TCP connection failed";
-	fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return DNS_IO_FAIL;
-	if (connect(fd, (const struct sockaddr *)&s->sa, s->salen) == -1 &&
-	    errno != EINPROGRESS)
-		goto out;
-	if ((r = dns_wait(fd, POLLOUT, c->deadline)) <= 0) {
-		io = r == 0 ? DNS_IO_TIMEOUT : DNS_IO_FAIL;
-		goto out;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1 || err)
-		goto out;
-	out[0] = (uint8_t)(c->qlen >> 8);
-	out[1] = (uint8_t)c->qlen;
-	memcpy(out + 2, c->q, c->qlen);
-	c->why = "TCP exchange failed";
-	if ((r = dns_tcp_io(fd, out, c->qlen + 2, true, c->deadline)) == 1 &&
-	    (r = dns_tcp_io(fd, len, 2, false, c->deadline)) == 1) {
-		n = dns_get16(len);
-		r = dns_tcp_io(fd, c->a, n, false, c->deadline);
-		if (r == 1 && dns_reply_ok(c, c->a, n)) {
-			c->alen = n;
-			io = DNS_IO_OK;
-		}
-	}
-	if (r == 0)
-		io = DNS_IO_TIMEOUT;
-out:
-	close(fd);
-	return io;
-}
-
-static const char *
-dns_rcode_text(unsigned rcode)
-{
-	switch (rcode) {
-	case 1:
-		return "format error";
-	case 2:
-		return "server failure";
-	case 4:
-		return "not implemented";
-	case 5:
-		return "refused";
-	default:
-		return "unexpected reply code";
-	}
-}
-
-/*
- * Asks name/type until a server answers it (NOERROR or NXDOMAIN) or the
- * deadline passes.  Rounds over the servers, starting with the one that
- * answered last (a dead first server costs one wait per worker, not one
- * per query), with waits of 1 s, 2 s, 4 s, then 5 s; a server that fails
- * (SERVFAIL, REFUSED, ICMP unreachable, a broken TCP exchange) is not
- * asked again for this question.  The answer is in c->a; c->why says why
- * on DNS_Q_TEMP.
- */
-static enum dns_q
-dns_ask(struct dns_ctx *c, const char *name, uint16_t type)
-{
-	bool gone[DNS_NS_MAX] = { false };
-	size_t k, i, n = c->pool->nserver, left = n;
-	const char *why = "timed out";
-	int wait = DNS_TRY_MS, ms;
-	enum dns_io io;
-	unsigned rcode;
-
-	dns_build(c, name, type);
-	while (left > 0) {
-		for (k = 0; k < n; k++) {
-			i = (c->first + k) % n;
-			if (gone[i])
-				continue;
-			if ((ms = dns_ms_left(c->deadline)) == 0) {
-				c->why = "timed out";
-				return DNS_Q_TEMP;
-			}
-			io = dns_udp(c, &c->pool->servers[i],
-			    ms < wait ? ms : wait);
-			if (io == DNS_IO_OK && (c->a[2] & 0x02))	/* TC */
-				io = dns_tcp(c, &c->pool->servers[i]);
-			if (io == DNS_IO_TIMEOUT)
-				continue;
-			if (io == DNS_IO_OK) {
-				rcode = c->a[3] & 0x0f;
-				if (rcode == 0 || rcode == DNS_R_NXDOMAIN) {
-					c->first = i;
-					return rcode == 0 ? DNS_Q_ANSWER :
-					    DNS_Q_NXDOMAIN;
-				}
-				c->why = dns_rcode_text(rcode);
-			}
-			why = c->why;
-			gone[i] = true;
-			left--;
-		}
-		wait = wait * 2 > DNS_TRY_MS_MAX ? DNS_TRY_MS_MAX : wait * 2;
-	}
-	c->why = why;
-	return DNS_Q_TEMP;
-}
-
-/* -- reading answers ---------------------------------------------------- */
-
-static int
-dns_cursor_init(struct dns_cursor *cur, const uint8_t *m, size_t len)
-{
-	unsigned qd;
-	int n;
-
-	if (len < DNS_HDR)
-		return -1;
-	cur->m = m;
-	cur->end = m + len;
-	cur->p = m + DNS_HDR;
-	qd = dns_get16(m + 4);
-	cur->left = dns_get16(m + 6);
-	while (qd-- > 0) {
-		if ((n = dn_skipname(cur->p, cur->end)) < 0 ||
-		    cur->end - cur->p < n + 4)
-			return -1;
-		cur->p += n + 4;
-	}
-	return 0;
-}
-
-/* The next answer record: 1, 0 at the end, -1 malformed. */
-static int
-dns_cursor_next(struct dns_cursor *cur, struct dns_rr *rr)
-{
-	int n;
-
-	if (cur->left == 0)
-		return 0;
-	cur->left--;
-	n = dn_expand(cur->m, cur->end, cur->p, rr->owner, sizeof(rr->owner));
-	if (n < 0 || cur->end - cur->p < n + 10)
-		return -1;
-	cur->p += n;
-	rr->type = dns_get16(cur->p);
-	rr->class = dns_get16(cur->p + 2);
-	rr->rdlen = dns_get16(cur->p + 8);
-	cur->p += 10;
-	if (cur->end - cur->p < rr->rdlen)
-		return -1;
-	rr->rd = cur->p;
-	cur->p += rr->rdlen;
-	return 1;
-}
-
-/* The owner of the records that answer qname: qname, or the end of its
- * CNAME chain in the answer.  -1: malformed, or a chain too long. */
-static int
-dns_canon(const struct dns_ctx *c, const char *qname, char *canon,
-    size_t sz)
-{
-	struct dns_cursor cur;
-	struct dns_rr rr;
-	char target[NS_MAXDNAME];
-	int hops, r;
-
-	str_copy(canon, qname, sz);
-	for (hops = 0; hops <= DNS_CNAME_MAX; hops++) {
-		if (dns_cursor_init(&cur, c->a, c->alen) == -1)
-			return -1;
-		while ((r = dns_cursor_next(&cur, &rr)) == 1)
-			if (rr.type == DNS_T_CNAME && rr.class == DNS_C_IN &&
-			    strcasecmp(rr.owner, canon) == 0)
-				break;
-		if (r == -1)
-			return -1;
-		if (r == 0)
-			return 0;
-		if (dn_expand(c->a, c->a + c->alen, rr.rd, target,
-		    sizeof(target)) < 0 || str_copy(canon, target, sz) >= sz)
-			return -1;
-	}
-	return -1;
-}
+/* -- look-ups (worker threads) ------------------------------------------ */
 
 /* Adds the answer's addresses of type (A or AAAA) to h, at most
- * DNS_ADDR_MAX.  -1 if the answer is malformed. */
+ * DNS_ADDR_MAX; those read before a fault too.  -1 if the answer is
+ * malformed. */
 static int
 dns_read_addrs(const struct dns_ctx *c, struct dns_host *h,
     struct dns_addr *addrs, uint16_t type)
 {
-	struct dns_cursor cur;
-	struct dns_rr rr;
-	char canon[NS_MAXDNAME];
-	size_t kept = 0;
+	struct dns_wire_answer ans;
+	const char *err;
+	size_t i;
 	int r;
 
-	if (dns_canon(c, h->name, canon, sizeof(canon)) == -1 ||
-	    dns_cursor_init(&cur, c->a, c->alen) == -1)
-		return -1;
-	while ((r = dns_cursor_next(&cur, &rr)) == 1) {
-		if (rr.type != type || rr.class != DNS_C_IN ||
-		    strcasecmp(rr.owner, canon) != 0)
-			continue;
-		if (rr.rdlen != (type == DNS_T_A ? 4 : 16))
-			return -1;
-		if (kept++ < DNS_ADDR_MAX)
-			dns_addr_set(&addrs[h->naddr++],
-			    type == DNS_T_A ? AF_INET : AF_INET6, rr.rd);
-	}
+	r = dns_wire_parse(c->a, c->alen, h->name, type, &ans, &err);
+	for (i = 0; i < ans.naddr; i++)
+		addrs[h->naddr++] = ans.addrs[i];
 	return r;
 }
-
-/* The MX records of the answer, as given; null MX targets are counted
- * apart.  -1 if the answer is malformed. */
-static int
-dns_read_mx(const struct dns_ctx *c, const char *qname, struct dns_mx *mx,
-    size_t *nmx, size_t *nnull)
-{
-	struct dns_cursor cur;
-	struct dns_rr rr;
-	char canon[NS_MAXDNAME], target[NS_MAXDNAME];
-	int r, n;
-
-	*nmx = *nnull = 0;
-	if (dns_canon(c, qname, canon, sizeof(canon)) == -1 ||
-	    dns_cursor_init(&cur, c->a, c->alen) == -1)
-		return -1;
-	while ((r = dns_cursor_next(&cur, &rr)) == 1) {
-		if (rr.type != DNS_T_MX || rr.class != DNS_C_IN ||
-		    strcasecmp(rr.owner, canon) != 0)
-			continue;
-		if (rr.rdlen < 3 || (n = dn_expand(c->a, c->a + c->alen,
-		    rr.rd + 2, target, sizeof(target))) < 0 ||
-		    n > rr.rdlen - 2)
-			return -1;
-		if (target[0] == '\0' || strcmp(target, ".") == 0) {
-			(*nnull)++;
-			continue;
-		}
-		if (*nmx == DNS_MX_READ)
-			continue;
-		mx[*nmx].pref = dns_get16(rr.rd);
-		mx[*nmx].valid = str_copy(mx[*nmx].name, target,
-		    sizeof(mx[*nmx].name)) < sizeof(mx[*nmx].name) &&
-		    dns_name_ok(mx[*nmx].name);
-		(*nmx)++;
-	}
-	return r;
-}
-
-/* -- look-ups (worker threads) ------------------------------------------ */
 
 /* h->name's A, then AAAA, addresses; h->status says how it went. */
 static void
@@ -772,14 +262,20 @@ dns_mx_order(struct dns_mx *mx, size_t n)
 static void
 dns_run_mx(struct dns_ctx *c, struct dns_job *job)
 {
-	struct dns_mx mx[DNS_MX_READ];
+	struct dns_wire_answer ans;
+	struct dns_mx *mx = ans.mx;
 	size_t i, n = 0, nnull = 0;
+	const char *err;
 	enum dns_q q;
 
-	if ((q = dns_ask(c, job->qname, DNS_T_MX)) == DNS_Q_ANSWER &&
-	    dns_read_mx(c, job->qname, mx, &n, &nnull) == -1) {
-		q = DNS_Q_TEMP;
-		c->why = "malformed answer";
+	if ((q = dns_ask(c, job->qname, DNS_T_MX)) == DNS_Q_ANSWER) {
+		if (dns_wire_parse(c->a, c->alen, job->qname, DNS_T_MX, &ans,
+		    &err) == -1) {
+			q = DNS_Q_TEMP;
+			c->why = "malformed answer";
+		}
+		n = ans.nmx;
+		nnull = ans.nnull;
 	}
 	if (q == DNS_Q_TEMP) {
 		dns_set_status(&job->res, DNS_TEMPFAIL, "4.4.3");
@@ -868,7 +364,8 @@ dns_worker(void *arg)
 	bool last;
 
 	memset(&c, 0, sizeof(c));
-	c.pool = pool;
+	c.servers = pool->servers;
+	c.nserver = pool->nserver;
 	c.a = xmalloc(DNS_MSG_MAX);
 	pthread_mutex_lock(&pool->mtx);
 	for (;;) {
