@@ -259,3 +259,16 @@ queue_strs_free(struct queue_strs *strs)
 	strs->v = NULL;
 	strs->n = 0;
 }
+
+int
+queue_db_step(struct queue_db *d, sqlite3_stmt *st, const char *what,
+    const char **errstr)
+{
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		*errstr = queue_db_err(d, what);
+		queue_db_reset(st);
+		return -1;
+	}
+	queue_db_reset(st);
+	return sqlite3_changes(d->db);
+}

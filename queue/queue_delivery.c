@@ -242,13 +242,11 @@ static int
 outcome_update(struct queue_db *d, sqlite3_stmt *st, const char *id,
     int rcpt, const char **errstr)
 {
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		*errstr = queue_db_err(d, "queue: record outcome");
-		queue_db_reset(st);
+	int n;
+
+	if ((n = queue_db_step(d, st, "queue: record outcome", errstr)) == -1)
 		return -1;
-	}
-	queue_db_reset(st);
-	if (sqlite3_changes(d->db) == 0)
+	if (n == 0)
 		return outcome_missing(d, id, rcpt, errstr);
 	return 0;
 }
@@ -270,6 +268,7 @@ queue_txn_rcpt_done(struct queue_txn *txn, const char *id, int rcpt,
 {
 	struct queue_db *d = queue_txn_conn(txn);
 	sqlite3_stmt *st;
+	int n;
 
 	if (outcome_check(id, rcpt, errstr) == -1)
 		return -1;
@@ -294,13 +293,10 @@ queue_txn_rcpt_done(struct queue_txn *txn, const char *id, int rcpt,
 	    " WHERE msg_id = ?1 AND state <> 4)", errstr)) == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		*errstr = queue_db_err(d, "queue: remove delivered message");
-		queue_db_reset(st);
+	if ((n = queue_db_step(d, st, "queue: remove delivered message",
+	    errstr)) == -1)
 		return -1;
-	}
-	queue_db_reset(st);
-	return sqlite3_changes(d->db) > 0 ? 1 : 0;
+	return n > 0 ? 1 : 0;
 }
 
 int

@@ -64,6 +64,10 @@ sqlite3_stmt *queue_db_stmt(struct queue_db *, const char *sql,
 void	queue_db_reset(sqlite3_stmt *);
 /* Runs a cached statement that returns no rows.  0 or -1 with *errstr. */
 int	queue_db_exec(struct queue_db *, const char *sql, const char **errstr);
+/* Steps a bound statement that returns no rows, then resets it: the
+ * number of rows it changed, or -1 with *errstr ("WHAT: reason"). */
+int	queue_db_step(struct queue_db *, sqlite3_stmt *st, const char *what,
+	    const char **errstr);
 /* Steps an UPDATE or DELETE ... RETURNING id, rcpt, state, due (a cached
  * statement, bound) to its end, telling cb (may be NULL) of each row.  The
  * number of rows, or -1 with *errstr ("what: sqlite's message").  Resets

@@ -360,12 +360,9 @@ store_rcpt_rows(struct queue_txn *txn, const struct queue_msg *m,
 		sqlite3_bind_text(st, 3, m->rcpts[i].addr, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 4, (int)m->rcpts[i].state);
 		sqlite3_bind_int64(st, 5, m->rcpts[i].due);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			*errstr = queue_db_err(d, "queue: store recipient");
-			queue_db_reset(st);
+		if (queue_db_step(d, st, "queue: store recipient",
+		    errstr) == -1)
 			return -1;
-		}
-		queue_db_reset(st);
 	}
 	return 0;
 }
@@ -388,16 +385,13 @@ queue_txn_delete(struct queue_txn *txn, const char *id, const char **errstr)
 {
 	struct queue_db *d = &txn->q->w;
 	sqlite3_stmt *st;
+	int n;
 
 	if ((st = queue_db_stmt(d, "DELETE FROM messages WHERE id = ?1",
 	    errstr)) == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		*errstr = queue_db_err(d, "queue: delete message");
-		queue_db_reset(st);
+	if ((n = queue_db_step(d, st, "queue: delete message", errstr)) == -1)
 		return -1;
-	}
-	queue_db_reset(st);
-	return sqlite3_changes(d->db) > 0 ? 1 : 0;
+	return n > 0 ? 1 : 0;
 }
