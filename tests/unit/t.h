@@ -7,6 +7,7 @@
 #ifndef SLUICE_T_H
 #define SLUICE_T_H
 
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +43,22 @@ t_report(int ok, const char *name, const char *got, const char *want)
 	snprintf(t_wb_, sizeof(t_wb_), "%lld", t_w_);			\
 	t_report(t_g_ == t_w_, (name), t_gb_, t_wb_);			\
 } while (0)
+
+static inline int
+t_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Removes a test's temporary directory and everything in it. */
+static inline void
+t_rmtree(const char *dir)
+{
+	nftw(dir, t_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static inline int
 t_done(void)

@@ -5,7 +5,6 @@
  * writer's connection through queue_priv.h to make SQLite fail on purpose
  * (a full database, a commit that fails).
  */
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1001,15 +1000,6 @@ test_bad_databases(void)
 	queue_close(&q);
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int
 main(void)
 {
@@ -1049,7 +1039,7 @@ main(void)
 	queue_close(&q);
 	queue_close(&q);
 	test_bad_databases();
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	t_rmtree(tmpdir);
 	T_OK(access(tmpdir, F_OK) == -1, "cleanup: temporary directory gone");
 	return t_done();
 }

@@ -6,7 +6,6 @@
  * through the writer thread as in the daemon; several operations can share
  * one job, as a delivery result for several recipients does.
  */
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1274,15 +1273,6 @@ test_migration(void)
 	}
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int
 main(void)
 {
@@ -1298,7 +1288,7 @@ main(void)
 	test_admin();
 	test_restart();
 	test_migration();
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	t_rmtree(tmpdir);
 	T_OK(access(tmpdir, F_OK) == -1, "cleanup: temporary directory gone");
 	return t_done();
 }
