@@ -26,6 +26,11 @@ struct api_deps {
 	struct queue_writer	*writer;	/* changes */
 	api_status_fn		*status;
 	void			*status_arg;
+	/* Called on the loop thread, once per message an operation changed
+	 * (held, released, flushed, deleted), after the change is committed,
+	 * so the delivery schedule can follow.  May be NULL. */
+	void			(*changed)(void *arg, const char *id);
+	void			*changed_arg;
 };
 
 struct api;

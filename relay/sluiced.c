@@ -32,11 +32,13 @@
 #include "../lib/xalloc.h"
 #include "../queue/queue.h"
 #include "api.h"
+#include "delivery.h"
 #include "smtp.h"
 #include "tls.h"
 
 #define SLUICE_VERSION		"0.1.0"
 #define SHUTDOWN_GRACE		30	/* seconds for transactions to end */
+#define DELIVERY_GRACE		10	/* seconds for deliveries to end */
 
 struct sluiced {
 	struct conf		*conf;
@@ -46,6 +48,8 @@ struct sluiced {
 	struct queue		*queue;
 	struct queue_writer	*writer;
 	struct api		*api;
+	struct delivery		*delivery;
+	int			 waiting;	/* shutdown: parts still busy */
 	struct event		*sig_term, *sig_int, *sig_hup;
 	time_t			 started;
 	bool			 stopping;
@@ -156,14 +160,33 @@ status_fields(struct buf *b, void *arg)
 	    (unsigned long long)c->sessions_total,
 	    (unsigned long long)c->messages, (unsigned long long)c->bytes,
 	    (unsigned long long)c->rejects);
+	delivery_status_json(d->delivery, b);
 }
 
 static void
-sessions_done(void *arg)
+queued(void *arg, const struct queue_msg *m)
 {
 	struct sluiced *d = arg;
 
-	event_base_loopexit(d->base, NULL);
+	delivery_queued(d->delivery, m);
+}
+
+static void
+changed(void *arg, const char *id)
+{
+	struct sluiced *d = arg;
+
+	delivery_sync(d->delivery, id);
+}
+
+/* Shutdown: the SMTP sessions, then the deliveries, are over. */
+static void
+part_done(void *arg)
+{
+	struct sluiced *d = arg;
+
+	if (--d->waiting == 0)
+		event_base_loopexit(d->base, NULL);
 }
 
 static void
@@ -181,7 +204,9 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 		return;
 	d->stopping = true;
 	log_info("event=shutdown signal=%d", (int)sig);
-	smtp_server_shutdown(d->smtp, SHUTDOWN_GRACE, sessions_done, d);
+	d->waiting = 2;
+	smtp_server_shutdown(d->smtp, SHUTDOWN_GRACE, part_done, d);
+	delivery_shutdown(d->delivery, DELIVERY_GRACE, part_done, d);
 }
 
 static void
@@ -189,6 +214,7 @@ start(struct sluiced *d)
 {
 	struct queue_stats st;
 	struct api_deps deps;
+	struct delivery_deps dd;
 	const char *errstr;
 
 	if (d->conf->tls_cert != NULL && (d->tls = tls_server_ctx_new(
@@ -211,15 +237,24 @@ start(struct sluiced *d)
 	    (unsigned long long)st.bytes);
 	if (queue_writer_start(&d->writer, d->queue, &errstr) == -1)
 		fatal("event=fatal reason=\"queue writer: %s\"", errstr);
+	dd.base = d->base;
+	dd.conf = d->conf;
+	dd.queue = d->queue;
+	dd.writer = d->writer;
+	if (delivery_start(&d->delivery, &dd, &errstr) == -1)
+		fatal("event=fatal reason=\"delivery: %s\"", errstr);
+	memset(&deps, 0, sizeof(deps));
 	deps.queue = d->queue;
 	deps.writer = d->writer;
 	deps.status = status_fields;
 	deps.status_arg = d;
+	deps.changed = changed;
+	deps.changed_arg = d;
 	if (api_start(&d->api, d->base, d->conf->admin_socket, &deps,
 	    &errstr) == -1)
 		fatal("event=fatal reason=\"admin socket %s: %s\"",
 		    d->conf->admin_socket, errstr);
-	smtp_server_enable(d->smtp, d->writer);
+	smtp_server_enable(d->smtp, d->writer, queued, d);
 }
 
 static void
@@ -230,6 +265,7 @@ stop(struct sluiced *d)
 	queue_writer_stop(&d->writer);
 	/* run the commit callbacks the writer handed back while stopping */
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	delivery_free(&d->delivery);
 	queue_close(&d->queue);
 	event_free(d->sig_term);
 	event_free(d->sig_int);

@@ -32,8 +32,13 @@ struct smtp_counters {
  * smtp_server_enable().  0, or -1 with *errstr. */
 int	smtp_server_new(struct smtp_server **, struct event_base *,
 	    const struct conf *, SSL_CTX *tls, const char **errstr);
-/* Starts accepting; committed messages go to writer. */
-void	smtp_server_enable(struct smtp_server *, struct queue_writer *);
+/* Told of every message once it is committed (on the loop thread), so
+ * that delivery can schedule it. */
+typedef void smtp_queued_fn(void *arg, const struct queue_msg *);
+
+/* Starts accepting; committed messages go to writer, then to queued. */
+void	smtp_server_enable(struct smtp_server *, struct queue_writer *,
+	    smtp_queued_fn *queued, void *queued_arg);
 /* Stops taking mail: new connections and idle sessions get 421; sessions
  * inside a transaction finish it first.  done() runs once no session is
  * left (at once when none), or after grace seconds at the latest. */
@@ -54,6 +59,8 @@ struct smtp_session_env {
 	const struct conf	*conf;
 	SSL_CTX			*tls;
 	struct queue_writer	*writer;
+	smtp_queued_fn		*queued;
+	void			*queued_arg;
 	struct smtp_counters	*counters;
 	bool			 shutting_down;
 };

@@ -51,6 +51,8 @@ struct smtp_tx {
 	int			 rc;
 	char			 err[256];
 	struct timespec		 start;
+	smtp_queued_fn		*queued;	/* told once committed */
+	void			*queued_arg;
 };
 
 struct smtp_session {

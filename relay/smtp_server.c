@@ -166,9 +166,12 @@ smtp_server_listen(struct smtp_server *s, bool on)
 }
 
 void
-smtp_server_enable(struct smtp_server *s, struct queue_writer *w)
+smtp_server_enable(struct smtp_server *s, struct queue_writer *w,
+    smtp_queued_fn *queued, void *queued_arg)
 {
 	s->env.writer = w;
+	s->env.queued = queued;
+	s->env.queued_arg = queued_arg;
 	smtp_server_listen(s, true);
 }
 

@@ -230,6 +230,8 @@ smtp_tx_committed(void *arg)
 	struct smtp_tx *tx = arg;
 	struct smtp_session *s = tx->sess;
 
+	if (tx->rc >= 0 && tx->queued != NULL)
+		tx->queued(tx->queued_arg, &tx->msg);
 	if (s == NULL) {
 		log_warn("queue_id=%s event=%s reason=\"client gone before "
 		    "the reply\"%s%s", tx->id, tx->rc >= 0 ?
@@ -299,6 +301,8 @@ smtp_tx_fill(struct smtp_session *s, struct smtp_tx *tx)
 	size_t i;
 
 	memcpy(m->id, tx->id, sizeof(m->id));
+	tx->queued = s->env->queued;
+	tx->queued_arg = s->env->queued_arg;
 	m->arrival = (int64_t)time(NULL);
 	m->sender = tx->sender;
 	m->flags = (tx->eightbit ? QUEUE_F_8BITMIME : 0) |

@@ -33,6 +33,17 @@ DEFAULT_LIMITS = {
     "errors": 5,
 }
 
+# Where a test's sluiced delivers unless told otherwise: a closed port on
+# 127.0.0.1 (port 9, discard, is not served here), so mail is tried at
+# once, refused, and stays queued in state retry for the test to inspect.
+DEFAULT_DELIVER = "deliver relayhost [127.0.0.1]:9 tls none"
+
+
+def deliver_to(port, host="127.0.0.1", opts="tls none"):
+    """A deliver statement for a relayhost on host:port (a sink)."""
+    h = "[%s]" % host
+    return ("deliver relayhost %s:%d %s" % (h, port, opts)).rstrip()
+
 
 # -- small utilities ---------------------------------------------------------
 
@@ -200,7 +211,7 @@ class Sluiced:
     def __init__(self, workdir, cert=None, key=None, listen=("",),
                  trusted="127.0.0.0/8 ::1/128", relay_domains="relay.test",
                  limits=None, extra="", hostname="sluice.test",
-                 user=SLUICE_USER):
+                 user=SLUICE_USER, deliver=DEFAULT_DELIVER):
         self.workdir = Path(workdir)
         self.workdir.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.state_dir = self.workdir / "state"
@@ -236,6 +247,8 @@ class Sluiced:
             lines.append("tls certificate %s key %s" % (cert, key))
         lines.append("limits { %s }" % " ".join("%s %s" % kv for kv in lim.items()))
         lines.append("admin socket " + str(self.admin_socket))
+        if deliver:
+            lines.append(deliver)
         if extra:
             lines.append(extra)
         self.conf.write_text("\n".join(lines) + "\n")

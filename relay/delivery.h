@@ -1,0 +1,62 @@
+/*
+ * delivery: sends the queue on.  It ties the schedule (sched), the store
+ * (queue), the resolver (dns), the SMTP client (mta) and the bounce
+ * builder (dsn) together on the daemon's event loop:
+ *
+ * - at start-up every pending recipient is loaded into the schedule;
+ *   every message committed later is added by delivery_queued();
+ * - due recipients of one message with the same next hop go out in one
+ *   transaction, within the `delivery { }` limits; a session to a next
+ *   hop is kept open a short while and reused by the next delivery to it;
+ * - each recipient's outcome is recorded by the writer thread: done (the
+ *   message goes when no recipient is left), retry with backoff, or a
+ *   bounce (RFC 3464 DSN queued with the null sender in the same
+ *   transaction); one log line per recipient and attempt, Postfix-style.
+ *
+ * Everything runs on the loop's thread (the writer's callbacks come back
+ * through loop_call).
+ */
+#ifndef SLUICE_DELIVERY_H
+#define SLUICE_DELIVERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "../conf/conf.h"
+#include "../lib/buf.h"
+#include "../queue/queue.h"
+
+struct delivery;
+
+struct delivery_deps {
+	struct event_base	*base;
+	const struct conf	*conf;
+	struct queue		*queue;		/* reader calls */
+	struct queue_writer	*writer;	/* changes */
+};
+
+/* Loads the schedule from the queue, preloads the TLS contexts and
+ * starts the resolver; deliveries start on the loop's next turn.  0, or
+ * -1 with *errstr. */
+int	delivery_start(struct delivery **, const struct delivery_deps *,
+	    const char **errstr);
+/* A message has just been committed: its recipients join the schedule. */
+void	delivery_queued(struct delivery *, const struct queue_msg *);
+/* The queue changed under the schedule (an administrator's hold, release,
+ * flush or delete): the message's recipients are read again and the
+ * schedule follows.  Recipients being delivered are left to their
+ * delivery. */
+void	delivery_sync(struct delivery *, const char *id);
+/* Stops starting deliveries; those under way may finish for grace
+ * seconds, then are dropped (their recipients stay pending in the queue
+ * and are retried after a restart).  done(arg) runs once none is left
+ * and every outcome has been committed. */
+void	delivery_shutdown(struct delivery *, unsigned grace,
+	    void (*done)(void *), void *arg);
+void	delivery_free(struct delivery **);
+/* Appends `"delivery":{...},` to a JSON object for /v1/status. */
+void	delivery_status_json(struct delivery *, struct buf *);
+
+#endif

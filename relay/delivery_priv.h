@@ -1,0 +1,137 @@
+/*
+ * delivery internals, shared by delivery.c (schedule, sessions,
+ * shutdown), delivery_route.c (next hops) and delivery_outcome.c
+ * (recording what happened).
+ */
+#ifndef SLUICE_DELIVERY_PRIV_H
+#define SLUICE_DELIVERY_PRIV_H
+
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "delivery.h"
+#include "dns.h"
+#include "mta.h"
+#include "sched.h"
+
+#define DL_CAND_MAX	10	/* addresses tried per delivery */
+#define DL_IDLE_SECS	2	/* a session kept for reuse (Postfix's
+				   smtp_connection_cache_time_limit) */
+#define DL_DNS_SECS	30	/* one DNS request, all look-ups */
+
+/* One address to try: an MX host's, a relayhost's. */
+struct dl_cand {
+	char			 host[DNS_NAME_SIZE];
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+};
+
+/* The result of resolving one next hop (or the recipient domain). */
+struct dl;
+
+struct dl_hop {
+	struct dl		*dl;
+	uint16_t		 port;
+	struct dl_cand		*cand;
+	size_t			 ncand;
+	enum dns_status		 status;
+	char			 dsn[8];
+	char			 text[DNS_TEXT_SIZE];
+	struct dns_req		*req;
+	bool			 answered;
+};
+
+/* An SMTP session to a next hop, in use by one delivery or idle. */
+struct dl_conn {
+	struct delivery		*d;
+	struct mta_session	*s;
+	char			*dest;		/* the schedule's destination */
+	char			*host;		/* next hop name, for the DSN */
+	struct dl		*dl;		/* NULL: idle (or not yet used) */
+	bool			 ready;
+	TAILQ_ENTRY(dl_conn)	 link;
+};
+
+/*
+ * One delivery: some recipients of one message to one destination.  It
+ * stays on the active list until its outcome is committed, so that a
+ * resync never schedules a recipient whose outcome is still on its way
+ * to the disk.
+ */
+struct dl {
+	struct delivery		*d;
+	char			 id[QUEUE_ID_SIZE];
+	struct sched_delivery	*sd;		/* NULL once finished */
+	struct queue_delivery	*msg;
+	const struct conf_nexthops *via;
+	char			*dest;
+	char			*domain;	/* of the recipients */
+	int			*rcpt;		/* message recipient indices */
+	struct mta_rcpt		*mr;
+	size_t			 n;
+	struct mta_tx		 tx;
+	struct dl_hop		*hop;
+	size_t			 nhop, nhop_wait;
+	struct dl_cand		*cand;
+	size_t			 ncand, next;
+	struct mta_result	 fail;		/* why the last try failed */
+	char			*fail_host;
+	struct dl_conn		*conn;
+	bool			 committing;
+	TAILQ_ENTRY(dl)		 link;
+};
+
+TAILQ_HEAD(dl_list, dl);
+TAILQ_HEAD(dl_conn_list, dl_conn);
+
+struct delivery_counts {
+	uint64_t	sent, deferred, bounced, dsns, dropped;
+	uint64_t	connections;
+};
+
+struct delivery {
+	struct delivery_deps	 deps;
+	struct sched		*sched;
+	struct dns		*dns;
+	struct event		*ev_pump;
+	struct event		*ev_grace;
+	struct dl_list		 active;
+	struct dl_conn_list	 conns;
+	unsigned		 nconn;
+	unsigned		 jobs;		/* outcome jobs not committed */
+	bool			 stopping;
+	void			(*done)(void *);
+	void			*done_arg;
+	char			 destbuf[DNS_NAME_SIZE + 16];
+	struct delivery_counts	 counts;
+};
+
+/* delivery.c */
+/* Tries the next candidate address, or records dl->fail for every
+ * recipient when none is left. */
+void	dl_try_next(struct dl *);
+/* The delivery's slot in the schedule is free again (its outcome is on
+ * its way to the disk). */
+void	dl_release(struct dl *);
+/* Leaves the active list and frees (dropping a session it still uses). */
+void	dl_free(struct dl **);
+void	delivery_kick(struct delivery *);
+void	delivery_check_done(struct delivery *);
+
+/* delivery_route.c: fills dl->cand, then calls dl_try_next(); on a
+ * resolution failure records it in dl->fail and calls dl_try_next() with
+ * no candidate. */
+void	dl_resolve(struct dl *);
+void	dl_hops_free(struct dl *);
+
+/* delivery_outcome.c: res[i] is recipient dl->rcpt[i]'s outcome; relay
+ * (or NULL) and host name what the logs and the DSN name. */
+void	dl_outcome(struct dl *, const struct mta_result *res,
+	    const char *relay, const char *host);
+/* The same outcome for every recipient of the delivery. */
+void	dl_outcome_all(struct dl *, const struct mta_result *,
+	    const char *relay, const char *host);
+
+#endif
