@@ -159,9 +159,13 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 	char (*diag)[MTA_TEXT_SIZE + 64] = xcalloc(dl->n, sizeof(*diag));
 	char clean[MTA_TEXT_SIZE], retry[48];
 	size_t i, nf = 0;
+	struct timeval tv;
+	int64_t later;			/* now, rounded up to a second */
 
+	gettimeofday(&tv, NULL);
 	job->dl = dl;
-	job->now = (int64_t)time(NULL);
+	job->now = (int64_t)tv.tv_sec;
+	later = job->now + (tv.tv_usec > 0);
 	job->rec = xcalloc(dl->n, sizeof(*job->rec));
 	job->n = dl->n;
 	for (i = 0; i < dl->n; i++) {
@@ -181,7 +185,7 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 				expired = true;
 			else {
 				rec->due = retry_due(&conf->retry,
-				    qr->attempts + 1, job->now, start);
+				    qr->attempts + 1, later, start);
 				job->retry = true;
 			}
 		}
@@ -192,7 +196,7 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 		retry[0] = '\0';
 		if (!rec->done)
 			snprintf(retry, sizeof(retry), " retry_in=%lld",
-			    (long long)(rec->due - job->now));
+			    (long long)(rec->due - later));
 		log_info("queue_id=%s event=delivery to=<%s> relay=%s "
 		    "delay=%lld attempts=%u dsn=%s status=%s reply=\"%s%s\"%s",
 		    m->id, qr->addr, relay ? relay : "none",

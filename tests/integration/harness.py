@@ -247,6 +247,8 @@ class Sluiced:
             lines.append("tls certificate %s key %s" % (cert, key))
         lines.append("limits { %s }" % " ".join("%s %s" % kv for kv in lim.items()))
         lines.append("admin socket " + str(self.admin_socket))
+        if callable(deliver):       # e.g. lambda s: deliver_to(s.port)
+            deliver = deliver(self)
         if deliver:
             lines.append(deliver)
         if extra:
