@@ -7,13 +7,14 @@ fixture's finalizer, whatever the outcome.
         kw: listen=("", "tls", ("::1", "")...), trusted=..., relay_domains=...,
             limits={...}, hostname=..., tls=True (adds the test certificate)
     mta1(relay_port=None, settings=None, name="mta1") -> mta1.Postfix, started
-    sink() -> Sink with .port and .messages (aiosmtpd, records envelopes)
+    sink(host="127.0.0.1", **opts) -> sinks.Sink, started: .port, .messages,
+        .wait(n, timeout); opts: cert/key, tls_required, auth={user: pass},
+        rcpt_replies={addr: reply}, mail_reply, data_reply; stop()/start_again()
     tls_cert -> (cert_path, key_path), session-wide, self-signed CN localhost
     workdir -> Path, 0755, removed after a passing test (kept on failure)
 """
 import shutil
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -111,44 +112,22 @@ def mta1(workdir):
         p.stop()
 
 
-class Sink:
-    """aiosmtpd recording sink: every message as (mail_from, rcpt_tos,
-    content bytes, peer); waits are event-based (a Condition)."""
-
-    def __init__(self, port):
-        self.port = port
-        self.messages = []
-        self.cond = threading.Condition()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.cond:
-            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
-                                  envelope.original_content or envelope.content,
-                                  session.peer))
-            self.cond.notify_all()
-        return "250 2.0.0 Ok: stored"
-
-    def wait(self, n, timeout):
-        with self.cond:
-            if not self.cond.wait_for(lambda: len(self.messages) >= n, timeout):
-                raise AssertionError("sink got %d of %d messages in %ss"
-                                     % (len(self.messages), n, timeout))
-            return list(self.messages)
-
-
 @pytest.fixture
 def sink():
-    from aiosmtpd.controller import Controller
-    controllers = []
+    """start(host="127.0.0.1", port=None, *, cert=None, key=None,
+    tls_required=False, auth=None, rcpt_replies=None, mail_reply=None,
+    data_reply=None, pipelining=False, ...) -> sinks.Sink, listening.
+    sink.stop() / sink.start_again() take its next hop down and up on the
+    same host:port; the fixture stops every sink at the end.  See sinks.py."""
+    from sinks import Sink     # aiosmtpd: imported when a test uses a sink
+    started = []
 
-    def start():
-        s = Sink(harness.free_port())
-        c = Controller(s, hostname="127.0.0.1", port=s.port,
-                       ready_timeout=10, decode_data=False)
-        c.start()
-        controllers.append(c)
+    def start(host="127.0.0.1", port=None, **kw):
+        s = Sink(host, port, **kw)
+        started.append(s)
+        s.start()
         return s
 
     yield start
-    for c in controllers:
-        c.stop()
+    for s in started:
+        s.stop()
