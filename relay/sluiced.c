@@ -38,7 +38,7 @@
 
 #define SLUICE_VERSION		"0.1.0"
 #define SHUTDOWN_GRACE		30	/* seconds for transactions to end */
-#define DELIVERY_GRACE		10	/* seconds for deliveries to end */
+#define DELIVERY_GRACE		5	/* seconds for deliveries to end */
 
 struct sluiced {
 	struct conf		*conf;

@@ -5,6 +5,7 @@ import re
 
 import harness
 import smtpwire
+from dnsmasq import dnsmasq, host, mx, null_mx  # noqa: F401 (fixture)
 from smtpwire import SMTPClient, build_message
 
 
@@ -150,3 +151,254 @@ def test_mail_to_ourselves_bounces_as_a_loop(sluice, sink):
     (mail_from, rr, data, peer), = k.wait(1, 10)
     msg, per = dsn_of(data)
     assert per[0]["status"] == "5.4.6"
+
+
+def submit_many(port, n, prefix, sender="alice@client.test",
+                rcpts=("bob@relay.test",)):
+    """n messages over one session; returns {message-id: queue id}."""
+    ids = {}
+    with SMTPClient(port) as c:
+        c.ehlo()
+        for i in range(n):
+            mid = "%s-%d@client.test" % (prefix, i)
+            m = build_message(mid, sender, list(rcpts), body_lines=["n %d" % i])
+            ids[mid.encode()] = c.send_mail(sender, list(rcpts), m)
+    return ids
+
+
+def message_ids(got):
+    return [re.search(rb"Message-ID: <([^>]+)>", data).group(1)
+            for _, _, data, _ in got]
+
+
+def test_sigkill_during_deliveries_loses_nothing(sluice, sink):
+    """SIGKILL while mail streams in and out, then a restart: every
+    accepted message (250 seen by the client) arrives; a message may
+    arrive twice only when its delivery had completed at the sink before
+    the kill (its outcome was not yet on disk)."""
+    import threading
+    k = sink()
+    s = sluice(deliver=harness.deliver_to(k.port))
+    ids = {}
+
+    def submit():
+        try:
+            with SMTPClient(s.port) as c:
+                c.ehlo()
+                for i in range(2000):
+                    mid = "kill-%d@client.test" % i
+                    m = build_message(mid, "alice@client.test",
+                                      ["bob@relay.test"], body_lines=["n %d" % i])
+                    ids[mid.encode()] = c.send_mail("alice@client.test",
+                                                    ["bob@relay.test"], m)
+        except (OSError, AssertionError, smtpwire.SMTPClosed):
+            pass                            # the kill cut the session
+    t = threading.Thread(target=submit)
+    t.start()
+    k.wait(300, timeout=30)
+    s.kill()                                # SIGKILL, waits for the exit
+    t.join(30)
+    before = set(message_ids(k.messages))
+    n = len(ids)
+    assert 300 <= n < 2000, n
+    s.start()
+    # everything that was accepted arrives
+    harness.wait_for(lambda: set(message_ids(k.messages)) >= set(ids), 60,
+                     "every accepted message at the sink")
+    mids = message_ids(k.messages)
+    dups = [m for m in set(mids) if mids.count(m) > 1]
+    print("\nsigkill: %d accepted, %d at the sink before the kill, %d "
+          "received in all, %d duplicated" % (n, len(before), len(mids), len(dups)))
+    for m in dups:
+        assert m in before, "duplicate of a message not delivered before the kill"
+    assert len(dups) <= 20, "more duplicates than deliveries at once"
+    harness.wait_for(lambda: s.queue_json() == [], 30, "an empty queue")
+
+
+class SilentAtDot:
+    """An SMTP server that accepts a transaction but never answers the
+    end of DATA: a delivery that hangs until the client gives up."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.got_dot = threading.Event()
+        self.conns = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            f = conn.makefile("rb")
+            conn.sendall(b"220 silent.test ESMTP\r\n")
+            in_data = False
+            for line in f:
+                if in_data:
+                    if line == b".\r\n":
+                        self.got_dot.set()      # and never answer
+                    continue
+                verb = line[:4].upper()
+                if verb == b"DATA":
+                    in_data = True
+                    conn.sendall(b"354 go ahead\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    conn.sendall(b"250 ok\r\n")
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_sigterm_abandons_a_hung_delivery_and_a_restart_sends_it(sluice, sink):
+    """SIGTERM while a delivery waits for the next hop's final reply: sluiced
+    exits within its grace period, the message stays queued (nothing was
+    recorded), and the restarted daemon delivers it."""
+    import signal
+    import time
+    hung = SilentAtDot()
+    try:
+        s = sluice(deliver=harness.deliver_to(hung.port))
+        ids = submit_many(s.port, 1, "term")
+        qid, = ids.values()
+        assert hung.got_dot.wait(10)
+        t0 = time.monotonic()
+        s.send_signal(signal.SIGTERM)
+        assert s.wait_exit(timeout=20) == 0
+        took = time.monotonic() - t0
+        assert took < 15, took
+        s.wait_log(r"queue_id=%s event=delivery-abandoned reason=\"shutdown\"" % qid, 1)
+    finally:
+        hung.close()
+    k = sink()
+    s.conf.write_text(s.conf.read_text().replace(
+        harness.deliver_to(hung.port), harness.deliver_to(k.port)))
+    s.start()
+    (mail_from, rr, data, peer), = k.wait(1, 20)
+    assert rr == ["bob@relay.test"]
+    s.wait_log(r"queue_id=%s event=removed" % qid, 10)
+
+
+def write_auth(workdir, name, user, password):
+    """An auth-file as an administrator writes it: not readable by others."""
+    import os
+    p = workdir / name
+    p.write_text("%s %s\n" % (user, password))
+    os.chmod(p, 0o640)
+    return p
+
+
+def test_relayhost_with_starttls_and_auth(sluice, sink, tls_cert, workdir):
+    """A relayhost that demands STARTTLS and AUTH: the mail goes over TLS
+    (the chain and name checked) as the configured user."""
+    cert, key = tls_cert
+    k = sink(cert=cert, key=key, tls_required=True, auth={"relayuser": "s3cret"})
+    auth = write_auth(workdir, "relay.auth", "relayuser", "s3cret")
+    s = sluice(deliver="deliver relayhost [127.0.0.1]:%d tls verify ca-file %s "
+                       "auth-file %s" % (k.port, cert, auth))
+    qid, = submit_many(s.port, 1, "tlsauth").values()
+    m, = k.wait(1, 20)
+    assert m.tls and m.auth_user == "relayuser"
+    s.wait_log(r"queue_id=%s event=delivery .*status=sent" % qid, 10)
+    s.wait_log(r"queue_id=%s event=removed" % qid, 10)
+
+
+def test_wrong_credentials_keep_the_mail_queued_with_the_reply(sluice, sink,
+                                                              tls_cert, workdir):
+    cert, key = tls_cert
+    k = sink(cert=cert, key=key, tls_required=True, auth={"relayuser": "s3cret"})
+    auth = write_auth(workdir, "relay.auth", "relayuser", "wrong")
+    s = sluice(deliver="deliver relayhost [127.0.0.1]:%d tls encrypt "
+                       "auth-file %s" % (k.port, auth))
+    qid, = submit_many(s.port, 1, "badauth").values()
+    s.wait_log(r"queue_id=%s event=delivery .*status=deferred" % qid, 20)
+    det = s.show(qid)
+    r, = det["recipients"]
+    assert r["state"] == "retry", r
+    assert "535" in r["last_reply"] and "5.7.8" in r["last_reply"], r
+    assert r["attempts"] == 1
+    assert k.messages == []
+    # the administrator fixes the password; a flush sends it at once
+    write_auth(workdir, "relay.auth", "relayuser", "s3cret")
+
+
+def test_one_recipient_refused_the_others_delivered_and_a_dsn(sluice, sink):
+    """550 for one recipient: it bounces (a multipart/report DSN reaches the
+    sender), the others are delivered, in one transaction."""
+    k = sink(rcpt_replies={"nobody@relay.test": "550 5.1.1 <nobody@relay.test>: "
+                                                "Recipient address rejected"})
+    s = sluice(deliver=harness.deliver_to(k.port))
+    rcpts = ["a@relay.test", "nobody@relay.test", "b@relay.test"]
+    qid, = submit_many(s.port, 1, "partial", rcpts=rcpts).values()
+    got = k.wait(2, 20)
+    first = got[0]
+    assert first.rcpt_tos == ["a@relay.test", "b@relay.test"]
+    dsn = got[1]
+    assert dsn.mail_from in ("", "<>") and dsn.rcpt_tos == ["alice@client.test"]
+    msg, per = dsn_of(dsn.content)
+    assert len(per) == 1
+    assert per[0]["final-recipient"] == "rfc822; nobody@relay.test"
+    assert per[0]["action"] == "failed" and per[0]["status"] == "5.1.1"
+    assert per[0]["diagnostic-code"].startswith("smtp; 550 5.1.1")
+    assert msg["Subject"] == "Undelivered Mail Returned to Sender"
+    s.wait_log(r"queue_id=%s event=delivery to=<nobody@relay.test> .*dsn=5\.1\.1 "
+               r"status=bounced" % qid, 5)
+    s.wait_log(r"queue_id=%s event=removed" % qid, 10)
+
+
+def test_next_hop_down_then_up_delivers_once(sluice, sink):
+    k = sink()
+    k.stop()
+    s = sluice(deliver=harness.deliver_to(k.port),
+               extra="retry { initial 1s max 1s lifetime 1h }")
+    ids = submit_many(s.port, 5, "downup")
+    for qid in ids.values():
+        s.wait_log(r"queue_id=%s event=delivery .*attempts=2 .*status=deferred"
+                   % qid, 15)
+    k.start_again()
+    k.wait(5, 20)
+    for qid in ids.values():
+        s.wait_log(r"queue_id=%s event=removed" % qid, 10)
+    mids = message_ids(k.messages)
+    assert sorted(mids) == sorted(ids)
+
+
+def test_mx_delivery_first_mx_down_second_gets_it(sluice, sink, dnsmasq):
+    """deliver mx through a local dnsmasq: mx.test's best MX (127.0.0.2:25)
+    is down, the second (127.0.0.3:25) gets the mail; a domain that does
+    not exist and one with a null MX bounce, and the DSNs reach the
+    sender's own MX."""
+    dns = dnsmasq([mx("mx.test", "mx1.mx.test", 10), host("mx1.mx.test", "127.0.0.2"),
+                   mx("mx.test", "mx2.mx.test", 20), host("mx2.mx.test", "127.0.0.3"),
+                   null_mx("nomail.test"), host("nomail.test", "127.0.0.3"),
+                   mx("client.test", "mx2.mx.test", 10)])
+    k = sink(host="127.0.0.3", port=25)
+    s = sluice(deliver="deliver mx tls none", extra="resolver " + dns.server)
+    qid, = submit_many(s.port, 1, "mx", rcpts=["bob@mx.test"]).values()
+    m, = k.wait(1, 20)
+    assert m.rcpt_tos == ["bob@mx.test"]
+    s.wait_log(r"queue_id=%s event=connect-failed relay=mx1\.mx\.test"
+               r"\[127\.0\.0\.2\]:25 " % qid, 1)
+    s.wait_log(r"queue_id=%s event=delivery to=<bob@mx.test> relay=mx2\.mx\.test"
+               r"\[127\.0\.0\.3\]:25 .*status=sent" % qid, 5)
+    qid2, = submit_many(s.port, 1, "nx", rcpts=["bob@nowhere.test",
+                                                 "carol@nomail.test"]).values()
+    s.wait_log(r"queue_id=%s event=delivery to=<bob@nowhere.test> relay=none "
+               r".*dsn=5\.4\.4 status=bounced" % qid2, 20)
+    s.wait_log(r"queue_id=%s event=delivery to=<carol@nomail.test> relay=none "
+               r".*dsn=5\.1\.10 status=bounced" % qid2, 20)
+    dsns = k.wait(3, 20)[1:]
+    finals = sorted(dsn_of(d.content)[1][0]["final-recipient"] for d in dsns)
+    assert finals == ["rfc822; bob@nowhere.test", "rfc822; carol@nomail.test"]
