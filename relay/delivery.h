@@ -56,6 +56,12 @@ void	delivery_sync(struct delivery *, const char *id);
 void	delivery_shutdown(struct delivery *, unsigned grace,
 	    void (*done)(void *), void *arg);
 void	delivery_free(struct delivery **);
+/* When a recipient that has just failed for the attempts-th time is
+ * tried again: retry.initial after the first failure, doubling up to
+ * retry.max, and never later than start (its first attempt) plus
+ * retry.lifetime.  Pure; now and start in seconds. */
+int64_t	delivery_retry_due(const struct conf_retry *, unsigned attempts,
+	    int64_t now, int64_t start);
 /* Appends `"delivery":{...},` to a JSON object for /v1/status. */
 void	delivery_status_json(struct delivery *, struct buf *);
 

@@ -72,10 +72,9 @@ log_clean(char *dst, size_t size, const char *src)
 	dst[i] = '\0';
 }
 
-/* The wait before attempt number `attempts` + 1. */
-static int64_t
-retry_due(const struct conf_retry *r, unsigned attempts, int64_t now,
-    int64_t start)
+int64_t
+delivery_retry_due(const struct conf_retry *r, unsigned attempts,
+    int64_t now, int64_t start)
 {
 	uint64_t wait = r->initial;
 	unsigned k;
@@ -184,7 +183,7 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 			if (job->now >= start + (int64_t)conf->retry.lifetime)
 				expired = true;
 			else {
-				rec->due = retry_due(&conf->retry,
+				rec->due = delivery_retry_due(&conf->retry,
 				    qr->attempts + 1, later, start);
 				job->retry = true;
 			}
