@@ -4,16 +4,12 @@
  *
  * Invariants: everything here runs on the event loop's thread.  Reads use
  * the queue's reader connection (WAL: they never wait for the writer).
- * Changes go to the queue writer as jobs; their done callback runs on the
- * writer thread, copies the result into the job and hands it back with
- * loop_call(), and only then is the reply sent.  A client may hang up
- * while its job is in flight: the connection's close callback records
- * whether libevent frees the request or leaves it to us, so the late
- * result touches nothing freed and leaks nothing.
+ * Changes (hold, release, delete, flush) go to the queue writer as jobs
+ * and are answered once committed (api_ops.c).  Every query parameter an
+ * endpoint does not know is a 400, so a typo never widens an operation.
  *
- * Ownership: struct api owns the evhttp and the socket file; a pending
- * delete owns itself and is freed when its result is back on the loop,
- * after api_stop() too (it is then only unlinked from the api).
+ * Ownership: struct api owns the evhttp and the socket file; an operation
+ * in flight owns itself (api_ops.c).
  *
  * What an attacker controls: whoever can connect to the socket (root and
  * the sluice group) sends arbitrary request lines, headers and query
@@ -43,8 +39,7 @@
 #include "../lib/strutil.h"
 #include "../lib/timefmt.h"
 #include "../lib/xalloc.h"
-#include "api.h"
-#include "loop.h"
+#include "api_priv.h"
 
 #define API_TIMEOUT		30	/* seconds, idle HTTP connection */
 #define API_MAX_HEADERS		8192	/* bytes of request header */
@@ -53,37 +48,13 @@
 #define API_LIST_MAX		1000000
 #define API_SEGMENT_MAX		64	/* bytes of an id in a path */
 
-struct api_del;
-
-struct api {
-	struct event_base	*base;
-	struct evhttp		*http;
-	struct api_deps		 deps;
-	char			*path;
-	TAILQ_HEAD(, api_del)	 pending;
-};
-
-/* One POST .../delete on its way through the writer. */
-struct api_del {
-	struct api		*api;	/* NULL once api_stop() ran */
-	struct event_base	*base;	/* for the writer thread */
-	struct evhttp_request	*req;	/* NULL: libevent freed it */
-	bool			 detached; /* req is ours to free */
-	char			 id[QUEUE_ID_SIZE];
-	int			 rc;	/* set on the writer thread */
-	char			 err[256];
-	TAILQ_ENTRY(api_del)	 link;
-};
-
 struct api_list_ctx {
 	struct buf	*json;
 	uint64_t	 count, bytes, limit;
 	bool		 truncated;
 };
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
-/* A JSON string, or null for NULL. */
-static void
+void
 api_json_str(struct buf *b, const char *s)
 {
 	if (s == NULL)
@@ -92,13 +63,23 @@ api_json_str(struct buf *b, const char *s)
 		buf_add_json_str(b, s);
 }
 
-static void
+void
 api_json_time(struct buf *b, int64_t t)
 {
 	char tb[TIMEFMT_LEN];
 
 	time_rfc3339((time_t)t, tb, sizeof(tb));
 	buf_printf(b, "\"%s\"", tb);
+}
+
+/* A time, or null for 0 (never). */
+static void
+api_json_time_or_null(struct buf *b, int64_t t)
+{
+	if (t == 0)
+		buf_addstr(b, "null");
+	else
+		api_json_time(b, t);
 }
 
 static const char *
@@ -114,8 +95,7 @@ api_reason(int code)
 	}
 }
 
-/* Sends json (a complete JSON text) with status code. */
-static void
+void
 api_reply(struct evhttp_request *req, int code, struct buf *json)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -128,7 +108,7 @@ api_reply(struct evhttp_request *req, int code, struct buf *json)
 	evhttp_send_reply(req, code, api_reason(code), NULL);
 }
 
-static void
+void
 api_error(struct evhttp_request *req, int code, const char *msg)
 {
 	struct buf json = BUF_INIT;
@@ -148,9 +128,7 @@ api_bad_method(struct evhttp_request *req, const char *allow)
 	api_error(req, 405, "method not allowed");
 }
 
-/* The summary state of a message: its pending recipients' state, "mixed"
- * when they differ, "done" when none is pending. */
-static const char *
+const char *
 api_summary_state(const struct queue_info *qi)
 {
 	int s, found = -1;
@@ -181,7 +159,8 @@ api_json_info(struct buf *b, const struct queue_info *qi, bool count)
 		buf_printf(b, ",\"recipients\":%u", qi->nrcpt);
 	buf_printf(b, ",\"pending\":%u,\"state\":\"%s\",\"next_due\":",
 	    qi->npending, api_summary_state(qi));
-	if (qi->npending > 0)
+	/* held mail is due when an administrator says so, not before */
+	if (qi->npending > qi->nstate[QUEUE_HOLD])
 		api_json_time(b, qi->next_due);
 	else
 		buf_addstr(b, "null");
@@ -233,16 +212,54 @@ api_list_row(const struct queue_info *qi, void *arg)
 	buf_addc(c->json, '}');
 }
 
-/* Reads state=, sender= and limit= from the query; 0, or -1 with *msg. */
+/* What a query string may carry. */
+struct api_query {
+	int		 state;		/* -1: any */
+	char		*sender;	/* NULL: none given; "" the null sender */
+	uint64_t	 limit;
+};
+
+/* One parameter: 0, or -1 with *msg. */
 static int
-api_list_args(struct evhttp_request *req, int *state, char **sender,
-    uint64_t *limit, const char **msg)
+api_query_param(const struct evkeyval *e, const char *allowed,
+    struct api_query *qa, const char **msg)
+{
+	const char *errstr;
+
+	if (strcmp(e->key, "state") == 0 && strchr(allowed, 't') != NULL) {
+		if ((qa->state = queue_state_from_name(e->value)) < 0) {
+			*msg = "unknown state";
+			return -1;
+		}
+	} else if (strcmp(e->key, "sender") == 0 &&
+	    strchr(allowed, 's') != NULL) {
+		free(qa->sender);
+		qa->sender = xstrdup(e->value);
+	} else if (strcmp(e->key, "limit") == 0 &&
+	    strchr(allowed, 'l') != NULL) {
+		if (str_to_u64(e->value, 1, API_LIST_MAX, &qa->limit,
+		    &errstr) == -1) {
+			*msg = "limit: not a number in 1-1000000";
+			return -1;
+		}
+	} else {
+		*msg = "unknown query parameter";
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads the query's parameters the endpoint takes (allowed: t state=,
+ * s sender=, l limit=) into *qa, which holds the defaults; 0, or -1 with
+ * *msg.  qa->sender is the caller's to free either way. */
+static int
+api_query(struct evhttp_request *req, const char *allowed,
+    struct api_query *qa, const char **msg)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
 	struct evkeyvalq kv;
 	struct evkeyval *e;
-	const char *errstr;
 	int rc = 0;
 
 	if (q == NULL)
@@ -252,28 +269,9 @@ api_list_args(struct evhttp_request *req, int *state, char **sender,
 		*msg = "malformed query string";
 		return -1;
 	}
-	TAILQ_FOREACH(e, &kv, next) {
-		if (strcmp(e->key, "state") == 0) {
-			if ((*state = queue_state_from_name(e->value)) < 0) {
-				*msg = "unknown state";
-				rc = -1;
-			}
-		} else if (strcmp(e->key, "sender") == 0) {
-			free(*sender);
-			*sender = xstrdup(e->value);
-		} else if (strcmp(e->key, "limit") == 0) {
-			if (str_to_u64(e->value, 1, API_LIST_MAX, limit,
-			    &errstr) == -1) {
-				*msg = "limit: not a number in 1-1000000";
-				rc = -1;
-			}
-		} else {
-			*msg = "unknown query parameter";
-			rc = -1;
-		}
-		if (rc == -1)
+	TAILQ_FOREACH(e, &kv, next)
+		if ((rc = api_query_param(e, allowed, qa, msg)) == -1)
 			break;
-	}
 	evhttp_clear_headers(&kv);
 	return rc;
 }
@@ -283,17 +281,17 @@ api_list(struct api *api, struct evhttp_request *req)
 {
 	struct buf json = BUF_INIT;
 	struct api_list_ctx c = { &json, 0, 0, API_LIST_DEFAULT, false };
+	struct api_query qa = { -1, NULL, API_LIST_DEFAULT };
 	const char *errstr, *msg;
-	char *sender = NULL;
-	int state = -1;
 
-	if (api_list_args(req, &state, &sender, &c.limit, &msg) == -1) {
-		free(sender);
+	if (api_query(req, "tsl", &qa, &msg) == -1) {
+		free(qa.sender);
 		api_error(req, 400, msg);
 		return;
 	}
+	c.limit = qa.limit;
 	buf_addstr(&json, "{\"messages\":[");
-	if (queue_list(api->deps.queue, state, sender, api_list_row, &c,
+	if (queue_list(api->deps.queue, qa.state, qa.sender, api_list_row, &c,
 	    &errstr) == -1) {
 		log_err("event=api-error what=list error=\"%s\"", errstr);
 		api_error(req, 500, errstr);
@@ -303,7 +301,7 @@ api_list(struct api *api, struct evhttp_request *req)
 		    c.truncated ? "true" : "false");
 		api_reply(req, 200, &json);
 	}
-	free(sender);
+	free(qa.sender);
 	buf_free(&json);
 }
 
@@ -317,8 +315,14 @@ api_json_rcpt(struct buf *b, const struct queue_rcpt_info *r)
 		buf_addstr(b, "null");
 	else
 		api_json_time(b, r->due);
-	buf_printf(b, ",\"attempts\":%u,\"last_reply\":", r->attempts);
+	buf_printf(b, ",\"attempts\":%u,\"first_attempt\":", r->attempts);
+	api_json_time_or_null(b, r->first_attempt);
+	buf_addstr(b, ",\"last_attempt\":");
+	api_json_time_or_null(b, r->last_attempt);
+	buf_addstr(b, ",\"last_reply\":");
 	api_json_str(b, r->last_reply);
+	buf_addstr(b, ",\"dsn_status\":");
+	api_json_str(b, r->dsn_status);
 	buf_addc(b, '}');
 }
 
@@ -410,117 +414,54 @@ api_body(struct api *api, struct evhttp_request *req, const char *id)
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
-/* Writer thread: the job inside the group transaction. */
-static int
-api_del_job(struct queue_txn *txn, void *arg, const char **errstr)
-{
-	struct api_del *d = arg;
-
-	return queue_txn_delete(txn, d->id, errstr);
-}
-
-/*
- * The client's connection is going away with the job in flight.  libevent
- * either frees the request right after this callback (evhttp_free, the
- * request still on the connection), or, on EOF or a timeout, detaches it
- * (its connection is then NULL) and leaves it to us to free.
- */
+/* POST /v1/queue/flush, and /v1/queue/ACTION?sender=A for the messages
+ * of a sender. */
 static void
-api_del_closed(struct evhttp_connection *evcon, void *arg)
+api_route_queue_op(struct api *api, struct evhttp_request *req,
+    enum api_action action)
 {
-	struct api_del *d = arg;
+	struct api_query qa = { -1, NULL, 0 };
+	const char *msg;
 
-	(void)evcon;
-	if (d->req != NULL && evhttp_request_get_connection(d->req) == NULL)
-		d->detached = true;
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST)
+		api_bad_method(req, "POST");
+	else if (api_query(req, action == API_FLUSH ? "" : "s", &qa,
+	    &msg) == -1)
+		api_error(req, 400, msg);
+	else if (action != API_FLUSH && qa.sender == NULL)
+		api_error(req, 400, "sender= is required (empty for the null "
+		    "sender)");
 	else
-		d->req = NULL;
+		api_op_start(api, req, action, NULL, qa.sender);
+	free(qa.sender);
 }
 
-/* Loop thread: the job's result is back. */
-static void
-api_del_finish(void *arg)
-{
-	struct api_del *d = arg;
-	struct buf json = BUF_INIT;
-
-	if (d->api != NULL)
-		TAILQ_REMOVE(&d->api->pending, d, link);
-	if (d->rc == 1)
-		log_info("queue_id=%s event=deleted by=admin-api", d->id);
-	else if (d->rc == -1)
-		log_err("queue_id=%s event=api-error what=delete "
-		    "error=\"%s\"", d->id, d->err);
-	if (d->detached)
-		evhttp_request_free(d->req);
-	else if (d->req != NULL) {
-		/* before the reply: sending it may free the connection */
-		evhttp_connection_set_closecb(evhttp_request_get_connection(
-		    d->req), NULL, NULL);
-		if (d->rc == 1) {
-			buf_addstr(&json, "{\"deleted\":");
-			api_json_str(&json, d->id);
-			buf_addc(&json, '}');
-			api_reply(d->req, 200, &json);
-		} else if (d->rc == 0)
-			api_error(d->req, 404, "no such message");
-		else
-			api_error(d->req, 500, d->err);
-	}
-	buf_free(&json);
-	free(d);
-}
-
-/* Writer thread: copy what the loop needs, then hand it over. */
-static void
-api_del_done(void *arg, int rc, const char *errstr)
-{
-	struct api_del *d = arg;
-
-	d->rc = rc;
-	str_copy(d->err, rc == -1 && errstr ? errstr : "", sizeof(d->err));
-	loop_call(d->base, api_del_finish, d);
-}
-
-static void
-api_delete(struct api *api, struct evhttp_request *req, const char *id)
-{
-	struct api_del *d;
-
-	if (api->deps.writer == NULL) {
-		api_error(req, 503, "the queue writer is not running");
-		return;
-	}
-	d = xcalloc(1, sizeof(*d));
-	d->api = api;
-	d->base = api->base;
-	d->req = req;
-	str_copy(d->id, id, sizeof(d->id));
-	TAILQ_INSERT_TAIL(&api->pending, d, link);
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    api_del_closed, d);
-	queue_writer_submit(api->deps.writer, api_del_job, api_del_done, d);
-}
-
-/* Routes /v1/queue/ID[/body|/delete]; rest is what follows "/v1/queue/". */
+/* Routes /v1/queue/ID[/body|/hold|/release|/delete] and
+ * /v1/queue/ACTION; rest is what follows "/v1/queue/". */
 static void
 api_route_msg(struct api *api, struct evhttp_request *req, const char *rest)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct api_query qa = { -1, NULL, 0 };
 	char id[API_SEGMENT_MAX];
-	const char *slash = strchr(rest, '/');
-	const char *action = slash ? slash + 1 : "";
+	const char *slash = strchr(rest, '/'), *msg;
+	const char *sub = slash ? slash + 1 : "";
 	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-	bool del = strcmp(action, "delete") == 0;
+	int action = slash ? api_action_from_name(sub) : -1;
+	bool read = strcmp(sub, "") == 0 || strcmp(sub, "body") == 0;
 
-	if ((n == 0 && slash == NULL) || (strcmp(action, "") != 0 &&
-	    strcmp(action, "body") != 0 && !del)) {
+	if (slash == NULL && (action = api_action_from_name(rest)) >= 0) {
+		api_route_queue_op(api, req, action);
+		return;
+	}
+	if ((n == 0 && slash == NULL) || action == API_FLUSH ||
+	    (action < 0 && !read)) {
 		api_error(req, 404, "not found");
 		return;
 	}
-	if (del ? cmd != EVHTTP_REQ_POST :
+	if (action >= 0 ? cmd != EVHTTP_REQ_POST :
 	    cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		api_bad_method(req, del ? "POST" : "GET, HEAD");
+		api_bad_method(req, action >= 0 ? "POST" : "GET, HEAD");
 		return;
 	}
 	if (n >= sizeof(id)) {
@@ -531,12 +472,14 @@ api_route_msg(struct api *api, struct evhttp_request *req, const char *rest)
 	id[n] = '\0';
 	if (!queue_id_is_valid(id))
 		api_error(req, 400, "invalid queue id");
-	else if (strcmp(action, "") == 0)
+	else if (action >= 0 && api_query(req, "", &qa, &msg) == -1)
+		api_error(req, 400, msg);
+	else if (action >= 0)
+		api_op_start(api, req, action, id, NULL);
+	else if (strcmp(sub, "") == 0)
 		api_show(api, req, id);
-	else if (!del)
-		api_body(api, req, id);
 	else
-		api_delete(api, req, id);
+		api_body(api, req, id);
 }
 
 static void
@@ -710,18 +653,12 @@ void
 api_stop(struct api **apip)
 {
 	struct api *api = *apip;
-	struct api_del *d;
 
 	if (api == NULL)
 		return;
 	/* frees the connections: their close callbacks orphan the jobs */
 	evhttp_free(api->http);
-	while ((d = TAILQ_FIRST(&api->pending)) != NULL) {
-		TAILQ_REMOVE(&api->pending, d, link);
-		d->api = NULL;
-		if (!d->detached)
-			d->req = NULL;
-	}
+	api_ops_orphan(api);
 	unlink(api->path);
 	free(api->path);
 	free(api);

@@ -6,7 +6,15 @@
  *   GET  /v1/queue[?state=S&sender=A] the listing
  *   GET  /v1/queue/ID                one message, per-recipient state
  *   GET  /v1/queue/ID/body           the stored message (message/rfc822)
+ *   POST /v1/queue/ID/hold           holds its pending recipients
+ *   POST /v1/queue/ID/release        held ones become ready, due now
  *   POST /v1/queue/ID/delete         removes a message
+ *   POST /v1/queue/hold?sender=A     the same for every message of A
+ *   POST /v1/queue/release?sender=A  ("sender=" is the null sender)
+ *   POST /v1/queue/delete?sender=A
+ *   POST /v1/queue/flush             every retry due now
+ * The POSTs answer once the change is committed, with the messages and
+ * recipients they changed (README.md, "Queue operations").
  * Errors are JSON {"error": "..."} with a 4xx/5xx status.
  */
 #ifndef SLUICE_API_H

@@ -1,8 +1,11 @@
 /*
  * ctl_print: sluicectl's human output of the admin API's JSON: the status
  * as key: value lines, the queue as a compact table in the spirit of
- * Postfix's mailq (one line per message), one message as key: value lines
- * with a line per recipient.  `--json` bypasses all of this.
+ * Postfix's mailq (one line per message, with when it is next due), one
+ * message as key: value lines with a line per recipient, and what a hold,
+ * release, delete or flush did (a line per message changed, as postsuper
+ * reports).  Due times are shown relative to the caller's now, so the
+ * output is testable.  `--json` bypasses all of this.
  *
  * What an attacker controls: senders, recipients, HELO names and replies
  * came from SMTP peers and go to an administrator's terminal; ctl_put()
@@ -13,6 +16,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl_priv.h"
 
@@ -130,28 +134,90 @@ ctl_u64(const struct ctl_json *o, const char *key)
 /* A duration in seconds, its unit always shown and the larger units
  * spelled out once they help: 87s, 12m 05s, 1h 02m 03s, 3d 04h. */
 static void
-ctl_put_duration(FILE *f, uint64_t s)
+ctl_fmt_duration(char *b, size_t n, uint64_t s)
 {
 	if (s < 120)
-		fprintf(f, "%" PRIu64 "s", s);
+		snprintf(b, n, "%" PRIu64 "s", s);
 	else if (s < 3600)
-		fprintf(f, "%" PRIu64 "m %02" PRIu64 "s", s / 60, s % 60);
+		snprintf(b, n, "%" PRIu64 "m %02" PRIu64 "s", s / 60, s % 60);
 	else if (s < 86400)
-		fprintf(f, "%" PRIu64 "h %02" PRIu64 "m %02" PRIu64 "s",
+		snprintf(b, n, "%" PRIu64 "h %02" PRIu64 "m %02" PRIu64 "s",
 		    s / 3600, s / 60 % 60, s % 60);
 	else
-		fprintf(f, "%" PRIu64 "d %02" PRIu64 "h", s / 86400,
+		snprintf(b, n, "%" PRIu64 "d %02" PRIu64 "h", s / 86400,
 		    s / 3600 % 24);
 }
 
+/* Reads n digits; -1 when they are not. */
+static int
+ctl_digits(const char *s, int n)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
 int
-ctl_print_status(FILE *f, const struct ctl_json *j, const char **errstr)
+ctl_time_parse(const char *s, int64_t *out)
+{
+	struct tm tm;
+	time_t t;
+
+	if (s == NULL || strlen(s) != 20 || s[4] != '-' || s[7] != '-' ||
+	    s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z')
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = ctl_digits(s, 4) - 1900;
+	tm.tm_mon = ctl_digits(s + 5, 2) - 1;
+	tm.tm_mday = ctl_digits(s + 8, 2);
+	tm.tm_hour = ctl_digits(s + 11, 2);
+	tm.tm_min = ctl_digits(s + 14, 2);
+	tm.tm_sec = ctl_digits(s + 17, 2);
+	if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 ||
+	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
+	    tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 ||
+	    tm.tm_sec < 0 || tm.tm_sec > 60)
+		return -1;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	*out = (int64_t)t;
+	return 0;
+}
+
+/* When a due time comes, for people: "now" once it has passed, else
+ * "in 4m 10s"; "-" when there is none (held mail waits for an admin). */
+static void
+ctl_fmt_due(char *b, size_t n, const char *due, int64_t now)
+{
+	char d[32];
+	int64_t t;
+
+	if (due == NULL || ctl_time_parse(due, &t) == -1)
+		snprintf(b, n, "-");
+	else if (t <= now)
+		snprintf(b, n, "now");
+	else {
+		ctl_fmt_duration(d, sizeof(d), (uint64_t)(t - now));
+		snprintf(b, n, "in %s", d);
+	}
+}
+
+int
+ctl_print_status(FILE *f, const struct ctl_json *j, int64_t now,
+    const char **errstr)
 {
 	const struct ctl_json *v, *q = ctl_json_get(j, "queue");
 	const struct ctl_json *w = ctl_json_get(j, "writer");
+	char dur[32];
 	uint64_t secs;
 	size_t i, k;
 
+	(void)now;
 	if (j == NULL || j->type != CTL_JSON_OBJECT || q == NULL || w == NULL) {
 		*errstr = "unexpected status JSON";
 		return -1;
@@ -164,8 +230,10 @@ ctl_print_status(FILE *f, const struct ctl_json *j, const char **errstr)
 			ctl_put_key(f, NULL, v->key);
 			if (strcmp(v->key, "uptime") != 0)
 				ctl_put_scalar(f, v);
-			else if (ctl_json_u64(j, "uptime", &secs) == 0)
-				ctl_put_duration(f, secs);
+			else if (ctl_json_u64(j, "uptime", &secs) == 0) {
+				ctl_fmt_duration(dur, sizeof(dur), secs);
+				fputs(dur, f);
+			}
 			else	/* negative after the clock stepped back */
 				fprintf(f, "%ss", v->str ? v->str : "?");
 			fputc('\n', f);
@@ -198,12 +266,12 @@ ctl_sender(const struct ctl_json *m)
 
 static int
 ctl_print_list(FILE *f, const struct ctl_json *j, bool filtered,
-    const char **errstr)
+    int64_t now, const char **errstr)
 {
 	const struct ctl_json *list = ctl_json_get(j, "messages"), *m;
 	size_t i, sw = 6, w;
-	int szw = 4;
-	char num[32];
+	int szw = 4, nw = 4;
+	char num[32], next[48];
 
 	if (list == NULL || list->type != CTL_JSON_ARRAY) {
 		*errstr = "unexpected queue JSON";
@@ -223,9 +291,13 @@ ctl_print_list(FILE *f, const struct ctl_json *j, bool filtered,
 		    ctl_u64(m, "size"));
 		if ((int)w > szw)
 			szw = (int)w;
+		ctl_fmt_due(next, sizeof(next), ctl_json_str(m, "next_due"),
+		    now);
+		if ((int)strlen(next) > nw)
+			nw = (int)strlen(next);
 	}
-	fprintf(f, "%-16s  %-8s  %*s  %-20s  ", "ID", "STATE", szw, "SIZE",
-	    "ARRIVAL");
+	fprintf(f, "%-16s  %-8s  %-*s  %*s  %-20s  ", "ID", "STATE", nw,
+	    "NEXT", szw, "SIZE", "ARRIVAL");
 	ctl_put_pad(f, "SENDER", sw);
 	fputs("  RCPTS\n", f);
 	for (i = 0; i < list->n; i++) {
@@ -235,7 +307,10 @@ ctl_print_list(FILE *f, const struct ctl_json *j, bool filtered,
 		fputs("  ", f);
 		ctl_put_pad(f, ctl_json_str(m, "state") ?
 		    ctl_json_str(m, "state") : "?", 8);
-		fprintf(f, "  %*" PRIu64 "  ", szw, ctl_u64(m, "size"));
+		ctl_fmt_due(next, sizeof(next), ctl_json_str(m, "next_due"),
+		    now);
+		fprintf(f, "  %-*s  %*" PRIu64 "  ", nw, next, szw,
+		    ctl_u64(m, "size"));
 		ctl_put_pad(f, ctl_json_str(m, "arrival") ?
 		    ctl_json_str(m, "arrival") : "?", 20);
 		fputs("  ", f);
@@ -298,44 +373,112 @@ ctl_show_client(FILE *f, const struct ctl_json *j, const char *label,
 		fputc('\n', f);
 }
 
+/* t, and how far off it is when it is still to come. */
 static void
-ctl_show_rcpt(FILE *f, const struct ctl_json *r)
+ctl_put_when(FILE *f, const char *t, int64_t now)
 {
-	const char *state = ctl_json_str(r, "state"), *due, *reply;
+	char rel[48];
+
+	ctl_put(f, t);
+	ctl_fmt_due(rel, sizeof(rel), t, now);
+	if (strncmp(rel, "in ", 3) == 0)
+		fprintf(f, " (%s)", rel);
+}
+
+/* What the due time of a recipient in state means, or NULL. */
+static const char *
+ctl_due_label(const char *state)
+{
+	if (state == NULL)
+		return NULL;
+	if (strcmp(state, "retry") == 0)
+		return "next attempt";
+	if (strcmp(state, "deferred") == 0)
+		return "until";
+	if (strcmp(state, "ready") == 0)
+		return "due";
+	return NULL;	/* hold: until released; done: never */
+}
+
+/* One line per recipient: address, state, when it is due, attempts; and
+ * a second one with the last attempt and its reply, once there was one. */
+static void
+ctl_show_rcpt(FILE *f, const struct ctl_json *r, int64_t now)
+{
+	const char *state = ctl_json_str(r, "state"), *due;
+	const char *label = ctl_due_label(state), *reply, *last, *dsn;
+	char rel[48];
 
 	fputs("recipient:  ", f);
 	ctl_put(f, ctl_json_str(r, "address") ? ctl_json_str(r, "address") :
 	    "?");
 	fputs("  ", f);
 	ctl_put(f, state ? state : "?");
-	due = ctl_json_str(r, "due");
-	if (due != NULL && state != NULL && strcmp(state, "hold") != 0) {
-		fputs("  due ", f);
-		ctl_put(f, due);
+	if (label != NULL && (due = ctl_json_str(r, "due")) != NULL) {
+		ctl_fmt_due(rel, sizeof(rel), due, now);
+		if (strcmp(rel, "now") == 0)
+			fprintf(f, "  %s now", strcmp(label, "until") == 0 ?
+			    "due" : label);
+		else {
+			fprintf(f, "  %s ", label);
+			ctl_put_when(f, due, now);
+		}
 	}
-	fprintf(f, "  attempts %" PRIu64, ctl_u64(r, "attempts"));
-	if ((reply = ctl_json_str(r, "last_reply")) != NULL) {
-		fputs("  reply: ", f);
+	fprintf(f, "  attempts %" PRIu64 "\n", ctl_u64(r, "attempts"));
+	last = ctl_json_str(r, "last_attempt");
+	reply = ctl_json_str(r, "last_reply");
+	dsn = ctl_json_str(r, "dsn_status");
+	if (last == NULL && reply == NULL && dsn == NULL)
+		return;
+	fprintf(f, "%-12s", "");
+	if (last != NULL) {
+		fputs("last attempt ", f);
+		ctl_put(f, last);
+		fputs(reply || dsn ? ": " : "", f);
+	} else
+		fputs("last reply: ", f);
+	if (reply != NULL)
 		ctl_put(f, reply);
+	else if (dsn != NULL) {
+		fputs("status ", f);
+		ctl_put(f, dsn);
 	}
 	fputc('\n', f);
 }
 
 int
-ctl_print_queue(FILE *f, const struct ctl_json *j, const char **errstr)
-{
-	return ctl_print_list(f, j, false, errstr);
-}
-
-int
-ctl_print_queue_filtered(FILE *f, const struct ctl_json *j,
+ctl_print_queue(FILE *f, const struct ctl_json *j, int64_t now,
     const char **errstr)
 {
-	return ctl_print_list(f, j, true, errstr);
+	return ctl_print_list(f, j, false, now, errstr);
 }
 
 int
-ctl_print_show(FILE *f, const struct ctl_json *j, const char **errstr)
+ctl_print_queue_filtered(FILE *f, const struct ctl_json *j, int64_t now,
+    const char **errstr)
+{
+	return ctl_print_list(f, j, true, now, errstr);
+}
+
+/* "next due: T (in X)", or why there is none. */
+static void
+ctl_show_next(FILE *f, const struct ctl_json *j, int64_t now)
+{
+	const char *next = ctl_json_str(j, "next_due");
+	const char *state = ctl_json_str(j, "state");
+
+	if (next != NULL) {
+		fprintf(f, "%-12s", "next due:");
+		ctl_put_when(f, next, now);
+		fputc('\n', f);
+	} else if (state != NULL && strcmp(state, "hold") == 0)
+		fprintf(f, "%-12s%s\n", "next due:",
+		    "none: on hold until released");
+}
+
+int
+ctl_print_show(FILE *f, const struct ctl_json *j, int64_t now,
+    const char **errstr)
 {
 	const struct ctl_json *rcpts = ctl_json_get(j, "recipients");
 	size_t i;
@@ -350,7 +493,7 @@ ctl_print_show(FILE *f, const struct ctl_json *j, const char **errstr)
 	ctl_put(f, ctl_json_str(j, "state") ? ctl_json_str(j, "state") : "?");
 	fprintf(f, " (%" PRIu64 " of %zu recipients pending)\n",
 	    ctl_u64(j, "pending"), rcpts->n);
-	ctl_show_line(f, j, "next due:", "next_due");
+	ctl_show_next(f, j, now);
 	ctl_show_line(f, j, "arrival:", "arrival");
 	fprintf(f, "%-12s%" PRIu64 " bytes\n", "size:", ctl_u64(j, "size"));
 	fprintf(f, "%-12s", "sender:");
@@ -366,6 +509,118 @@ ctl_print_show(FILE *f, const struct ctl_json *j, const char **errstr)
 		    ctl_json_bool(j, "smtputf8") ? " " : "",
 		    ctl_json_bool(j, "smtputf8") ? "smtputf8" : "");
 	for (i = 0; i < rcpts->n; i++)
-		ctl_show_rcpt(f, rcpts->items[i]);
+		ctl_show_rcpt(f, rcpts->items[i], now);
+	return 0;
+}
+
+/* "3 messages", "1 recipient". */
+static void
+ctl_put_count(FILE *f, uint64_t n, const char *word)
+{
+	fprintf(f, "%" PRIu64 " %s%s", n, word, n == 1 ? "" : "s");
+}
+
+/* " (2 recipients)". */
+static void
+ctl_put_rcpts(FILE *f, uint64_t n)
+{
+	fputs(" (", f);
+	ctl_put_count(f, n, "recipient");
+	fputc(')', f);
+}
+
+/* "ID: held (2 recipients)", "ID: deleted". */
+static void
+ctl_op_msg(FILE *f, const char *done, const struct ctl_json *m, bool rcpts)
+{
+	ctl_put(f, ctl_json_str(m, "id") ? ctl_json_str(m, "id") : "?");
+	fprintf(f, ": %s", done);
+	if (rcpts)
+		ctl_put_rcpts(f, ctl_u64(m, "recipients"));
+	fputc('\n', f);
+}
+
+/* One message that an operation left as it was: why. */
+static void
+ctl_op_unchanged(FILE *f, const char *action, const char *id,
+    const char *state)
+{
+	ctl_put(f, id);
+	if (strcmp(action, "hold") == 0 && state != NULL &&
+	    strcmp(state, "hold") == 0) {
+		fputs(": already on hold\n", f);
+		return;
+	}
+	fputs(strcmp(action, "release") == 0 ? ": not on hold (state " :
+	    ": nothing to hold (state ", f);
+	ctl_put(f, state ? state : "?");
+	fputs(")\n", f);
+}
+
+/* The summary of an operation on a sender's messages. */
+static void
+ctl_op_sender(FILE *f, const char *action, const char *done,
+    const char *sender, uint64_t nmsg, uint64_t nrcpt)
+{
+	bool del = strcmp(action, "delete") == 0;
+
+	if (nmsg == 0)
+		fprintf(f, "nothing to %s: no %smessages from <", action,
+		    strcmp(action, "release") == 0 ? "held " : del ? "" :
+		    "pending ");
+	else {
+		fprintf(f, "%s ", done);
+		ctl_put_count(f, nmsg, "message");
+		if (!del)
+			ctl_put_rcpts(f, nrcpt);
+		fputs(" from <", f);
+	}
+	ctl_put(f, sender);
+	fputs(">\n", f);
+}
+
+int
+ctl_print_op(FILE *f, const struct ctl_json *j, int64_t now,
+    const char **errstr)
+{
+	static const char *const done[][2] = {
+		{ "hold", "held" }, { "release", "released" },
+		{ "delete", "deleted" }, { "flush", "flushed" }
+	};
+	const char *action = ctl_json_str(j, "action"), *past = NULL;
+	const char *id = ctl_json_str(j, "id"), *sender;
+	const struct ctl_json *ch = ctl_json_get(j, "changed");
+	uint64_t nmsg = ctl_u64(j, "messages"), nrcpt = ctl_u64(j, "recipients");
+	size_t i;
+
+	(void)now;
+	for (i = 0; action != NULL && i < sizeof(done) / sizeof(done[0]); i++)
+		if (strcmp(action, done[i][0]) == 0)
+			past = done[i][1];
+	sender = ctl_json_str(j, "sender");
+	if (past == NULL || ch == NULL || ch->type != CTL_JSON_ARRAY ||
+	    (id == NULL && sender == NULL && strcmp(action, "flush") != 0)) {
+		*errstr = "unexpected JSON for a queue operation";
+		return -1;
+	}
+	if (strcmp(action, "flush") == 0) {
+		if (nrcpt == 0) {
+			fputs("nothing to flush: no recipient is waiting for "
+			    "a retry\n", f);
+			return 0;
+		}
+		fputs("flushed: ", f);
+		ctl_put_count(f, nrcpt, "recipient");
+		fputs(" of ", f);
+		ctl_put_count(f, nmsg, "message");
+		fputs(" due now\n", f);
+		return 0;
+	}
+	for (i = 0; i < ch->n; i++)
+		ctl_op_msg(f, past, ch->items[i], strcmp(action, "delete") != 0);
+	if (id != NULL && ch->n == 0)
+		ctl_op_unchanged(f, action, id, ctl_json_str(j, "state"));
+	else if (id == NULL)
+		ctl_op_sender(f, action, past, sender, nmsg, nrcpt);
 	return 0;
 }

@@ -76,12 +76,20 @@ void	ctl_put(FILE *, const char *s);
 /* The columns ctl_put() uses for s (code points; escapes count in full). */
 size_t	ctl_width(const char *s);
 /* Human output of the API's JSON; 0, or -1 with *errstr when the JSON
- * does not have the expected shape.  ctl_print_queue_filtered is the
- * listing of a --state/--sender query: no match is not an empty queue. */
-int	ctl_print_status(FILE *, const struct ctl_json *, const char **errstr);
-int	ctl_print_queue(FILE *, const struct ctl_json *, const char **errstr);
-int	ctl_print_queue_filtered(FILE *, const struct ctl_json *,
-	    const char **errstr);
-int	ctl_print_show(FILE *, const struct ctl_json *, const char **errstr);
+ * does not have the expected shape.  now (Unix seconds) is what due
+ * times are shown relative to ("in 4m 10s").  ctl_print_queue_filtered
+ * is the listing of a --state/--sender query: no match is not an empty
+ * queue.  ctl_print_op reports a hold, release, delete or flush. */
+typedef int ctl_print_fn(FILE *, const struct ctl_json *, int64_t now,
+    const char **errstr);
+ctl_print_fn	ctl_print_status;
+ctl_print_fn	ctl_print_queue;
+ctl_print_fn	ctl_print_queue_filtered;
+ctl_print_fn	ctl_print_show;
+ctl_print_fn	ctl_print_op;
+
+/* "2026-11-24T14:27:01Z" (the API's times) as Unix seconds; 0, or -1
+ * when s is not exactly that form. */
+int	ctl_time_parse(const char *s, int64_t *out);
 
 #endif

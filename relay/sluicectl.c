@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../conf/conf.h"
 #include "../lib/buf.h"
@@ -63,11 +64,17 @@ ctl_usage(FILE *f)
 	    "  queue show ID [--json]           one message and its"
 	    " recipients\n"
 	    "  queue cat ID                     the stored message, raw\n"
-	    "  queue delete ID...               remove messages\n"
+	    "  queue hold ID...|--sender A      keep messages from delivery\n"
+	    "  queue release ID...|--sender A   held messages: due now\n"
+	    "  queue delete ID...|--sender A    remove messages\n"
+	    "  queue flush                      what waits for a retry: due"
+	    " now\n"
 	    "  check                            validate the configuration\n"
 	    "  help                             this text\n"
 	    "A command's options may come in any order after it; --json may"
-	    " also come\nbefore it.  Queue ids are not case-sensitive.\n"
+	    " also come\nbefore it; every queue command but cat takes it."
+	    "  Queue ids are not\ncase-sensitive.  --sender '' or '<>' is the"
+	    " null sender (bounces).\n"
 	    "-c FILE    the configuration (default " CTL_DEFAULT_CONF ")\n"
 	    "-s SOCKET  the admin socket, instead of the configuration's\n"
 	    "-h, --help this text\n",
@@ -186,6 +193,14 @@ ctl_id_fold(char *id)
 			*id = (char)(*id - 'a' + 'A');
 }
 
+/* The sender as the API takes it: the null sender is "" there, and an
+ * administrator may type it as '' or '<>'. */
+static const char *
+ctl_sender_arg(const char *sender)
+{
+	return strcmp(sender, "<>") == 0 ? "" : sender;
+}
+
 static int
 ctl_load_conf(struct ctl *c)
 {
@@ -265,8 +280,7 @@ ctl_call(struct ctl *c, const char *method, const char *path,
 
 /* Prints r's JSON as is (json) or through print; 0 or -1. */
 static int
-ctl_output(struct ctl_resp *r, bool json,
-    int (*print)(FILE *, const struct ctl_json *, const char **))
+ctl_output(struct ctl_resp *r, bool json, ctl_print_fn *print)
 {
 	struct ctl_json *j;
 	const char *errstr;
@@ -277,7 +291,7 @@ ctl_output(struct ctl_resp *r, bool json,
 		return 0;
 	}
 	if ((j = ctl_json_parse(r->body, r->len, &errstr)) == NULL ||
-	    print(stdout, j, &errstr) == -1) {
+	    print(stdout, j, (int64_t)time(NULL), &errstr) == -1) {
 		fprintf(stderr, "sluicectl: bad answer from the daemon: %s\n",
 		    errstr);
 		rc = -1;
@@ -350,9 +364,7 @@ ctl_cmd_list(struct ctl *c, const struct ctl_opts *o)
 	}
 	if (o->sender != NULL) {
 		buf_printf(&path, "%csender=", sep);
-		/* the null sender is stored as "" */
-		ctl_url_escape(&path, strcmp(o->sender, "<>") == 0 ? "" :
-		    o->sender);
+		ctl_url_escape(&path, ctl_sender_arg(o->sender));
 	}
 	if (ctl_call(c, "GET", path.data, NULL, &r) == 0) {
 		rc = ctl_output(&r, o->json, o->state || o->sender ?
@@ -403,28 +415,86 @@ ctl_cmd_show(struct ctl *c, const struct ctl_opts *o, bool cat)
 	return rc;
 }
 
+/* `queue hold|release|delete ID...`: one call per id, each reported;
+ * --json prints the answers as one array.  1 when an id failed. */
 static int
-ctl_cmd_delete(struct ctl *c, const struct ctl_opts *o)
+ctl_op_ids(struct ctl *c, const struct ctl_opts *o, const char *action)
 {
+	struct buf suffix = BUF_INIT, json = BUF_INIT;
 	struct ctl_resp r;
 	char *path;
 	int i, rc = 0, crc = 0;
 
-	if (ctl_opts_allow(o, "", "queue delete") == -1)
-		return CTL_EXIT_USAGE;
-	if (o->nargs == 0)
-		return ctl_bad_usage("missing queue id", NULL);
+	buf_printf(&suffix, "/%s", action);
+	buf_addc(&json, '[');
 	for (i = 0; i < o->nargs && crc != -2; i++) {
 		ctl_id_fold(o->args[i]);
-		path = ctl_msg_path(o->args[i], "/delete");
-		if ((crc = ctl_call(c, "POST", path, o->args[i], &r)) == 0) {
-			printf("%s: deleted\n", o->args[i]);
-			ctl_resp_free(&r);
-		} else
+		path = ctl_msg_path(o->args[i], suffix.data);
+		if ((crc = ctl_call(c, "POST", path, o->args[i], &r)) != 0)
 			rc = 1;
+		else if (o->json) {
+			while (r.len > 0 && r.body[r.len - 1] == '\n')
+				r.len--;
+			if (json.len > 1)
+				buf_addc(&json, ',');
+			buf_add(&json, r.body, r.len);
+		} else if (ctl_output(&r, false, ctl_print_op) == -1)
+			rc = 1;
+		if (crc == 0)
+			ctl_resp_free(&r);
 		free(path);
 	}
+	if (o->json && crc != -2) {
+		buf_addstr(&json, "]\n");
+		fwrite(json.data, 1, json.len, stdout);
+	}
+	buf_free(&json);
+	buf_free(&suffix);
 	return rc;
+}
+
+/* One call for the whole queue (flush) or a sender's messages. */
+static int
+ctl_op_all(struct ctl *c, const struct ctl_opts *o, const char *action)
+{
+	struct buf path = BUF_INIT;
+	struct ctl_resp r;
+	int rc = 1;
+
+	buf_printf(&path, "/v1/queue/%s", action);
+	if (o->sender != NULL) {
+		buf_addstr(&path, "?sender=");
+		ctl_url_escape(&path, ctl_sender_arg(o->sender));
+	}
+	if (ctl_call(c, "POST", path.data, NULL, &r) == 0) {
+		rc = ctl_output(&r, o->json, ctl_print_op) == 0 ? 0 : 1;
+		ctl_resp_free(&r);
+	}
+	buf_free(&path);
+	return rc;
+}
+
+/* `queue hold|release|delete ID... | --sender A` and `queue flush`. */
+static int
+ctl_cmd_op(struct ctl *c, const struct ctl_opts *o, const char *action)
+{
+	bool flush = strcmp(action, "flush") == 0;
+	char name[32];
+
+	snprintf(name, sizeof(name), "queue %s", action);
+	if (ctl_opts_allow(o, flush ? "j" : "js", name) == -1)
+		return CTL_EXIT_USAGE;
+	if (flush)
+		return o->nargs > 0 ? ctl_bad_usage("queue flush takes no "
+		    "argument", o->args[0]) : ctl_op_all(c, o, action);
+	if (o->sender != NULL && o->nargs > 0)
+		return ctl_bad_usage("give queue ids or --sender, not both",
+		    NULL);
+	if (o->sender == NULL && o->nargs == 0)
+		return ctl_bad_usage("missing queue id or --sender", NULL);
+	if (o->sender != NULL)
+		return ctl_op_all(c, o, action);
+	return ctl_op_ids(c, o, action);
 }
 
 /* `queue` and its subcommands; the subcommand is the first positional
@@ -432,18 +502,26 @@ ctl_cmd_delete(struct ctl *c, const struct ctl_opts *o)
 static int
 ctl_cmd_queue(struct ctl *c, struct ctl_opts *o)
 {
+	static const char *const ops[] = {
+		"hold", "release", "delete", "flush"
+	};
 	const char *sub = o->nargs > 0 ? o->args[0] : "";
 	bool cat = strcmp(sub, "cat") == 0;
+	size_t i;
 
-	if (!cat && strcmp(sub, "show") != 0 && strcmp(sub, "delete") != 0) {
+	if (!cat && strcmp(sub, "show") != 0) {
+		for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+			if (strcmp(sub, ops[i]) == 0) {
+				o->args++;
+				o->nargs--;
+				return ctl_cmd_op(c, o, ops[i]);
+			}
 		if (ctl_opts_allow(o, "jts", "queue") == -1)
 			return CTL_EXIT_USAGE;
 		return ctl_cmd_list(c, o);
 	}
 	o->args++;
 	o->nargs--;
-	if (strcmp(sub, "delete") == 0)
-		return ctl_cmd_delete(c, o);
 	return ctl_cmd_show(c, o, cat);
 }
 

@@ -178,9 +178,11 @@ test_url_escape(void)
 }
 
 /* Runs fn into a memory stream and returns what it wrote (malloc'd). */
+/* The printers' "now": 2026-11-24T14:30:00Z. */
+#define T_NOW	1795530600
+
 static char *
-capture(const char *json, int (*fn)(FILE *, const struct ctl_json *,
-    const char **), int *rc)
+capture(const char *json, ctl_print_fn *fn, int *rc)
 {
 	const char *errstr;
 	struct ctl_json *j = ctl_json_parse(json, strlen(json), &errstr);
@@ -188,7 +190,7 @@ capture(const char *json, int (*fn)(FILE *, const struct ctl_json *,
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
 
-	*rc = j ? fn(f, j, &errstr) : -2;
+	*rc = j ? fn(f, j, T_NOW, &errstr) : -2;
 	fclose(f);
 	ctl_json_free(&j);
 	return out;
@@ -206,9 +208,9 @@ test_print(void)
 	    "\"next_due\":null}],\"count\":1,\"bytes\":1234,"
 	    "\"truncated\":false}", ctl_print_queue, &rc);
 	T_EQ_INT(rc, 0, "queue table: rc");
-	T_EQ_STR(out, "ID                STATE     SIZE  ARRIVAL"
+	T_EQ_STR(out, "ID                STATE     NEXT  SIZE  ARRIVAL"
 	    "               SENDER  RCPTS\n"
-	    "0123456789ABCDEF  mixed     1234  2026-11-24T14:27:01Z  <>"
+	    "0123456789ABCDEF  mixed     -     1234  2026-11-24T14:27:01Z  <>"
 	    "      3/5\n-- 1 message, 1234 bytes\n", "queue table");
 	free(out);
 	out = capture("{\"messages\":[],\"count\":0,\"bytes\":0,"
@@ -226,18 +228,206 @@ test_print(void)
 	T_EQ_INT(rc, 0, "show: rc");
 	T_EQ_STR(out, "id:         0123456789ABCDEF\n"
 	    "state:      retry (1 of 1 recipients pending)\n"
-	    "next due:   2026-11-24T15:00:00Z\n"
+	    "next due:   2026-11-24T15:00:00Z (in 30m 00s)\n"
 	    "arrival:    2026-11-24T14:27:01Z\n"
 	    "size:       9 bytes\n"
 	    "sender:     a\\x1b]0;x\\x07@b\n"
 	    "client:     [192.0.2.1] helo=h\n"
-	    "recipient:  c@d  retry  due 2026-11-24T15:00:00Z  attempts 2"
-	    "  reply: 451 4.4.1 \\u009b2J\n", "show: escaped lines");
+	    "recipient:  c@d  retry  next attempt 2026-11-24T15:00:00Z"
+	    " (in 30m 00s)  attempts 2\n"
+	    "            last reply: 451 4.4.1 \\u009b2J\n",
+	    "show: escaped lines");
 	free(out);
 	out = capture("{\"messages\":1}", ctl_print_queue, &rc);
 	T_EQ_INT(rc, -1, "queue table: wrong shape");
 	free(out);
 	T_EQ_INT(ctl_width("a\x01\xc3\xa9\\"), 1 + 4 + 1 + 2, "width");
+}
+
+static void
+test_time_parse(void)
+{
+	static const struct {
+		const char	*in;
+		int		 rc;
+		int64_t		 want;
+	} cases[] = {
+		{ "2026-11-24T14:30:00Z", 0, T_NOW },
+		{ "1970-01-01T00:00:00Z", 0, 0 },
+		{ "2026-11-24T14:30:00", -1, 0 },
+		{ "2026-11-24 14:30:00Z", -1, 0 },
+		{ "2026-13-24T14:30:00Z", -1, 0 },
+		{ "2026-11-24T24:30:00Z", -1, 0 },
+		{ "2026-11-24T14:3a:00Z", -1, 0 },
+		{ "2026-11-24T14:30:00Z ", -1, 0 },
+		{ "", -1, 0 },
+	};
+	int64_t t;
+	char name[96];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t = -1;
+		rc = ctl_time_parse(cases[i].in, &t);
+		snprintf(name, sizeof(name), "time parse \"%s\"", cases[i].in);
+		T_EQ_INT(rc, cases[i].rc, name);
+		if (rc == 0 && cases[i].rc == 0)
+			T_EQ_INT(t, cases[i].want, name);
+	}
+}
+
+/* The listing's NEXT column and the per-recipient lines of `show`, for
+ * each state, relative to T_NOW. */
+static void
+test_print_due(void)
+{
+	char *out;
+	int rc;
+
+	out = capture("{\"messages\":["
+	    "{\"id\":\"0000000000000001\",\"arrival\":\"2026-11-24T14:00:00Z\","
+	    "\"sender\":\"a@b\",\"size\":10,\"recipients\":1,\"pending\":1,"
+	    "\"state\":\"retry\",\"next_due\":\"2026-11-24T14:34:10Z\"},"
+	    "{\"id\":\"0000000000000002\",\"arrival\":\"2026-11-24T14:00:00Z\","
+	    "\"sender\":\"a@b\",\"size\":10,\"recipients\":1,\"pending\":1,"
+	    "\"state\":\"ready\",\"next_due\":\"2026-11-24T14:00:00Z\"},"
+	    "{\"id\":\"0000000000000003\",\"arrival\":\"2026-11-24T14:00:00Z\","
+	    "\"sender\":\"a@b\",\"size\":10,\"recipients\":1,\"pending\":1,"
+	    "\"state\":\"deferred\",\"next_due\":\"2026-11-27T18:30:00Z\"},"
+	    "{\"id\":\"0000000000000004\",\"arrival\":\"2026-11-24T14:00:00Z\","
+	    "\"sender\":\"a@b\",\"size\":10,\"recipients\":1,\"pending\":1,"
+	    "\"state\":\"hold\",\"next_due\":null}"
+	    "],\"count\":4,\"bytes\":40,\"truncated\":false}",
+	    ctl_print_queue, &rc);
+	T_EQ_INT(rc, 0, "due table: rc");
+	T_EQ_STR(out,
+	    "ID                STATE     NEXT       SIZE  ARRIVAL"
+	    "               SENDER  RCPTS\n"
+	    "0000000000000001  retry     in 4m 10s    10  2026-11-24T14:00:00Z"
+	    "  a@b     1/1\n"
+	    "0000000000000002  ready     now          10  2026-11-24T14:00:00Z"
+	    "  a@b     1/1\n"
+	    "0000000000000003  deferred  in 3d 04h    10  2026-11-24T14:00:00Z"
+	    "  a@b     1/1\n"
+	    "0000000000000004  hold      -            10  2026-11-24T14:00:00Z"
+	    "  a@b     1/1\n"
+	    "-- 4 messages, 40 bytes\n", "due table");
+	free(out);
+	out = capture("{\"id\":\"0000000000000004\",\"state\":\"mixed\","
+	    "\"pending\":3,\"arrival\":\"2026-11-24T14:00:00Z\",\"size\":10,"
+	    "\"sender\":\"\",\"next_due\":null,\"recipients\":["
+	    "{\"address\":\"h@x\",\"state\":\"hold\",\"due\":"
+	    "\"2026-11-24T14:00:00Z\",\"attempts\":0,\"first_attempt\":null,"
+	    "\"last_attempt\":null,\"last_reply\":null,\"dsn_status\":null},"
+	    "{\"address\":\"d@x\",\"state\":\"deferred\",\"due\":"
+	    "\"2026-11-24T15:30:00Z\",\"attempts\":0,\"last_reply\":null},"
+	    "{\"address\":\"r@x\",\"state\":\"ready\",\"due\":"
+	    "\"2026-11-24T14:29:00Z\",\"attempts\":1,\"last_attempt\":"
+	    "\"2026-11-24T14:20:00Z\",\"last_reply\":null,\"dsn_status\":"
+	    "\"4.4.1\"},"
+	    "{\"address\":\"z@x\",\"state\":\"done\",\"due\":null,"
+	    "\"attempts\":1,\"last_attempt\":\"2026-11-24T14:10:00Z\","
+	    "\"last_reply\":\"250 2.0.0 Ok\",\"dsn_status\":\"2.0.0\"}]}",
+	    ctl_print_show, &rc);
+	T_EQ_INT(rc, 0, "show states: rc");
+	T_EQ_STR(out, "id:         0000000000000004\n"
+	    "state:      mixed (3 of 4 recipients pending)\n"
+	    "arrival:    2026-11-24T14:00:00Z\n"
+	    "size:       10 bytes\n"
+	    "sender:     <>\n"
+	    "recipient:  h@x  hold  attempts 0\n"
+	    "recipient:  d@x  deferred  until 2026-11-24T15:30:00Z"
+	    " (in 1h 00m 00s)  attempts 0\n"
+	    "recipient:  r@x  ready  due now  attempts 1\n"
+	    "            last attempt 2026-11-24T14:20:00Z: status 4.4.1\n"
+	    "recipient:  z@x  done  attempts 1\n"
+	    "            last attempt 2026-11-24T14:10:00Z: 250 2.0.0 Ok\n",
+	    "show states");
+	free(out);
+	out = capture("{\"id\":\"0000000000000004\",\"state\":\"hold\","
+	    "\"pending\":1,\"next_due\":null,\"recipients\":[]}",
+	    ctl_print_show, &rc);
+	T_OK(rc == 0 && strstr(out, "next due:   none: on hold until "
+	    "released\n") != NULL, "show: held, no next due");
+	free(out);
+}
+
+/* What sluicectl says after a hold, release, delete or flush. */
+static void
+test_print_op(void)
+{
+	static const struct {
+		const char	*json, *want, *name;
+	} cases[] = {
+		{ "{\"action\":\"hold\",\"id\":\"0000000000000001\","
+		  "\"state\":\"hold\",\"messages\":1,\"recipients\":2,"
+		  "\"changed\":[{\"id\":\"0000000000000001\","
+		  "\"recipients\":2}]}",
+		  "0000000000000001: held (2 recipients)\n", "hold one" },
+		{ "{\"action\":\"hold\",\"id\":\"0000000000000001\","
+		  "\"state\":\"hold\",\"messages\":0,\"recipients\":0,"
+		  "\"changed\":[]}",
+		  "0000000000000001: already on hold\n", "hold again" },
+		{ "{\"action\":\"release\",\"id\":\"0000000000000001\","
+		  "\"state\":\"ready\",\"messages\":0,\"recipients\":0,"
+		  "\"changed\":[]}",
+		  "0000000000000001: not on hold (state ready)\n",
+		  "release a ready one" },
+		{ "{\"action\":\"release\",\"id\":\"0000000000000001\","
+		  "\"state\":\"ready\",\"messages\":1,\"recipients\":1,"
+		  "\"changed\":[{\"id\":\"0000000000000001\","
+		  "\"recipients\":1}]}",
+		  "0000000000000001: released (1 recipient)\n", "release" },
+		{ "{\"action\":\"delete\",\"id\":\"0000000000000001\","
+		  "\"messages\":1,\"changed\":[{\"id\":\"0000000000000001\"}]}",
+		  "0000000000000001: deleted\n", "delete one" },
+		{ "{\"action\":\"hold\",\"sender\":\"a@b\",\"messages\":2,"
+		  "\"recipients\":3,\"changed\":[{\"id\":\"0000000000000001\","
+		  "\"recipients\":2},{\"id\":\"0000000000000002\","
+		  "\"recipients\":1}]}",
+		  "0000000000000001: held (2 recipients)\n"
+		  "0000000000000002: held (1 recipient)\n"
+		  "held 2 messages (3 recipients) from <a@b>\n",
+		  "hold a sender" },
+		{ "{\"action\":\"release\",\"sender\":\"\",\"messages\":0,"
+		  "\"recipients\":0,\"changed\":[]}",
+		  "nothing to release: no held messages from <>\n",
+		  "release the null sender, none" },
+		{ "{\"action\":\"hold\",\"sender\":\"x\\u001b\",\"messages\":0,"
+		  "\"recipients\":0,\"changed\":[]}",
+		  "nothing to hold: no pending messages from <x\\x1b>\n",
+		  "hold a sender, none, escaped" },
+		{ "{\"action\":\"delete\",\"sender\":\"a@b\",\"messages\":1,"
+		  "\"changed\":[{\"id\":\"0000000000000001\"}]}",
+		  "0000000000000001: deleted\ndeleted 1 message from <a@b>\n",
+		  "delete a sender" },
+		{ "{\"action\":\"flush\",\"messages\":2,\"recipients\":3,"
+		  "\"changed\":[]}",
+		  "flushed: 3 recipients of 2 messages due now\n", "flush" },
+		{ "{\"action\":\"flush\",\"messages\":0,\"recipients\":0,"
+		  "\"changed\":[]}",
+		  "nothing to flush: no recipient is waiting for a retry\n",
+		  "flush, none" },
+	};
+	char *out;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		out = capture(cases[i].json, ctl_print_op, &rc);
+		T_EQ_INT(rc, 0, cases[i].name);
+		T_EQ_STR(out, cases[i].want, cases[i].name);
+		free(out);
+	}
+	out = capture("{\"action\":\"hold\",\"changed\":[]}", ctl_print_op,
+	    &rc);
+	T_EQ_INT(rc, -1, "op: neither id nor sender");
+	free(out);
+	out = capture("{\"action\":\"bogus\",\"id\":\"x\",\"changed\":[]}",
+	    ctl_print_op, &rc);
+	T_EQ_INT(rc, -1, "op: unknown action");
+	free(out);
 }
 
 int
@@ -250,5 +440,8 @@ main(void)
 	test_http_parse();
 	test_url_escape();
 	test_print();
+	test_time_parse();
+	test_print_due();
+	test_print_op();
 	return t_done();
 }
