@@ -15,7 +15,8 @@
  *   last retry is moved forward to the end of the lifetime, so that the
  *   bounce comes on time.
  *
- * Log lines, one per recipient and attempt, in Postfix's manner:
+ * Log lines, one per recipient and attempt, in Postfix's manner, written
+ * once the outcome is on disk (so `queue show` agrees with them):
  *   queue_id=ID event=delivery to=<rcpt> relay=host[ip]:port delay=S
  *   attempts=N dsn=X.Y.Z status=sent|deferred|bounced reply="..."
  * and `queue_id=ID event=removed` once the message has left the queue.
@@ -40,6 +41,7 @@ struct dl_rec {
 	bool		 done;
 	int64_t		 due;		/* retry */
 	char		*reply;
+	char		*line;		/* logged once committed */
 	char		 dsn[16];
 };
 
@@ -196,9 +198,9 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 		if (!rec->done)
 			snprintf(retry, sizeof(retry), " retry_in=%lld",
 			    (long long)(rec->due - later));
-		log_info("queue_id=%s event=delivery to=<%s> relay=%s "
-		    "delay=%lld attempts=%u dsn=%s status=%s reply=\"%s%s\"%s",
-		    m->id, qr->addr, relay ? relay : "none",
+		rec->line = xasprintf("queue_id=%s event=delivery to=<%s> "
+		    "relay=%s delay=%lld attempts=%u dsn=%s status=%s "
+		    "reply=\"%s%s\"%s", m->id, qr->addr, relay ? relay : "none",
 		    (long long)(job->now - m->arrival), qr->attempts + 1,
 		    r->dsn, status, expired ? "delivery time expired; last "
 		    "error: " : "", clean, retry);
@@ -290,8 +292,10 @@ job_free(struct dl_job *job)
 {
 	size_t i;
 
-	for (i = 0; i < job->n; i++)
+	for (i = 0; i < job->n; i++) {
 		free(job->rec[i].reply);
+		free(job->rec[i].line);
+	}
 	free(job->rec);
 	buf_free(&job->bbody);
 	free(job);
@@ -309,6 +313,8 @@ job_committed(void *arg)
 
 	d->jobs--;
 	str_copy(id, dl->id, sizeof(id));
+	for (i = 0; i < job->n; i++)
+		log_info("%s", job->rec[i].line);
 	if (job->rc < 0) {
 		/* the queue still has them pending: try again later (a
 		 * delivered one may then be delivered twice) */

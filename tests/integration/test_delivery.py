@@ -330,8 +330,16 @@ def test_wrong_credentials_keep_the_mail_queued_with_the_reply(sluice, sink,
     assert "535" in r["last_reply"] and "5.7.8" in r["last_reply"], r
     assert r["attempts"] == 1
     assert k.messages == []
-    # the administrator fixes the password; a flush sends it at once
+    # the administrator fixes the password (read at start-up), restarts,
+    # and flushes the queue: the mail goes at once
     write_auth(workdir, "relay.auth", "relayuser", "s3cret")
+    s.restart()
+    assert s.show(qid)["recipients"][0]["state"] == "retry"
+    out = s.ctl("queue", "flush")
+    assert out.returncode == 0, out
+    m, = k.wait(1, 20)
+    assert m.tls and m.auth_user == "relayuser"
+    s.wait_log(r"queue_id=%s event=delivery .*attempts=2 .*status=sent" % qid, 10)
 
 
 def test_one_recipient_refused_the_others_delivered_and_a_dsn(sluice, sink):
