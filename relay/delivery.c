@@ -104,7 +104,7 @@ conn_make_room(struct delivery *d)
 	if (d->nconn < d->deps.conf->delivery.connections)
 		return;
 	TAILQ_FOREACH(c, &d->conns, link)
-		if (c->dl == NULL) {
+		if (c->dl == NULL && c->ready) {
 			mta_session_close(c->s);
 			c->ready = false;
 			return;

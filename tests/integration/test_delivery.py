@@ -410,3 +410,16 @@ def test_mx_delivery_first_mx_down_second_gets_it(sluice, sink, dnsmasq):
     dsns = k.wait(3, 20)[1:]
     finals = sorted(dsn_of(d.content)[1][0]["final-recipient"] for d in dsns)
     assert finals == ["rfc822; bob@nowhere.test", "rfc822; carol@nomail.test"]
+
+
+def test_sessions_are_reused_within_the_per_destination_limit(sluice, sink):
+    """30 messages to one relayhost with `per-destination 2`: at most two
+    SMTP sessions reach the sink, each carrying many transactions."""
+    k = sink()
+    s = sluice(deliver=harness.deliver_to(k.port),
+               extra="delivery { connections 3 per-destination 2 }")
+    ids = submit_many(s.port, 30, "reuse")
+    got = k.wait(30, 20)
+    assert sorted(message_ids(got)) == sorted(ids)
+    assert 1 <= k.sessions <= 2, k.sessions
+    assert max(m.session for m in got) <= 2
