@@ -183,6 +183,9 @@ mta_quit(struct mta_session *s)
 	s->state = MTA_S_QUIT;
 	mta_send_line(s, "QUIT");
 	mta_set_timeout(s, &s->t_cmd);
+	/* after the idle timeout libevent has stopped reading: the 221 (or
+	 * the EOF) must still be read, or the socket stays in CLOSE-WAIT */
+	bufferevent_enable(s->bev, EV_READ);
 }
 
 void

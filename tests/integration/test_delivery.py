@@ -423,3 +423,32 @@ def test_sessions_are_reused_within_the_per_destination_limit(sluice, sink):
     assert sorted(message_ids(got)) == sorted(ids)
     assert 1 <= k.sessions <= 2, k.sessions
     assert max(m.session for m in got) <= 2
+
+
+def test_idle_sessions_quit_and_are_closed(sluice, sink):
+    """A session left idle after its transaction QUITs after 2 s and its
+    socket is closed: none lingers (CLOSE-WAIT), the count goes to 0."""
+    import json
+    import os
+    k = sink()
+    s = sluice(deliver=harness.deliver_to(k.port),
+               extra="delivery { connections 2 per-destination 2 }")
+    for i in range(3):
+        ids = submit_many(s.port, 2, "idle%d" % i)
+        for qid in ids.values():
+            s.wait_log(r"queue_id=%s event=removed" % qid, 10)
+
+        def closed():
+            st = json.loads(s.ctl_ok("status", "--json").stdout)
+            return st["delivery"]["connections"] == 0
+        harness.wait_for(closed, 10, "idle sessions closed")
+    # no socket of sluiced still points at the sink
+    fds = os.listdir("/proc/%d/fd" % s.proc.pid)
+    socks = [os.readlink("/proc/%d/fd/%s" % (s.proc.pid, f)) for f in fds]
+    inodes = {l[8:-1] for l in socks if l.startswith("socket:[")}
+    with open("/proc/net/tcp") as f:
+        peers = [line.split() for line in f.readlines()[1:]]
+    to_sink = [p for p in peers if p[9] in inodes and
+               int(p[2].split(":")[1], 16) == k.port]
+    assert to_sink == [], to_sink
+    assert 3 <= k.sessions <= 6, k.sessions   # new sessions each round
