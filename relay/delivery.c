@@ -464,7 +464,7 @@ load_one(const struct queue_pending *p, void *arg)
 }
 
 static int
-preload_tls(const struct conf_nexthops *via, const char **errstr)
+preload_one(const struct conf_nexthops *via, const char **errstr)
 {
 	if (via->tls == CONF_TLS_NONE)
 		return 0;
@@ -477,23 +477,36 @@ preload_tls(const struct conf_nexthops *via, const char **errstr)
 }
 
 int
+delivery_preload_tls(const struct conf *conf, int *line, const char **errstr)
+{
+	size_t i;
+
+	*line = conf->deliver.line;
+	if (preload_one(&conf->deliver, errstr) == -1)
+		return -1;
+	for (i = 0; i < conf->nroutes; i++) {
+		*line = conf->routes[i].via.line;
+		if (preload_one(&conf->routes[i].via, errstr) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
 delivery_start(struct delivery **dp, const struct delivery_deps *deps,
     const char **errstr)
 {
 	const struct conf *conf = deps->conf;
 	struct sched_limits lim;
 	struct delivery *d;
-	size_t i;
+	int line;
 
 	d = xcalloc(1, sizeof(*d));
 	d->deps = *deps;
 	TAILQ_INIT(&d->active);
 	TAILQ_INIT(&d->conns);
-	if (preload_tls(&conf->deliver, errstr) == -1)
+	if (delivery_preload_tls(conf, &line, errstr) == -1)
 		goto fail;
-	for (i = 0; i < conf->nroutes; i++)
-		if (preload_tls(&conf->routes[i].via, errstr) == -1)
-			goto fail;
 	if ((d->dns = dns_new(deps->base, conf->resolver, DL_DNS_SECS,
 	    errstr)) == NULL)
 		goto fail;

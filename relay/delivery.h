@@ -42,6 +42,11 @@ struct delivery_deps {
  * -1 with *errstr. */
 int	delivery_start(struct delivery **, const struct delivery_deps *,
 	    const char **errstr);
+/* Loads the CA files of every deliver and route statement (done by
+ * delivery_start; `sluiced -n` calls it to check them).  0, or -1 with
+ * *errstr (OpenSSL's reason) and *line that of the statement. */
+int	delivery_preload_tls(const struct conf *, int *line,
+	    const char **errstr);
 /* A message has just been committed: its recipients join the schedule. */
 void	delivery_queued(struct delivery *, const struct queue_msg *);
 /* The queue changed under the schedule (an administrator's hold, release,

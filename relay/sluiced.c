@@ -33,6 +33,7 @@
 #include "../queue/queue.h"
 #include "api.h"
 #include "delivery.h"
+#include "mta.h"
 #include "smtp.h"
 #include "tls.h"
 
@@ -58,7 +59,7 @@ struct sluiced {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: sluiced [-n [-d]] [-v] [-s] [-c FILE]\n"
+	fprintf(stderr, "usage: sluiced [-n [-d]] [-v] [-s] [-V] [-c FILE]\n"
 	    "  -c FILE  configuration (default /etc/sluice/sluice.conf)\n"
 	    "  -n       check the configuration and exit (0 when valid)\n"
 	    "  -d       with -n: print the effective configuration\n"
@@ -68,7 +69,8 @@ usage(void)
 	exit(2);
 }
 
-/* mkdir -p with mode for the missing parts. */
+/* mkdir -p: the missing parents get 0755 (like mkdir -p, so that the
+ * run-as user can get through them), the directory itself mode. */
 static int
 mkdirs(const char *path, mode_t mode)
 {
@@ -80,7 +82,7 @@ mkdirs(const char *path, mode_t mode)
 			continue;
 		char c = *s;
 		*s = '\0';
-		if (mkdir(p, mode) == -1 && errno != EEXIST)
+		if (mkdir(p, c == '\0' ? mode : 0755) == -1 && errno != EEXIST)
 			rc = -1;
 		*s = c;
 		if (c == '\0')
@@ -223,6 +225,11 @@ start(struct sluiced *d)
 	if (smtp_server_new(&d->smtp, d->base, d->conf, d->tls, &errstr) == -1)
 		fatal("event=fatal reason=\"%s\"", errstr);
 	prepare_and_drop(d->conf);
+	if (strchr(d->conf->hostname, '.') == NULL)
+		log_warn("event=config-warning reason=\"hostname %s is not "
+		    "fully qualified: it names sluice in EHLO, Received and "
+		    "bounces (From: MAILER-DAEMON@%s); set hostname in %s\"",
+		    d->conf->hostname, d->conf->hostname, d->conf->path);
 	if (queue_open(&d->queue, d->conf->state_dir, &errstr) == -1)
 		fatal("event=fatal reason=\"queue %s: %s\"", d->conf->state_dir,
 		    errstr);
@@ -285,9 +292,9 @@ main(int argc, char **argv)
 	const char *errstr;
 	struct sluiced d;
 	size_t i;
-	int ch;
+	int ch, line;
 
-	while ((ch = getopt(argc, argv, "c:ndsvV")) != -1) {
+	while ((ch = getopt(argc, argv, "c:hndsvV")) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'n': check = true; break;
@@ -316,6 +323,13 @@ main(int argc, char **argv)
 		}
 		if (d.tls)
 			SSL_CTX_free(d.tls);
+		if (delivery_preload_tls(d.conf, &line, &errstr) == -1) {
+			fprintf(stderr, "%s:%d: %s\n", path, line, errstr);
+			mta_tls_cache_clear();
+			conf_free(&d.conf);
+			return 1;
+		}
+		mta_tls_cache_clear();
 		if (dump) {
 			conf_dump(d.conf, &out);
 			fputs(out.data ? out.data : "", stdout);

@@ -452,3 +452,18 @@ def test_idle_sessions_quit_and_are_closed(sluice, sink):
                int(p[2].split(":")[1], 16) == k.port]
     assert to_sink == [], to_sink
     assert 3 <= k.sessions <= 6, k.sessions   # new sessions each round
+
+
+def test_check_loads_the_delivery_ca_file(workdir):
+    """sluiced -n loads every CA file a deliver or route names, so a file
+    that is not PEM is found before a restart, with its line."""
+    import subprocess
+    conf = workdir / "ca.conf"
+    conf.write_text("hostname sluice.test\nstate-dir %s/state\n"
+                    "listen 127.0.0.1:2525\n"
+                    "deliver relayhost [127.0.0.1]:25 tls verify ca-file %s\n"
+                    % (workdir, conf))
+    r = subprocess.run([harness.SLUICED, "-n", "-c", str(conf)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert r.stderr.startswith("%s:4: cannot load the CA file %s" % (conf, conf)), r.stderr
