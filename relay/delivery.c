@@ -111,6 +111,68 @@ conn_make_room(struct delivery *d)
 		}
 }
 
+static void
+dead_free(struct delivery *d, struct dl_dead *x)
+{
+	TAILQ_REMOVE(&d->dead, x, link);
+	free(x->dest);
+	free(x);
+}
+
+/* The destination's suspension, if one is on (expired ones go). */
+static struct dl_dead *
+dead_find(struct delivery *d, const char *dest, int64_t now)
+{
+	struct dl_dead *x, *next;
+
+	for (x = TAILQ_FIRST(&d->dead); x != NULL; x = next) {
+		next = TAILQ_NEXT(x, link);
+		if (x->until <= now)
+			dead_free(d, x);
+		else if (strcmp(x->dest, dest) == 0)
+			return x;
+	}
+	return NULL;
+}
+
+static void
+dead_clear(struct delivery *d, const char *dest)
+{
+	struct dl_dead *x;
+
+	TAILQ_FOREACH(x, &d->dead, link)
+		if (strcmp(x->dest, dest) == 0) {
+			log_info("event=destination-resumed destination=%s",
+			    dest);
+			dead_free(d, x);
+			return;
+		}
+}
+
+static void
+dead_mark(struct delivery *d, const char *dest, const struct mta_result *why)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct dl_dead *x = dead_find(d, dest, now);
+
+	if (x == NULL) {
+		x = xcalloc(1, sizeof(*x));
+		x->dest = xstrdup(dest);
+		TAILQ_INSERT_TAIL(&d->dead, x, link);
+		log_info("event=destination-suspended destination=%s for=%llu",
+		    dest, (unsigned long long)d->deps.conf->retry.initial);
+	}
+	x->until = now + (int64_t)d->deps.conf->retry.initial;
+	x->why = *why;
+}
+
+void
+delivery_unsuspend(struct delivery *d)
+{
+	while (!TAILQ_EMPTY(&d->dead))
+		dead_clear(d, TAILQ_FIRST(&d->dead)->dest);
+}
+
 void
 dl_release(struct dl *dl)
 {
@@ -215,6 +277,9 @@ dl_try_next(struct dl *dl)
 			    "no next hop could be reached for %s",
 			    dl->domain);
 		}
+		/* every address was tried and none took a transaction */
+		if (dl->ncand > 0 && dl->fail.status == MTA_DEFERRED)
+			dead_mark(d, dl->dest, &dl->fail);
 		dl_outcome_all(dl, &dl->fail, NULL, dl->fail_host);
 		return;
 	}
@@ -256,6 +321,7 @@ conn_event(void *arg, struct mta_session *s, const struct mta_event *ev)
 	switch (ev->type) {
 	case MTA_EV_READY:
 		c->ready = true;
+		dead_clear(d, c->dest);
 		log_debug("event=connected relay=%s tls=\"%s\"%s%s", ev->relay,
 		    ev->tls ? ev->tls : "none",
 		    ev->tls_verified ? " verified=yes" : "",
@@ -301,6 +367,30 @@ dl_put_back(struct delivery *d, const struct sched_delivery *sd,
 
 	for (i = 0; i < sd->nrcpt; i++)
 		sched_add(d->sched, sd->id, sd->rcpts[i], sd->addrs[i], due);
+}
+
+/* A delivery ready to go: to an idle session, or to a suspended
+ * destination's deferral, or to the next hop's look-up. */
+static void
+dl_go(struct dl *dl, int64_t now)
+{
+	struct delivery *d = dl->d;
+	struct dl_conn *c = conn_idle(d, dl->dest);
+	struct dl_dead *x;
+
+	if (c != NULL) {
+		dl_send(dl, c);
+		return;
+	}
+	if ((x = dead_find(d, dl->dest, now)) != NULL) {
+		struct mta_result r = x->why;
+
+		snprintf(r.text, sizeof(r.text), "delivery temporarily "
+		    "suspended: %.900s", x->why.text);
+		dl_outcome_all(dl, &r, NULL, NULL);
+		return;
+	}
+	dl_resolve(dl);
 }
 
 static void
@@ -352,14 +442,7 @@ dl_start(struct delivery *d, struct sched_delivery *sd, int64_t now)
 	dl->tx.data = dl->msg->body;
 	dl->tx.len = dl->msg->body_len;
 	dl->tx.flags = dl->msg->flags & (MTA_TX_8BITMIME | MTA_TX_SMTPUTF8);
-	{
-		struct dl_conn *c = conn_idle(d, dl->dest);
-
-		if (c != NULL)
-			dl_send(dl, c);
-		else
-			dl_resolve(dl);
-	}
+	dl_go(dl, now);
 }
 
 static int64_t
@@ -505,6 +588,7 @@ delivery_start(struct delivery **dp, const struct delivery_deps *deps,
 	d->deps = *deps;
 	TAILQ_INIT(&d->active);
 	TAILQ_INIT(&d->conns);
+	TAILQ_INIT(&d->dead);
 	if (delivery_preload_tls(conf, &line, errstr) == -1)
 		goto fail;
 	if ((d->dns = dns_new(deps->base, conf->resolver, DL_DNS_SECS,
@@ -602,6 +686,8 @@ delivery_free(struct delivery **dp)
 		dl_free(&dl);
 	while ((c = TAILQ_FIRST(&d->conns)) != NULL)
 		conn_abort(d, c);
+	while (!TAILQ_EMPTY(&d->dead))
+		dead_free(d, TAILQ_FIRST(&d->dead));
 	dns_free(&d->dns);
 	sched_free(&d->sched);
 	if (d->ev_pump != NULL)

@@ -54,6 +54,10 @@ void	delivery_queued(struct delivery *, const struct queue_msg *);
  * schedule follows.  Recipients being delivered are left to their
  * delivery. */
 void	delivery_sync(struct delivery *, const char *id);
+/* Lifts every destination's suspension (a next hop found down is not
+ * tried again for retry.initial): an administrator's flush or release
+ * means "try now". */
+void	delivery_unsuspend(struct delivery *);
 /* Stops starting deliveries; those under way may finish for grace
  * seconds, then are dropped (their recipients stay pending in the queue
  * and are retried after a restart).  done(arg) runs once none is left

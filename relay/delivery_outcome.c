@@ -158,7 +158,7 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 	struct dl_job *job = xcalloc(1, sizeof(*job));
 	struct dsn_rcpt *fr = xcalloc(dl->n, sizeof(*fr));
 	char (*diag)[MTA_TEXT_SIZE + 64] = xcalloc(dl->n, sizeof(*diag));
-	char clean[MTA_TEXT_SIZE], retry[48];
+	char clean[MTA_TEXT_SIZE], retry[48], *cut;
 	size_t i, nf = 0;
 	struct timeval tv;
 	int64_t later;			/* now, rounded up to a second */
@@ -220,6 +220,8 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 		snprintf(diag[nf], sizeof(diag[nf]), "%s%s", expired ?
 		    "delivery time expired; last error: " : "",
 		    expired ? r->text : reply_of(r));
+		if (!expired && (cut = strstr(diag[nf], " (in reply to ")) != NULL)
+			*cut = '\0';	/* the log's words, not the reply's */
 		fr[nf].diag = diag[nf];
 		fr[nf].diag_is_reply = r->code != 0 && !expired;
 		fr[nf].last_attempt = (time_t)job->now;

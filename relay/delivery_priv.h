@@ -83,7 +83,19 @@ struct dl {
 	TAILQ_ENTRY(dl)		 link;
 };
 
+/* A destination none of whose addresses could be reached: until `until`
+ * its deliveries are deferred without a connection attempt (Postfix's
+ * dead destination), so that a next hop that is down costs one attempt
+ * per retry interval, not one per message. */
+struct dl_dead {
+	char			*dest;
+	int64_t			 until;
+	struct mta_result	 why;
+	TAILQ_ENTRY(dl_dead)	 link;
+};
+
 TAILQ_HEAD(dl_list, dl);
+TAILQ_HEAD(dl_dead_list, dl_dead);
 TAILQ_HEAD(dl_conn_list, dl_conn);
 
 struct delivery_counts {
@@ -99,6 +111,7 @@ struct delivery {
 	struct event		*ev_grace;
 	struct dl_list		 active;
 	struct dl_conn_list	 conns;
+	struct dl_dead_list	 dead;
 	unsigned		 nconn;
 	unsigned		 jobs;		/* outcome jobs not committed */
 	bool			 stopping;

@@ -178,6 +178,7 @@ changed(void *arg, const char *id)
 {
 	struct sluiced *d = arg;
 
+	delivery_unsuspend(d->delivery);
 	delivery_sync(d->delivery, id);
 }
 

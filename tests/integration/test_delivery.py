@@ -467,3 +467,29 @@ def test_check_loads_the_delivery_ca_file(workdir):
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert r.stderr.startswith("%s:4: cannot load the CA file %s" % (conf, conf)), r.stderr
+
+
+def test_a_dead_next_hop_is_suspended_then_flush_resumes(sluice, sink):
+    """A relayhost that refuses connections costs one attempt, not one per
+    message: the others are deferred as "delivery temporarily suspended"
+    until retry.initial has passed; `queue flush` lifts that at once."""
+    k = sink()
+    k.stop()
+    s = sluice(deliver=harness.deliver_to(k.port),
+               extra="retry { initial 1h max 1h lifetime 5d }")
+    ids = submit_many(s.port, 10, "dead")
+    for qid in ids.values():
+        s.wait_log(r"queue_id=%s event=delivery .*status=deferred" % qid, 10)
+    log = "\n".join(s.log)
+    assert log.count("event=destination-suspended destination=[relayhost]") == 1
+    tried = len(re.findall(r"event=connect-failed", log))
+    suspended = len(re.findall(r"status=deferred reply=\"delivery temporarily "
+                               r"suspended: connect to", log))
+    assert tried + suspended == 10 and tried <= 3, (tried, suspended)
+    det = s.show(list(ids.values())[-1])
+    assert det["recipients"][0]["state"] == "retry"
+    k.start_again()
+    assert s.ctl("queue", "flush").returncode == 0
+    got = k.wait(10, 20)
+    assert sorted(message_ids(got)) == sorted(ids)
+    s.wait_log(r"event=destination-resumed destination=\[relayhost\]", 5)
