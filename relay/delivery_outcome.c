@@ -52,6 +52,7 @@ struct dl_job {
 	int64_t			 now;
 	bool			 retry;		/* a recipient stays pending */
 	bool			 bounce;	/* bmsg is a DSN to store */
+	size_t			 dropped;	/* failures nobody is told of */
 	struct queue_msg	 bmsg;
 	struct queue_rcpt_in	 brcpt;
 	struct buf		 bbody;
@@ -229,10 +230,8 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 	}
 	if (nf > 0 && dsn_should_bounce(m->sender))
 		build_bounce(dl, job, fr, nf);
-	else if (nf > 0)
-		log_info("queue_id=%s event=bounce-dropped from=<%s> nrcpt=%zu "
-		    "reason=\"no notification to a null or MAILER-DAEMON "
-		    "sender\"", m->id, m->sender, nf);
+	else
+		job->dropped = nf;
 	free(fr);
 	free(diag);
 	dl->committing = true;
@@ -327,6 +326,10 @@ job_committed(void *arg)
 			sched_add(d->sched, id, job->rec[i].rcpt,
 			    dl->msg->rcpts[job->rec[i].rcpt].addr, job->now +
 			    (int64_t)d->deps.conf->retry.initial);
+	} else if (job->dropped > 0 && !job->gone) {
+		log_info("queue_id=%s event=bounce-dropped from=<%s> nrcpt=%zu "
+		    "reason=\"no notification to a null or MAILER-DAEMON "
+		    "sender\"", id, dl->msg->sender, job->dropped);
 	} else if (job->bounce && !job->gone) {
 		d->counts.dsns++;
 		log_info("queue_id=%s event=bounce notification=%s to=<%s>",
