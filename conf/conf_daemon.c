@@ -129,10 +129,10 @@ static const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	  0, 0, CONF_KW_BLOCK,
 	  CONF_U_DELIVER,	"mx tls may",		0, 0,	OFF(deliver) },
 	[KW_DELIVER_RELAYHOST] = { "deliver", "relayhost", "NEXTHOP...",
-	  1, CONF_MANY, CONF_KW_OPTION,
+	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_HEAD,
 	  CONF_U_NEXTHOPS,	NULL,			0, 0,	0 },
 	[KW_DELIVER_MX] = { "deliver", "mx",	"",		0, 0,
-	  CONF_KW_OPTION,
+	  CONF_KW_OPTION | CONF_KW_HEAD,
 	  CONF_U_NONE,		NULL,			0, 0,	0 },
 	[KW_DELIVER_TLS] = { "deliver", "tls", "none|may|encrypt|verify",
 	  1, 1, CONF_KW_OPTION,
@@ -198,8 +198,26 @@ static const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	  OFF(postmaster) },
 };
 
+/* Postfix's main.cf names an administrator coming from Postfix writes
+ * first, for those sluice has: the message says how to write them here. */
+static const struct conf_hint conf_daemon_hints[] = {
+	{ "relayhost",			"deliver relayhost [host]:port" },
+	{ "myhostname",			"hostname NAME" },
+	{ "mynetworks",			"trusted-networks ADDRESS-OR-CIDR..." },
+	{ "relay_domains",		"relay-domains DOMAIN..." },
+	{ "inet_interfaces",		"listen ADDR:PORT" },
+	{ "queue_directory",		"state-dir PATH" },
+	{ "mail_owner",			"user NAME" },
+	{ "message_size_limit",		"limits { message-size SIZE }" },
+	{ "smtpd_tls_cert_file",	"tls certificate FILE key FILE" },
+	{ "smtpd_tls_key_file",		"tls certificate FILE key FILE" },
+	{ "smtp_tls_security_level",	"deliver ... tls POLICY" },
+	{ "maximal_queue_lifetime",	"retry { lifetime DURATION }" },
+};
+
 const struct conf_grammar conf_daemon_grammar = {
-	conf_daemon_kws, KW_COUNT
+	conf_daemon_kws, KW_COUNT, conf_daemon_hints,
+	sizeof(conf_daemon_hints) / sizeof(conf_daemon_hints[0])
 };
 
 struct apply {
@@ -333,6 +351,40 @@ listen_clash(const struct conf_listen *x, const struct conf_listen *y)
 	return xany || yany ? "overlaps" : NULL;
 }
 
+/*
+ * What is wrong with listener text that addr_parse_hostport() refused
+ * with errstr.  It says "missing port" as soon as there is no ":PORT",
+ * but `listen 1.2.3` is first of all no address; and an IPv6 address with
+ * a port needs brackets (`::1:25` is one address, without a port).
+ */
+static const char *
+listen_problem(const char *text, const char *errstr)
+{
+	char host[ADDR_STRLEN];
+	size_t len = strlen(text);
+	bool bracketed = text[0] == '[';
+	struct addr a;
+
+	if (strcmp(errstr, "missing port") != 0)
+		return errstr;
+	if (bracketed && len >= 2) {	/* "[ADDR]": the only other form */
+		text++;
+		len -= 2;
+	}
+	if (len < sizeof(host)) {
+		memcpy(host, text, len);
+		host[len] = '\0';
+		if (strcmp(host, "*") == 0)
+			return errstr;
+		if (addr_parse(host, &a) == 0)
+			return strchr(host, ':') != NULL && !bracketed ?
+			    "missing port (an IPv6 address needs brackets: "
+			    "[ADDRESS]:PORT)" : errstr;
+	}
+	return "invalid address (a numeric IPv4 or IPv6 address) and "
+	    "missing port";
+}
+
 /* One listener from its text (port already in it); false on error. */
 static bool
 listen_one(struct apply *a, const char *text, const struct conf_tok *v,
@@ -347,7 +399,8 @@ listen_one(struct apply *a, const char *text, const struct conf_tok *v,
 	conf_shown(v->text, shown, sizeof(shown));
 	memset(&l, 0, sizeof(l));
 	if (addr_parse_hostport(text, NULL, &l.ss, &l.sslen, &errstr) == -1) {
-		conf_err(a->errs, v->line, "listen: %s: %s", shown, errstr);
+		conf_err(a->errs, v->line, "listen: %s: %s", shown,
+		    listen_problem(text, errstr));
 		return false;
 	}
 	for (i = 0; i < c->nlisten && clash == NULL; i++)

@@ -16,6 +16,12 @@
  *  - a word that is both an option of this statement and a statement of
  *    the block (listen's `tls` and the top-level `tls`) is the statement
  *    when the token after it can only continue that statement.
+ * Postfix's habits get their own messages: a lone "=" after a keyword (or
+ * glued to it, `state-dir=/x`) is reported once per line, with the line
+ * as it should be written, and the statement is read on without it; a
+ * main.cf name the grammar has a hint for says how sluice writes it.  A
+ * line that starts `NAME = ...` or with such a name starts a statement,
+ * so a pasted main.cf is reported line by line.
  * After an error the parser skips to the next keyword in scope that can
  * start a statement, skipping whole brace blocks, so every later error is
  * still found and few are echoes of the first.  Recursion follows the
@@ -26,12 +32,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "../lib/buf.h"
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
 #include "conf_priv.h"
 
 #define SUGGEST_MAXLEN	64
+#define SUGGEST_SHOWN	100	/* bytes of a line shown in a message */
+#define SUGGEST_CHOICES	16	/* sub-keywords listed in a message */
 
 struct frame {
 	const struct conf_kw	*kw;		/* NULL: the top level */
@@ -45,6 +55,7 @@ struct parser {
 	struct conf_errs		*errs;
 	struct frame			 frame[CONF_MAX_DEPTH];
 	int				 depth;
+	int				 eq_line;	/* "=" reported */
 };
 
 static void	parse_block(struct parser *, struct conf_node *,
@@ -63,6 +74,43 @@ advance(struct parser *p)
 {
 	if (p->t[p->pos].kind != CONF_TOK_END)
 		p->pos++;
+}
+
+/* A lone "=", as in Postfix's `name = value`. */
+static bool
+is_equals(const struct conf_tok *tok)
+{
+	return tok->kind == CONF_TOK_WORD && !tok->quoted &&
+	    strcmp(tok->text, "=") == 0;
+}
+
+/* The length of NAME in an unquoted word "NAME=VALUE" whose NAME looks
+ * like a setting (a letter, then letters, digits, "-" and "_"); else 0. */
+static size_t
+eq_name_len(const struct conf_tok *tok)
+{
+	const char *s = tok->text;
+	size_t i;
+
+	if (tok->kind != CONF_TOK_WORD || tok->quoted ||
+	    !isalpha((unsigned char)s[0]))
+		return 0;
+	for (i = 1; isalnum((unsigned char)s[i]) || s[i] == '-' ||
+	    s[i] == '_'; i++)
+		;
+	return s[i] == '=' ? i : 0;
+}
+
+/* How the language writes another program's setting name, or NULL. */
+static const char *
+hint_find(const struct conf_grammar *g, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < g->nhint; i++)
+		if (strcmp(g->hint[i].name, name) == 0)
+			return g->hint[i].instead;
+	return NULL;
 }
 
 /* True when row is a sub-keyword of parent (NULL: the top level). */
@@ -122,6 +170,20 @@ scope_find(const struct parser *p, const struct conf_tok *tok, int skip)
 			break;
 	}
 	return NULL;
+}
+
+/* Does tok, a word that starts its line, read as a setting in another
+ * syntax (`myhostname = x`, `queue_directory=/x`, a Postfix name)?  Then
+ * it starts a statement, for the block to report: it is neither a value
+ * of the statement before nor rubble to skip after an error. */
+static bool
+is_foreign_stmt(const struct parser *p, const struct conf_tok *tok)
+{
+	if (tok->kind != CONF_TOK_WORD || tok->quoted ||
+	    (tok != p->t && tok[-1].line == tok->line))
+		return false;
+	return (is_equals(tok + 1) && tok[1].line == tok->line) ||
+	    eq_name_len(tok) > 0 || hint_find(p->g, tok->text) != NULL;
 }
 
 /* The block the parser is in: the keyword of the nearest braces. */
@@ -313,6 +375,8 @@ resync(struct parser *p)
 		    (p->pos == 0 || tok[-1].line != tok->line ||
 		    can_start(p, kw, tok)))
 			return;
+		if (is_foreign_stmt(p, tok))
+			return;
 		if (tok->kind == CONF_TOK_OPEN)
 			skip_block(p);
 		else
@@ -336,13 +400,134 @@ block_prefix(const struct conf_kw *kw, char *buf, size_t bufsz)
 	buf[n + 2] = '\0';
 }
 
+/* The line of tok as it should be written: its tokens without a lone
+ * "=", and glued (a "NAME=VALUE" word, or NULL) split at its "=". */
+static void
+line_without_equals(const struct parser *p, const struct conf_tok *tok,
+    const struct conf_tok *glued, struct buf *b)
+{
+	const struct conf_tok *t = tok;
+	size_t len;
+
+	while (t != p->t && t[-1].line == tok->line)
+		t--;
+	for (; t->kind != CONF_TOK_END && t->line == tok->line; t++) {
+		if (is_equals(t))
+			continue;
+		if (b->len > 0)
+			buf_addc(b, ' ');
+		if (t == glued) {
+			len = eq_name_len(t);
+			buf_add(b, t->text, len);
+			if (t->text[len + 1] != '\0')
+				buf_printf(b, " %s", t->text + len + 1);
+		} else if (t->quoted)
+			conf_add_word(b, p->g, t->text);
+		else
+			buf_addstr(b, t->text);
+	}
+	if (b->len > SUGGEST_SHOWN) {
+		b->len = SUGGEST_SHOWN - 3;
+		buf_addstr(b, "...");
+	}
+}
+
+/* `kw = value` or `kw=value` (glued: that word; first: no value of kw
+ * before it): the language has no "=".  Said once per line, with the line
+ * as it should be written; the statement is read on without the "=", so
+ * its other errors are found. */
+static void
+equals_error(struct parser *p, const struct conf_kw *kw,
+    const struct conf_tok *at, const struct conf_tok *glued, bool first)
+{
+	struct buf line = BUF_INIT;
+	char path[128];
+
+	if (at->line == p->eq_line)
+		return;
+	p->eq_line = at->line;
+	conf_kw_path(kw, path, sizeof(path));
+	line_without_equals(p, at, glued, &line);
+	/* no value, before or after the "=": show what goes there */
+	if (first && (glued != NULL ?
+	    glued->text[eq_name_len(glued) + 1] == '\0' :
+	    at[1].kind == CONF_TOK_END || at[1].line != at->line) &&
+	    kw->syntax[0] != '\0')
+		buf_printf(&line, " %s", kw->syntax);
+	conf_err(p->errs, at->line, "%s: no \"=\" in sluice's syntax: "
+	    "write \"%s\"", path, line.data);
+	buf_free(&line);
+}
+
+/* The only keyword of block that starts with word (3 bytes at least),
+ * for a word cut short (`relay`); NULL if none or several do. */
+static const char *
+prefix_suggest(const struct conf_grammar *g, const struct conf_kw *block,
+    const char *word)
+{
+	const char *found = NULL;
+	size_t i, wl = strlen(word);
+
+	if (wl < 3)
+		return NULL;
+	for (i = 0; i < g->n; i++) {
+		if (!kw_is_child(&g->kw[i], block) ||
+		    strncasecmp(g->kw[i].name, word, wl) != 0)
+			continue;
+		if (found != NULL)
+			return NULL;
+		found = g->kw[i].name;
+	}
+	return found;
+}
+
+/* What a statement of block may start with, into b: ": expected a, b or
+ * c".  The sub-keywords that say what it is (CONF_KW_HEAD) with their
+ * values, always; else all of them, only when no suggestion was found. */
+static void
+block_choices(const struct conf_grammar *g, const struct conf_kw *block,
+    bool suggested, struct buf *b)
+{
+	const struct conf_kw *v[SUGGEST_CHOICES];
+	size_t i, n = 0, heads = 0;
+
+	if (block == NULL)
+		return;		/* the top level: too many to list */
+	for (i = 0; i < g->n; i++)
+		if (kw_is_child(&g->kw[i], block) &&
+		    (g->kw[i].flags & CONF_KW_HEAD))
+			heads++;
+	if (heads == 0 && suggested)
+		return;
+	for (i = 0; i < g->n && n < SUGGEST_CHOICES; i++)
+		if (kw_is_child(&g->kw[i], block) &&
+		    (heads == 0 || (g->kw[i].flags & CONF_KW_HEAD)))
+			v[n++] = &g->kw[i];
+	for (i = 0; i < n; i++) {
+		buf_addstr(b, i == 0 ? ": expected " : i + 1 < n ? ", " :
+		    " or ");
+		buf_addstr(b, v[i]->name);
+		if (heads > 0 && v[i]->syntax[0] != '\0')
+			buf_printf(b, " %s", v[i]->syntax);
+	}
+}
+
+/*
+ * A word where a statement of block should start.  In turn: a quoted
+ * keyword; Postfix's `NAME=VALUE` glued; a Postfix name the language has
+ * under another name; a keyword one or two typos away, or cut short; and
+ * for a block, what its statements start with.
+ */
 static void
 unknown_keyword(struct parser *p, const struct conf_kw *block,
     const struct conf_tok *tok)
 {
-	const struct conf_tok plain = { CONF_TOK_WORD, false, 0, tok->text };
-	const char *s;
-	char pre[130];
+	struct conf_tok plain = { CONF_TOK_WORD, false, tok->line, tok->text };
+	char pre[130], name[SUGGEST_MAXLEN + 1];
+	const struct conf_kw *kw;
+	struct buf more = BUF_INIT;
+	const char *s, *word = tok->text;
+	size_t len;
 
 	block_prefix(block, pre, sizeof(pre));
 	if (tok->quoted && kw_find(p->g, block, &plain) != NULL) {
@@ -350,12 +535,29 @@ unknown_keyword(struct parser *p, const struct conf_kw *block,
 		    "never a keyword", pre, tok->text);
 		return;
 	}
-	if ((s = conf_suggest(p->g, block, tok->text)) != NULL)
-		conf_err(p->errs, tok->line, "%sunknown keyword \"%.80s\" "
-		    "(did you mean \"%s\"?)", pre, tok->text, s);
-	else
-		conf_err(p->errs, tok->line, "%sunknown keyword \"%.80s\"",
-		    pre, tok->text);
+	if ((len = eq_name_len(tok)) > 0 && len < sizeof(name)) {
+		memcpy(name, tok->text, len);
+		name[len] = '\0';
+		plain.text = name;
+		if ((kw = kw_find(p->g, block, &plain)) != NULL) {
+			equals_error(p, kw, tok, tok, true);
+			return;
+		}
+		word = name;
+	}
+	if (!tok->quoted && (s = hint_find(p->g, word)) != NULL) {
+		conf_err(p->errs, tok->line, "%sunknown keyword \"%s\" (a "
+		    "Postfix setting; sluice's is \"%s\")", pre, word, s);
+		return;
+	}
+	if ((s = conf_suggest(p->g, block, word)) == NULL)
+		s = prefix_suggest(p->g, block, word);
+	block_choices(p->g, block, s != NULL, &more);
+	if (s != NULL)
+		buf_printf(&more, " (did you mean \"%s\"?)", s);
+	conf_err(p->errs, tok->line, "%sunknown keyword \"%.80s\"%s", pre,
+	    word, more.len > 0 ? more.data : "");
+	buf_free(&more);
 }
 
 /* May tok be a value of the statement whose last token is prev? */
@@ -363,11 +565,13 @@ static bool
 is_value(const struct parser *p, const struct conf_tok *tok,
     const struct conf_tok *prev)
 {
-	if (tok->kind != CONF_TOK_WORD || scope_find(p, tok, 0) != NULL)
+	if (tok->kind != CONF_TOK_WORD || is_equals(tok) ||
+	    scope_find(p, tok, 0) != NULL)
 		return false;
-	/* a misspelt keyword starting a line starts a statement */
+	/* a misspelt or foreign keyword starting a line starts a statement */
 	if (!tok->quoted && tok->line > prev->line &&
-	    conf_suggest(p->g, block_kw(p), tok->text) != NULL)
+	    (conf_suggest(p->g, block_kw(p), tok->text) != NULL ||
+	    is_foreign_stmt(p, tok)))
 		return false;
 	return true;
 }
@@ -497,14 +701,25 @@ parse_stmt(struct parser *p, struct conf_node *parent,
 	advance(p);
 	/* its own sub-keywords end its values too */
 	push(p, kw, false);
-	while (n->nargs < (size_t)kw->max && is_value(p, cur(p), prev)) {
+	for (;;) {
+		/* `name = value`, or `route a.example = [192.0.2.1]` */
+		if (is_equals(cur(p)) && cur(p)->line == prev->line &&
+		    (n->nargs == 0 || n->nargs < (size_t)kw->max)) {
+			equals_error(p, kw, cur(p), NULL, n->nargs == 0);
+			advance(p);
+			continue;
+		}
+		if (n->nargs == (size_t)kw->max || !is_value(p, cur(p), prev))
+			break;
 		prev = cur(p);
 		node_add_arg(n, prev);
 		advance(p);
 	}
 	if (n->nargs < (size_t)kw->min) {
 		p->depth--;
-		missing_argument(p, n);
+		/* `user =`: the "=" message said what goes there */
+		if (n->nargs > 0 || p->eq_line != prev->line)
+			missing_argument(p, n);
 		n->bad = true;
 		resync(p);
 		return;

@@ -94,6 +94,9 @@ void	conf_toks_free(struct conf_toks *);
 #define CONF_KW_REPEAT	0x02	/* may be given more than once */
 #define CONF_KW_OPTION	0x04	/* an option of its statement, which applies
 				 * it and its default; not dumped alone */
+#define CONF_KW_HEAD	0x08	/* says what its statement is (deliver
+				 * relayhost|mx): listed when a statement
+				 * starts with an unknown word */
 
 enum conf_unit {
 	CONF_U_NONE,		/* a group of settings, or a flag */
@@ -127,9 +130,18 @@ struct conf_kw {
 	size_t		 off;		/* where the value lives */
 };
 
+/* Another program's name for a setting (Postfix's main.cf) and how the
+ * language writes it, for the message when a file uses that name. */
+struct conf_hint {
+	const char	*name;		/* "relayhost" */
+	const char	*instead;	/* "deliver relayhost [host]:port" */
+};
+
 struct conf_grammar {
 	const struct conf_kw	*kw;
 	size_t			 n;
+	const struct conf_hint	*hint;
+	size_t			 nhint;
 };
 
 /* Writes "parent name" (or "name" at the top level) into buf. */

@@ -193,8 +193,10 @@ api_op_closed(struct evhttp_connection *evcon, void *arg)
 		op->req = NULL;
 }
 
-/* One line per changed message (each message's lines carry its id), and
- * one for a whole-sender operation or a flush. */
+/* One line per changed message (each message's lines carry its id; a
+ * deleted one also gets the "event=removed" that marks every message
+ * leaving the queue, as postsuper -d logs "removed"), and one for a
+ * whole-sender operation or a flush.  Called after the commit. */
 static void
 api_op_log(const struct api_op *op)
 {
@@ -209,10 +211,11 @@ api_op_log(const struct api_op *op)
 		return;
 	}
 	for (i = 0; i < op->nmsg; i++)
-		if (op->action == API_DELETE)
+		if (op->action == API_DELETE) {
 			log_info("queue_id=%s event=deleted by=admin-api",
 			    op->msgs[i].id);
-		else
+			log_info("queue_id=%s event=removed", op->msgs[i].id);
+		} else
 			log_info("queue_id=%s event=%s by=admin-api "
 			    "recipients=%u", op->msgs[i].id, done,
 			    op->msgs[i].nrcpt);

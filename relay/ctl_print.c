@@ -112,14 +112,21 @@ ctl_put_scalar(FILE *f, const struct ctl_json *v)
 	}
 }
 
+/* "key:" or, for a key of a nested object, "obj.key:". */
+static const char *
+ctl_status_key(char *buf, size_t bufsz, const char *prefix, const char *key)
+{
+	snprintf(buf, bufsz, "%s%s%s:", prefix ? prefix : "",
+	    prefix ? "." : "", key);
+	return buf;
+}
+
 static void
-ctl_put_key(FILE *f, const char *prefix, const char *key)
+ctl_put_key(FILE *f, const char *prefix, const char *key, size_t cols)
 {
 	char k[64];
 
-	snprintf(k, sizeof(k), "%s%s%s:", prefix ? prefix : "",
-	    prefix ? "." : "", key);
-	ctl_put_pad(f, k, 18);
+	ctl_put_pad(f, ctl_status_key(k, sizeof(k), prefix, key), cols);
 }
 
 static uint64_t
@@ -207,6 +214,40 @@ ctl_fmt_due(char *b, size_t n, const char *due, int64_t now)
 	}
 }
 
+/* cols, or wider when "key: " needs more. */
+static size_t
+ctl_cols_fit(size_t cols, const char *key)
+{
+	size_t w = ctl_width(key) + 1;
+
+	return w > cols ? w : cols;
+}
+
+/* The width of the status's key column: its longest key, a colon and a
+ * space, so the values line up whatever objects the daemon adds
+ * ("delivery.connections_total:").  q and w are printed by name. */
+static size_t
+ctl_status_cols(const struct ctl_json *j, const struct ctl_json *q,
+    const struct ctl_json *w)
+{
+	const struct ctl_json *v;
+	size_t i, k, cols = sizeof("recipients:");	/* its NUL: the space */
+	char key[64];
+
+	for (i = 0; i < j->n; i++) {
+		v = j->items[i];
+		if (v == q || v == w)
+			continue;
+		if (v->type != CTL_JSON_OBJECT)
+			cols = ctl_cols_fit(cols, ctl_status_key(key,
+			    sizeof(key), NULL, v->key));
+		for (k = 0; v->type == CTL_JSON_OBJECT && k < v->n; k++)
+			cols = ctl_cols_fit(cols, ctl_status_key(key,
+			    sizeof(key), v->key, v->items[k]->key));
+	}
+	return cols;
+}
+
 int
 ctl_print_status(FILE *f, const struct ctl_json *j, int64_t now,
     const char **errstr)
@@ -215,19 +256,20 @@ ctl_print_status(FILE *f, const struct ctl_json *j, int64_t now,
 	const struct ctl_json *w = ctl_json_get(j, "writer");
 	char dur[32];
 	uint64_t secs;
-	size_t i, k;
+	size_t i, k, cols;
 
 	(void)now;
 	if (j == NULL || j->type != CTL_JSON_OBJECT || q == NULL || w == NULL) {
 		*errstr = "unexpected status JSON";
 		return -1;
 	}
+	cols = ctl_status_cols(j, q, w);
 	for (i = 0; i < j->n; i++) {
 		v = j->items[i];
 		if (v == q || v == w)
 			continue;
 		if (v->type != CTL_JSON_OBJECT) {
-			ctl_put_key(f, NULL, v->key);
+			ctl_put_key(f, NULL, v->key, cols);
 			if (strcmp(v->key, "uptime") != 0)
 				ctl_put_scalar(f, v);
 			else if (ctl_json_u64(j, "uptime", &secs) == 0) {
@@ -240,19 +282,20 @@ ctl_print_status(FILE *f, const struct ctl_json *j, int64_t now,
 			continue;
 		}
 		for (k = 0; k < v->n; k++) {
-			ctl_put_key(f, v->key, v->items[k]->key);
+			ctl_put_key(f, v->key, v->items[k]->key, cols);
 			ctl_put_scalar(f, v->items[k]);
 			fputc('\n', f);
 		}
 	}
-	fprintf(f, "%-18s%" PRIu64 " message%s, %" PRIu64 " bytes\n",
-	    "queue:", ctl_u64(q, "messages"),
+	fprintf(f, "%-*s%" PRIu64 " message%s, %" PRIu64 " bytes\n",
+	    (int)cols, "queue:", ctl_u64(q, "messages"),
 	    ctl_u64(q, "messages") == 1 ? "" : "s", ctl_u64(q, "bytes"));
-	fprintf(f, "%-18s%" PRIu64 " ready, %" PRIu64 " deferred, %" PRIu64
-	    " retry, %" PRIu64 " hold\n", "recipients:", ctl_u64(q, "ready"),
-	    ctl_u64(q, "deferred"), ctl_u64(q, "retry"), ctl_u64(q, "hold"));
-	fprintf(f, "%-18s%" PRIu64 " commits, %" PRIu64 " jobs\n", "writer:",
-	    ctl_u64(w, "commits"), ctl_u64(w, "jobs"));
+	fprintf(f, "%-*s%" PRIu64 " ready, %" PRIu64 " deferred, %" PRIu64
+	    " retry, %" PRIu64 " hold\n", (int)cols, "recipients:",
+	    ctl_u64(q, "ready"), ctl_u64(q, "deferred"), ctl_u64(q, "retry"),
+	    ctl_u64(q, "hold"));
+	fprintf(f, "%-*s%" PRIu64 " commits, %" PRIu64 " jobs\n", (int)cols,
+	    "writer:", ctl_u64(w, "commits"), ctl_u64(w, "jobs"));
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 """`sluiced -n`: what an administrator runs before a restart.  A valid
 file passes silently; mistakes come back as file:line: message, all of
 them, with exit 1, and nothing is started."""
+import re
 import subprocess
 
 import harness
@@ -49,3 +50,46 @@ def test_tls_key_that_does_not_match_is_found_before_a_restart(workdir, tls_cert
     assert r.returncode == 1, r
     assert r.stderr.startswith("%s: tls key %s: " % (conf, other_key)), r.stderr
     assert "mismatch" in r.stderr, r.stderr
+
+
+def test_postfix_habits_are_explained(workdir):
+    """An administrator coming from Postfix writes main.cf's names and
+    `name = value`: each line gets one message saying how sluice writes
+    it, and the file written as the messages say passes."""
+    state = workdir / "state"
+    conf = workdir / "postfix.conf"
+    lines = ["hostname = relay.test",
+             "state-dir = %s" % state,
+             "relayhost = [127.0.0.1]:2626",
+             "relay-domains = example.com example.org",
+             "limits { message-size = 10M errors = 5 }",
+             "admin socket=%s" % (workdir / "admin.sock"),
+             "listen 1.2.3"]
+    conf.write_text("\n".join(lines) + "\n")
+    r = check(conf)
+    assert (r.returncode, r.stdout) == (1, ""), r
+    said = {}
+    for l in r.stderr.splitlines():
+        m = re.match(r"%s:(\d+): (.*)$" % re.escape(str(conf)), l)
+        assert m, l
+        said.setdefault(int(m.group(1)), []).append(m.group(2))
+    assert sorted(said) == list(range(1, len(lines) + 1)), r.stderr
+    assert all(len(v) == 1 for v in said.values()), r.stderr
+    assert said[3] == ['unknown keyword "relayhost" (a Postfix setting; '
+                       'sluice\'s is "deliver relayhost [host]:port")'], said
+    assert said[7] == ["listen: 1.2.3: invalid address (a numeric IPv4 or "
+                       "IPv6 address) and missing port"], said
+    assert not state.exists()
+
+    fixed = list(lines)
+    for n, (msg,) in said.items():
+        m = re.fullmatch(r'(\S+(?: \S+)?): no "=" in sluice\'s syntax: '
+                         r'write "(.*)"', msg)
+        if m:
+            fixed[n - 1] = m.group(2)
+    assert sum(f != l for f, l in zip(fixed, lines)) == 5, fixed
+    fixed[2] = "deliver relayhost [127.0.0.1]:2626"
+    fixed[6] = "listen 127.0.0.1:%d" % harness.free_port()
+    conf.write_text("\n".join(fixed) + "\n")
+    r = check(conf)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), (fixed, r)

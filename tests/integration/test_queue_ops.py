@@ -192,6 +192,17 @@ def test_delete_by_sender_and_several_ids(sluice):
     s.ctl_ok("queue", "delete", c1)
     assert out(s.ctl_ok("queue")) == "queue is empty\n"
 
+    # each deleted message left the queue, and the log says so as it does
+    # for delivered mail: "event=removed" once, after "event=deleted"
+    for q in (a1, a2, b1, b2, c1):
+        s.wait_log(r"queue_id=%s event=removed$" % q)
+        mine = [l.split(": ", 1)[1] for l in s.lines if "queue_id=%s " % q in l]
+        ev = [l for l in mine if re.search(r" event=(deleted|removed)\b", l)]
+        assert ev == ["queue_id=%s event=deleted by=admin-api" % q,
+                      "queue_id=%s event=removed" % q], mine
+    # a delete that found nothing removed nothing
+    assert sum("event=removed" in l for l in s.lines) == 5, s.log_tail()
+
 
 def test_unknown_ids_are_named(sluice):
     s = sluice()

@@ -430,6 +430,71 @@ test_print_op(void)
 	free(out);
 }
 
+/* The status: one key column as wide as the longest key, nested objects
+ * as obj.key, the queue and the writer summed up at the end. */
+static void
+test_print_status(void)
+{
+	static const struct {
+		const char	*json;
+		int		 rc;
+		const char	*want;
+		const char	*name;
+	} cases[] = {
+		{ "{\"hostname\":\"relay.example.com\",\"version\":\"0.3\","
+		  "\"pid\":42,\"uptime\":3725,\"state\":\"running\","
+		  "\"sessions\":1,\"sessions_total\":12,\"accepted\":10,"
+		  "\"accepted_bytes\":20480,\"rejects\":2,\"delivery\":{"
+		  "\"active\":1,\"waiting\":0,\"connections\":2,"
+		  "\"connections_total\":9,\"sent\":8,\"deferred\":1,"
+		  "\"bounced\":0,\"notifications\":0},\"queue\":{"
+		  "\"messages\":1,\"ready\":0,\"deferred\":0,\"retry\":1,"
+		  "\"hold\":0,\"bytes\":900},\"writer\":{\"commits\":20,"
+		  "\"jobs\":21}}", 0,
+		  "hostname:                   relay.example.com\n"
+		  "version:                    0.3\n"
+		  "pid:                        42\n"
+		  "uptime:                     1h 02m 05s\n"
+		  "state:                      running\n"
+		  "sessions:                   1\n"
+		  "sessions_total:             12\n"
+		  "accepted:                   10\n"
+		  "accepted_bytes:             20480\n"
+		  "rejects:                    2\n"
+		  "delivery.active:            1\n"
+		  "delivery.waiting:           0\n"
+		  "delivery.connections:       2\n"
+		  "delivery.connections_total: 9\n"
+		  "delivery.sent:              8\n"
+		  "delivery.deferred:          1\n"
+		  "delivery.bounced:           0\n"
+		  "delivery.notifications:     0\n"
+		  "queue:                      1 message, 900 bytes\n"
+		  "recipients:                 0 ready, 0 deferred, 1 retry, "
+		  "0 hold\n"
+		  "writer:                     20 commits, 21 jobs\n",
+		  "status: one key column" },
+		{ "{\"pid\":1,\"queue\":{\"messages\":0,\"bytes\":0},"
+		  "\"writer\":{\"commits\":0,\"jobs\":0}}", 0,
+		  "pid:        1\n"
+		  "queue:      0 messages, 0 bytes\n"
+		  "recipients: 0 ready, 0 deferred, 0 retry, 0 hold\n"
+		  "writer:     0 commits, 0 jobs\n",
+		  "status: short keys, the summary's labels fit" },
+		{ "{\"pid\":1}", -1, "", "status: no queue" },
+	};
+	char *out;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		out = capture(cases[i].json, ctl_print_status, &rc);
+		T_EQ_INT(rc, cases[i].rc, cases[i].name);
+		T_EQ_STR(out, cases[i].want, cases[i].name);
+		free(out);
+	}
+}
+
 int
 main(void)
 {
@@ -443,5 +508,6 @@ main(void)
 	test_time_parse();
 	test_print_due();
 	test_print_op();
+	test_print_status();
 	return t_done();
 }

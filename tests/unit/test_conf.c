@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "conf/conf_priv.h"
 #include "lib/addr.h"
 #include "lib/buf.h"
 #include "t.h"
@@ -721,6 +722,92 @@ test_errors(void)
 		  HOST "postmaster pm.@example.com\n",
 		  "e.conf:2: postmaster: pm.@example.com: not a mail address "
 		  "(local-part or local-part@domain)\n" },
+		{ "postfix name, said how sluice writes it",
+		  HOST "relayhost = [127.0.0.1]:2626\n",
+		  "e.conf:2: unknown keyword \"relayhost\" (a Postfix setting; "
+		  "sluice's is \"deliver relayhost [host]:port\")\n" },
+		{ "postfix name glued to its value",
+		  HOST "smtpd_tls_cert_file=/etc/ssl/x.pem\n",
+		  "e.conf:2: unknown keyword \"smtpd_tls_cert_file\" (a Postfix "
+		  "setting; sluice's is \"tls certificate FILE key FILE\")\n" },
+		{ "main.cf lines, each one reported",
+		  HOST "myhostname = a.example\nmydomain = example\n"
+		  "mynetworks = 10.0.0.0/8\n  192.168.0.0/16\n"
+		  "relay_domains = example.com\nuser = x y\n",
+		  "e.conf:2: unknown keyword \"myhostname\" (a Postfix setting; "
+		  "sluice's is \"hostname NAME\")\n"
+		  "e.conf:3: unknown keyword \"mydomain\"\n"
+		  "e.conf:4: unknown keyword \"mynetworks\" (a Postfix setting; "
+		  "sluice's is \"trusted-networks ADDRESS-OR-CIDR...\")\n"
+		  "e.conf:6: unknown keyword \"relay_domains\" (a Postfix "
+		  "setting; sluice's is \"relay-domains DOMAIN...\")\n"
+		  "e.conf:7: user: no \"=\" in sluice's syntax: write "
+		  "\"user x y\"\n"
+		  "e.conf:7: user: unexpected \"y\"\n" },
+		{ "postfix name ends the list before it",
+		  HOST "trusted-networks 10.0.0.0/8\nmynetworks_style = host\n",
+		  "e.conf:3: unknown keyword \"mynetworks_style\"\n" },
+		{ "equals after a keyword, value still checked",
+		  "hostname = relay_1.example.com\n",
+		  "e.conf:1: hostname: no \"=\" in sluice's syntax: write "
+		  "\"hostname relay_1.example.com\"\n"
+		  "e.conf:1: hostname: relay_1.example.com: not a valid domain "
+		  "name\n" },
+		{ "equals, once per line",
+		  HOST "state-dir = /var/lib/sluice user = mail\n"
+		  "limits { errors = 5 recipients = 0 }\n",
+		  "e.conf:2: state-dir: no \"=\" in sluice's syntax: write "
+		  "\"state-dir /var/lib/sluice user mail\"\n"
+		  "e.conf:3: limits errors: no \"=\" in sluice's syntax: write "
+		  "\"limits { errors 5 recipients 0 }\"\n"
+		  "e.conf:3: limits recipients: too small (at least 1)\n" },
+		{ "equals glued to a keyword",
+		  HOST "state-dir=/var/lib/sluice\nlimits { errors=5 }\n",
+		  "e.conf:2: state-dir: no \"=\" in sluice's syntax: write "
+		  "\"state-dir /var/lib/sluice\"\n"
+		  "e.conf:3: limits errors: no \"=\" in sluice's syntax: write "
+		  "\"limits { errors 5 }\"\n" },
+		{ "equals and nothing after",
+		  HOST "user =\nrelay-domains=\n",
+		  "e.conf:2: user: no \"=\" in sluice's syntax: write "
+		  "\"user NAME\"\n"
+		  "e.conf:3: relay-domains: no \"=\" in sluice's syntax: write "
+		  "\"relay-domains DOMAIN...\"\n" },
+		{ "equals before an option and among next hops",
+		  HOST "deliver = relayhost = [192.0.2.1]\n"
+		  "route a.example = [192.0.2.2]\n",
+		  "e.conf:2: deliver: no \"=\" in sluice's syntax: write "
+		  "\"deliver relayhost [192.0.2.1]\"\n"
+		  "e.conf:3: route: no \"=\" in sluice's syntax: write "
+		  "\"route a.example [192.0.2.2]\"\n" },
+		{ "equals on the next line is no value",
+		  HOST "state-dir\n= /var/lib/sluice\nuser x\n",
+		  "e.conf:2: state-dir: missing argument (PATH)\n" },
+		{ "listen: not an address, no port",
+		  HOST "listen 1.2.3\nlisten localhost\n",
+		  "e.conf:2: listen: 1.2.3: invalid address (a numeric IPv4 or "
+		  "IPv6 address) and missing port\n"
+		  "e.conf:3: listen: localhost: invalid address (a numeric IPv4 "
+		  "or IPv6 address) and missing port\n" },
+		{ "listen: IPv6 without brackets",
+		  HOST "listen ::1:2525\nlisten [::1]\nlisten *\n",
+		  "e.conf:2: listen: ::1:2525: missing port (an IPv6 address "
+		  "needs brackets: [ADDRESS]:PORT)\n"
+		  "e.conf:3: listen: [::1]: missing port\n"
+		  "e.conf:4: listen: *: missing port\n" },
+		{ "deliver: the choices, and a word cut short",
+		  HOST "deliver relay [127.0.0.1]:25\n",
+		  "e.conf:2: deliver: unknown keyword \"relay\": expected "
+		  "relayhost NEXTHOP... or mx (did you mean \"relayhost\"?)\n" },
+		{ "deliver: the choices, no suggestion",
+		  HOST "deliver smarthost [127.0.0.1]:25\n",
+		  "e.conf:2: deliver: unknown keyword \"smarthost\": expected "
+		  "relayhost NEXTHOP... or mx\n" },
+		{ "block: its keywords when none is close",
+		  HOST "admin { path /tmp/s }\nretry { wait 5m }\n",
+		  "e.conf:2: admin: unknown keyword \"path\": expected socket\n"
+		  "e.conf:3: retry: unknown keyword \"wait\": expected initial, "
+		  "max or lifetime\n" },
 	};
 	struct buf err = BUF_INIT;
 	struct conf *c = (struct conf *)1;
@@ -1196,6 +1283,29 @@ test_dump(void)
 	buf_free(&d2);
 }
 
+/* Each Postfix hint names a statement the language has, and no hint is
+ * shadowed by a keyword (it would never be shown). */
+static void
+test_hints(void)
+{
+	const struct conf_grammar *g = &conf_daemon_grammar;
+	char first[64], name[96];
+	size_t i, n;
+
+	T_OK(g->nhint > 0, "hints: some");
+	for (i = 0; i < g->nhint; i++) {
+		n = strcspn(g->hint[i].instead, " ");
+		snprintf(first, sizeof(first), "%.*s", (int)n,
+		    g->hint[i].instead);
+		snprintf(name, sizeof(name), "hint %s: %s is a statement",
+		    g->hint[i].name, first);
+		T_OK(conf_kw_lookup(g, "", first) != NULL, name);
+		snprintf(name, sizeof(name), "hint %s: not a keyword",
+		    g->hint[i].name);
+		T_OK(conf_kw_lookup(g, "", g->hint[i].name) == NULL, name);
+	}
+}
+
 int
 main(void)
 {
@@ -1212,5 +1322,6 @@ main(void)
 	test_defaults();
 	test_predicates();
 	test_dump();
+	test_hints();
 	return t_done();
 }
