@@ -481,8 +481,9 @@ pump(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(d->ev_pump, &tv);
 }
 
-static bool
-rcpt_active(struct delivery *d, const char *id, int rcpt)
+/* The delivery a recipient is in (until its outcome is committed). */
+static struct dl *
+rcpt_delivery(struct delivery *d, const char *id, int rcpt)
 {
 	struct dl *dl;
 	size_t i;
@@ -492,9 +493,9 @@ rcpt_active(struct delivery *d, const char *id, int rcpt)
 			continue;
 		for (i = 0; i < dl->n; i++)
 			if (dl->rcpt[i] == rcpt)
-				return true;
+				return dl;
 	}
-	return false;
+	return NULL;
 }
 
 void
@@ -526,9 +527,11 @@ delivery_sync(struct delivery *d, const char *id)
 	if (rc == 1) {
 		for (i = 0; i < qd->nrcpt; i++) {
 			const struct queue_rcpt_info *r = &qd->rcpts[i];
+			struct dl *dl = rcpt_delivery(d, id, (int)i);
 
-			if (pending_state(r->state) &&
-			    !rcpt_active(d, id, (int)i))
+			if (dl != NULL)		/* its outcome will look again */
+				dl->resync = true;
+			else if (pending_state(r->state))
 				sched_add(d->sched, id, (int)i, r->addr,
 				    r->due);
 		}

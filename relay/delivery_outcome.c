@@ -310,6 +310,7 @@ job_committed(void *arg)
 	struct dl *dl = job->dl;
 	struct delivery *d = dl->d;
 	char id[QUEUE_ID_SIZE];
+	bool resync;
 	size_t i;
 
 	d->jobs--;
@@ -338,8 +339,17 @@ job_committed(void *arg)
 	}
 	if (job->rc >= 0 && job->removed)
 		log_info("queue_id=%s event=removed", id);
+	/* retries join the schedule at their due time; after an admin's
+	 * change to the message meanwhile, the queue says what is left */
+	resync = job->rc >= 0 && job->retry && !job->gone && dl->resync;
+	if (job->rc >= 0 && job->retry && !job->gone && !dl->resync)
+		for (i = 0; i < job->n; i++)
+			if (!job->rec[i].done)
+				sched_add(d->sched, id, job->rec[i].rcpt,
+				    dl->msg->rcpts[job->rec[i].rcpt].addr,
+				    job->rec[i].due);
 	dl_free(&dl);
-	if (job->rc >= 0 && job->retry && !job->gone)
+	if (resync)
 		delivery_sync(d, id);
 	job_free(job);
 	delivery_kick(d);

@@ -80,6 +80,7 @@ struct dl {
 	char			*fail_host;
 	struct dl_conn		*conn;
 	bool			 committing;
+	bool			 resync;	/* changed by an admin meanwhile */
 	TAILQ_ENTRY(dl)		 link;
 };
 

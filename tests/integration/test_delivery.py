@@ -493,3 +493,26 @@ def test_a_dead_next_hop_is_suspended_then_flush_resumes(sluice, sink):
     got = k.wait(10, 20)
     assert sorted(message_ids(got)) == sorted(ids)
     s.wait_log(r"event=destination-resumed destination=\[relayhost\]", 5)
+
+
+def test_hold_during_a_delivery_keeps_the_recipient_held(sluice):
+    """An administrator holds a message while its delivery is under way:
+    the delivery's temporary failure is recorded, the recipient stays on
+    hold and out of the schedule, until released."""
+    import json
+    hung = SilentAtDot()
+    try:
+        s = sluice(deliver=harness.deliver_to(hung.port),
+                   extra="delivery { timeout-data 1s }\n"
+                         "retry { initial 1s max 1s lifetime 1h }")
+        qid, = submit_many(s.port, 1, "holdmid").values()
+        assert hung.got_dot.wait(10)
+        assert s.ctl("queue", "hold", qid).returncode == 0
+        s.wait_log(r"queue_id=%s event=delivery .*attempts=1 .*status=deferred"
+                   % qid, 10)
+        r, = s.show(qid)["recipients"]
+        assert r["state"] == "hold" and r["attempts"] == 1, r
+        st = json.loads(s.ctl_ok("status", "--json").stdout)
+        assert st["delivery"]["waiting"] == 0 and st["delivery"]["active"] == 0, st
+    finally:
+        hung.close()
