@@ -23,6 +23,7 @@
 #define CONF_MAX_FILE	(16u * 1024 * 1024)	/* bytes of configuration */
 #define CONF_MAX_ERRORS	100	/* then "too many errors" */
 #define CONF_MAX_DEPTH	16	/* nesting of the grammar, not of input */
+#define CONF_USER_MAX	32	/* bytes of a login name */
 
 /* Errors, collected as found; line 0 means "no line" (a default). */
 struct conf_err {
@@ -189,6 +190,23 @@ const char *conf_shown(const char *word, char *buf, size_t bufsz);
 /* Letters, digits and hyphens in dot-separated labels (RFC 1035 2.3.1,
  * with RFC 1123's leading digits); at most 253 bytes. */
 bool	conf_is_domain(const char *);
+
+/* The rows of conf_daemon_kws (conf_table.c), by name; the order is that
+ * of conf_dump. */
+enum {
+	KW_HOSTNAME, KW_STATE_DIR, KW_USER, KW_LISTEN, KW_LISTEN_TLS,
+	KW_LISTEN_TLS_REQ, KW_TRUSTED, KW_RELAY_DOMAINS, KW_TLS, KW_TLS_CERT,
+	KW_TLS_KEY, KW_LIMITS, KW_MSG_SIZE, KW_RCPTS, KW_CONNS,
+	KW_CONNS_PER_IP, KW_CMD_TIMEOUT, KW_DATA_TIMEOUT, KW_ERRORS,
+	KW_LINE_LENGTH, KW_ADMIN, KW_ADMIN_SOCKET, KW_DELIVER,
+	KW_DELIVER_RELAYHOST, KW_DELIVER_MX, KW_DELIVER_TLS, KW_DELIVER_CA,
+	KW_DELIVER_AUTH, KW_ROUTE, KW_ROUTE_TLS, KW_ROUTE_CA, KW_ROUTE_AUTH,
+	KW_DELIVERY, KW_DLV_CONNS, KW_DLV_PER_DEST, KW_DLV_TO_CONNECT,
+	KW_DLV_TO_COMMAND, KW_DLV_TO_DATA, KW_RETRY, KW_RETRY_INITIAL,
+	KW_RETRY_MAX, KW_RETRY_LIFETIME, KW_RESOLVER, KW_POSTMASTER, KW_COUNT
+};
+
+extern const struct conf_kw conf_daemon_kws[KW_COUNT];
 
 /* The daemon's part of the language (conf_daemon.c). */
 extern const struct conf_grammar conf_daemon_grammar;

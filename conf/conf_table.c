@@ -1,0 +1,182 @@
+/*
+ * conf_table: THE table of the daemon's settings (see conf_daemon.c for
+ * how it is read): each row gives a setting's name, the shape of its
+ * values, its unit, its default (written in the configuration language)
+ * and its bounds; and the hints for Postfix's names.  The parser, the
+ * apply step and conf_dump all read it.
+ */
+#include <sys/un.h>
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "conf_priv.h"
+
+#define OFF(f)		offsetof(struct conf, f)
+#define KIB		1024ull
+#define GIB		(1024ull * 1024 * 1024)
+#define SUN_MAX		(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define CA_FILE		"/etc/ssl/certs/ca-certificates.crt"
+#define HOPS		"NEXTHOP... [tls POLICY] [ca-file FILE] [auth-file FILE]"
+#define DAY		86400ull
+
+const struct conf_kw conf_daemon_kws[KW_COUNT] = {
+/*	  parent    name		values		min max flags
+ *	  unit			default			lo	hi	where */
+	[KW_HOSTNAME] = { "", "hostname",	"NAME",		1, 1, 0,
+	  CONF_U_HOST,		NULL,			0, 0,	OFF(hostname) },
+	[KW_STATE_DIR] = { "", "state-dir",	"PATH",		1, 1, 0,
+	  CONF_U_PATH,		"/var/lib/sluice",	0, 0,	OFF(state_dir) },
+	[KW_USER] = { "", "user",		"NAME",		1, 1, 0,
+	  CONF_U_USER,		"sluice",		0, CONF_USER_MAX, OFF(user) },
+	[KW_LISTEN] = { "", "listen",	"ADDR:PORT [tls] [tls-required]",
+	  1, 1, CONF_KW_REPEAT,
+	  CONF_U_LISTEN,	"127.0.0.1:2525",	0, 0,	OFF(listen) },
+	[KW_LISTEN_TLS] = { "listen", "tls",	"",		0, 0, 0,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_LISTEN_TLS_REQ] = { "listen", "tls-required", "",	0, 0, 0,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_TRUSTED] = { "", "trusted-networks", "ADDRESS-OR-CIDR...",
+	  1, CONF_MANY, 0,
+	  CONF_U_CIDRS,		"127.0.0.0/8 ::1/128",	0, 0,	OFF(trusted) },
+	[KW_RELAY_DOMAINS] = { "", "relay-domains", "DOMAIN...",
+	  1, CONF_MANY, 0,
+	  CONF_U_DOMAINS,	NULL,			0, 0,
+	  OFF(relay_domains) },
+	[KW_TLS] = { "", "tls",	"certificate FILE key FILE",	0, 0,
+	  CONF_KW_BLOCK,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_TLS_CERT] = { "tls", "certificate", "FILE",		1, 1, 0,
+	  CONF_U_FILE,		NULL,			0, 0,	OFF(tls_cert) },
+	[KW_TLS_KEY] = { "tls", "key",	"FILE",			1, 1, 0,
+	  CONF_U_FILE,		NULL,			0, 0,	OFF(tls_key) },
+	[KW_LIMITS] = { "", "limits",	"{ ... }",		0, 0,
+	  CONF_KW_BLOCK,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_MSG_SIZE] = { "limits", "message-size", "SIZE",	1, 1, 0,
+	  CONF_U_SIZE,		"50M",			KIB, GIB,
+	  OFF(limits.message_size) },
+	[KW_RCPTS] = { "limits", "recipients", "N",		1, 1, 0,
+	  CONF_U_COUNT,		"1000",			1, 100000,
+	  OFF(limits.recipients) },
+	[KW_CONNS] = { "limits", "connections", "N",		1, 1, 0,
+	  CONF_U_COUNT,		"500",			1, 100000,
+	  OFF(limits.connections) },
+	[KW_CONNS_PER_IP] = { "limits", "connections-per-ip", "N", 1, 1, 0,
+	  CONF_U_COUNT,		"50",			1, 100000,
+	  OFF(limits.connections_per_ip) },
+	[KW_CMD_TIMEOUT] = { "limits", "command-timeout", "DURATION", 1, 1, 0,
+	  CONF_U_DURATION,	"5m",			1, 3600,
+	  OFF(limits.command_timeout) },
+	[KW_DATA_TIMEOUT] = { "limits", "data-timeout", "DURATION", 1, 1, 0,
+	  CONF_U_DURATION,	"10m",			1, 3600,
+	  OFF(limits.data_timeout) },
+	[KW_ERRORS] = { "limits", "errors",	"N",		1, 1, 0,
+	  CONF_U_COUNT,		"20",			1, 1000,
+	  OFF(limits.errors) },
+	/* RFC 5321 4.5.3.1.4: a command line may be 512 octets */
+	[KW_LINE_LENGTH] = { "limits", "line-length", "N",	1, 1, 0,
+	  CONF_U_COUNT,		"2048",			512, 65536,
+	  OFF(limits.line_length) },
+	[KW_ADMIN] = { "", "admin",	"socket PATH",		0, 0,
+	  CONF_KW_BLOCK,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_ADMIN_SOCKET] = { "admin", "socket", "PATH",	1, 1, 0,
+	  CONF_U_PATH,		"/run/sluice/admin.sock", 0, SUN_MAX,
+	  OFF(admin_socket) },
+	/* where mail goes: one relayhost list or the recipients' MX; its
+	 * options are applied by conf_deliver.c with the defaults below */
+	[KW_DELIVER] = { "", "deliver",	"relayhost " HOPS " | mx [tls ...]",
+	  0, 0, CONF_KW_BLOCK,
+	  CONF_U_DELIVER,	"mx tls may",		0, 0,	OFF(deliver) },
+	[KW_DELIVER_RELAYHOST] = { "deliver", "relayhost", "NEXTHOP...",
+	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_HEAD,
+	  CONF_U_NEXTHOPS,	NULL,			0, 0,	0 },
+	[KW_DELIVER_MX] = { "deliver", "mx",	"",		0, 0,
+	  CONF_KW_OPTION | CONF_KW_HEAD,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_DELIVER_TLS] = { "deliver", "tls", "none|may|encrypt|verify",
+	  1, 1, CONF_KW_OPTION,
+	  CONF_U_TLS,		"may",			0, 0,	0 },
+	[KW_DELIVER_CA] = { "deliver", "ca-file", "FILE",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_PATH,		CA_FILE,		0, PATH_MAX, 0 },
+	[KW_DELIVER_AUTH] = { "deliver", "auth-file", "FILE",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_PATH,		NULL,			0, PATH_MAX, 0 },
+	[KW_ROUTE] = { "", "route",	"DOMAIN " HOPS,		2, CONF_MANY,
+	  CONF_KW_REPEAT,
+	  CONF_U_ROUTE,		NULL,			0, 0,	OFF(routes) },
+	[KW_ROUTE_TLS] = { "route", "tls", "none|may|encrypt|verify",
+	  1, 1, CONF_KW_OPTION,
+	  CONF_U_TLS,		"may",			0, 0,	0 },
+	[KW_ROUTE_CA] = { "route", "ca-file", "FILE",		1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_PATH,		CA_FILE,		0, PATH_MAX, 0 },
+	[KW_ROUTE_AUTH] = { "route", "auth-file", "FILE",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_PATH,		NULL,			0, PATH_MAX, 0 },
+	/* the SMTP client; Postfix's defaults where it has them */
+	[KW_DELIVERY] = { "", "delivery", "{ ... }",		0, 0,
+	  CONF_KW_BLOCK,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_DLV_CONNS] = { "delivery", "connections", "N",	1, 1, 0,
+	  CONF_U_COUNT,		"100",			1, 10000,
+	  OFF(delivery.connections) },
+	[KW_DLV_PER_DEST] = { "delivery", "per-destination", "N", 1, 1, 0,
+	  CONF_U_COUNT,		"20",			1, 10000,
+	  OFF(delivery.per_destination) },
+	[KW_DLV_TO_CONNECT] = { "delivery", "timeout-connect", "DURATION",
+	  1, 1, 0,
+	  CONF_U_DURATION,	"30s",			1, 600,
+	  OFF(delivery.timeout_connect) },
+	[KW_DLV_TO_COMMAND] = { "delivery", "timeout-command", "DURATION",
+	  1, 1, 0,
+	  CONF_U_DURATION,	"5m",			1, 3600,
+	  OFF(delivery.timeout_command) },
+	/* RFC 5321 4.5.3.2.6: 10 minutes for the reply to the final dot */
+	[KW_DLV_TO_DATA] = { "delivery", "timeout-data", "DURATION", 1, 1, 0,
+	  CONF_U_DURATION,	"10m",			1, 3600,
+	  OFF(delivery.timeout_data) },
+	[KW_RETRY] = { "", "retry",	"{ ... }",		0, 0,
+	  CONF_KW_BLOCK,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_RETRY_INITIAL] = { "retry", "initial", "DURATION",	1, 1, 0,
+	  CONF_U_DURATION,	"5m",			1, DAY,
+	  OFF(retry.initial) },
+	[KW_RETRY_MAX] = { "retry", "max",	"DURATION",	1, 1, 0,
+	  CONF_U_DURATION,	"1h",			1, 7 * DAY,
+	  OFF(retry.max) },
+	/* RFC 5321 4.5.4.1: give up after at least 4-5 days */
+	[KW_RETRY_LIFETIME] = { "retry", "lifetime", "DURATION", 1, 1, 0,
+	  CONF_U_DURATION,	"5d",			1, 100 * DAY,
+	  OFF(retry.lifetime) },
+	[KW_RESOLVER] = { "", "resolver",	"ADDRESS[:PORT]", 1, 1, 0,
+	  CONF_U_RESOLVER,	NULL,			0, 0,	OFF(resolver) },
+	/* quoted: unquoted, the value would read as the keyword */
+	[KW_POSTMASTER] = { "", "postmaster", "ADDRESS",	1, 1, 0,
+	  CONF_U_MAILBOX,	"\"postmaster\"",	0, 254,
+	  OFF(postmaster) },
+};
+
+/* Postfix's main.cf names an administrator coming from Postfix writes
+ * first, for those sluice has: the message says how to write them here. */
+static const struct conf_hint conf_daemon_hints[] = {
+	{ "relayhost",			"deliver relayhost [host]:port" },
+	{ "myhostname",			"hostname NAME" },
+	{ "mynetworks",			"trusted-networks ADDRESS-OR-CIDR..." },
+	{ "relay_domains",		"relay-domains DOMAIN..." },
+	{ "inet_interfaces",		"listen ADDR:PORT" },
+	{ "queue_directory",		"state-dir PATH" },
+	{ "mail_owner",			"user NAME" },
+	{ "message_size_limit",		"limits { message-size SIZE }" },
+	{ "smtpd_tls_cert_file",	"tls certificate FILE key FILE" },
+	{ "smtpd_tls_key_file",		"tls certificate FILE key FILE" },
+	{ "smtp_tls_security_level",	"deliver ... tls POLICY" },
+	{ "maximal_queue_lifetime",	"retry { lifetime DURATION }" },
+};
+
+const struct conf_grammar conf_daemon_grammar = {
+	conf_daemon_kws, KW_COUNT, conf_daemon_hints,
+	sizeof(conf_daemon_hints) / sizeof(conf_daemon_hints[0])
+};
