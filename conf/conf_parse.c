@@ -32,16 +32,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "../lib/buf.h"
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
 #include "conf_priv.h"
 
-#define SUGGEST_MAXLEN	64
 #define SUGGEST_SHOWN	100	/* bytes of a line shown in a message */
-#define SUGGEST_CHOICES	16	/* sub-keywords listed in a message */
 
 struct frame {
 	const struct conf_kw	*kw;		/* NULL: the top level */
@@ -101,34 +98,6 @@ eq_name_len(const struct conf_tok *tok)
 	return s[i] == '=' ? i : 0;
 }
 
-/* How the language writes another program's setting name, or NULL. */
-static const char *
-hint_find(const struct conf_grammar *g, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < g->nhint; i++)
-		if (strcmp(g->hint[i].name, name) == 0)
-			return g->hint[i].instead;
-	return NULL;
-}
-
-/* True when row is a sub-keyword of parent (NULL: the top level). */
-static bool
-kw_is_child(const struct conf_kw *row, const struct conf_kw *parent)
-{
-	size_t n;
-
-	if (parent == NULL)
-		return row->parent[0] == '\0';
-	if (parent->parent[0] == '\0')
-		return strcmp(row->parent, parent->name) == 0;
-	n = strlen(parent->parent);
-	return strncmp(row->parent, parent->parent, n) == 0 &&
-	    row->parent[n] == ' ' && strcmp(row->parent + n + 1,
-	    parent->name) == 0;
-}
-
 static const struct conf_kw *
 kw_find(const struct conf_grammar *g, const struct conf_kw *parent,
     const struct conf_tok *tok)
@@ -138,7 +107,7 @@ kw_find(const struct conf_grammar *g, const struct conf_kw *parent,
 	if (tok->kind != CONF_TOK_WORD || tok->quoted)
 		return NULL;
 	for (i = 0; i < g->n; i++)
-		if (kw_is_child(&g->kw[i], parent) &&
+		if (conf_kw_is_child(&g->kw[i], parent) &&
 		    strcmp(g->kw[i].name, tok->text) == 0)
 			return &g->kw[i];
 	return NULL;
@@ -150,7 +119,7 @@ kw_has_children(const struct conf_grammar *g, const struct conf_kw *kw)
 	size_t i;
 
 	for (i = 0; i < g->n; i++)
-		if (kw_is_child(&g->kw[i], kw))
+		if (conf_kw_is_child(&g->kw[i], kw))
 			return true;
 	return false;
 }
@@ -183,7 +152,7 @@ is_foreign_stmt(const struct parser *p, const struct conf_tok *tok)
 	    (tok != p->t && tok[-1].line == tok->line))
 		return false;
 	return (is_equals(tok + 1) && tok[1].line == tok->line) ||
-	    eq_name_len(tok) > 0 || hint_find(p->g, tok->text) != NULL;
+	    eq_name_len(tok) > 0 || conf_hint_find(p->g, tok->text) != NULL;
 }
 
 /* The block the parser is in: the keyword of the nearest braces. */
@@ -205,70 +174,6 @@ push(struct parser *p, const struct conf_kw *kw, bool braced)
 	p->frame[p->depth].kw = kw;
 	p->frame[p->depth].braced = braced;
 	p->depth++;
-}
-
-/* Case-blind optimal string alignment distance (a transposition is one
- * edit: "tsl" is one away from "tls").  Both words at most
- * SUGGEST_MAXLEN bytes, so a distance fits a byte. */
-static unsigned
-edit_distance(const char *wa, const char *wb)
-{
-	uint8_t d[SUGGEST_MAXLEN + 1][SUGGEST_MAXLEN + 1];
-	char a[SUGGEST_MAXLEN + 1], b[SUGGEST_MAXLEN + 1];
-	size_t la = strlen(wa), lb = strlen(wb), i, j;
-	unsigned v, cost;
-
-	for (i = 0; i <= la; i++) {
-		a[i] = (char)tolower((unsigned char)wa[i]);
-		d[i][0] = (uint8_t)i;
-	}
-	for (j = 0; j <= lb; j++) {
-		b[j] = (char)tolower((unsigned char)wb[j]);
-		d[0][j] = (uint8_t)j;
-	}
-	for (i = 1; i <= la; i++) {
-		for (j = 1; j <= lb; j++) {
-			cost = a[i - 1] != b[j - 1];
-			v = d[i - 1][j - 1] + cost;
-			if (d[i - 1][j] + 1u < v)
-				v = d[i - 1][j] + 1u;
-			if (d[i][j - 1] + 1u < v)
-				v = d[i][j - 1] + 1u;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1u < v)
-				v = d[i - 2][j - 2] + 1u;
-			d[i][j] = (uint8_t)v;
-		}
-	}
-	return d[la][lb];
-}
-
-const char *
-conf_suggest(const struct conf_grammar *g, const struct conf_kw *parent,
-    const char *word)
-{
-	const char *best = NULL;
-	unsigned d, bestd = UINT_MAX, limit;
-	size_t i, wl = strlen(word), kl;
-
-	if (wl > SUGGEST_MAXLEN)
-		return NULL;
-	for (i = 0; i < g->n; i++) {
-		kl = strlen(g->kw[i].name);
-		if (!kw_is_child(&g->kw[i], parent) || kl > SUGGEST_MAXLEN)
-			continue;
-		/* one edit in a short word, two in a longer one */
-		limit = kl < 6 ? 1 : 2;
-		/* the distance is at least the difference in length */
-		if ((wl > kl ? wl - kl : kl - wl) > limit)
-			continue;
-		d = edit_distance(word, g->kw[i].name);
-		if (d <= limit && d < bestd) {
-			best = g->kw[i].name;
-			bestd = d;
-		}
-	}
-	return best;
 }
 
 static struct conf_node *
@@ -459,59 +364,6 @@ equals_error(struct parser *p, const struct conf_kw *kw,
 	buf_free(&line);
 }
 
-/* The only keyword of block that starts with word (3 bytes at least),
- * for a word cut short (`relay`); NULL if none or several do. */
-static const char *
-prefix_suggest(const struct conf_grammar *g, const struct conf_kw *block,
-    const char *word)
-{
-	const char *found = NULL;
-	size_t i, wl = strlen(word);
-
-	if (wl < 3)
-		return NULL;
-	for (i = 0; i < g->n; i++) {
-		if (!kw_is_child(&g->kw[i], block) ||
-		    strncasecmp(g->kw[i].name, word, wl) != 0)
-			continue;
-		if (found != NULL)
-			return NULL;
-		found = g->kw[i].name;
-	}
-	return found;
-}
-
-/* What a statement of block may start with, into b: ": expected a, b or
- * c".  The sub-keywords that say what it is (CONF_KW_HEAD) with their
- * values, always; else all of them, only when no suggestion was found. */
-static void
-block_choices(const struct conf_grammar *g, const struct conf_kw *block,
-    bool suggested, struct buf *b)
-{
-	const struct conf_kw *v[SUGGEST_CHOICES];
-	size_t i, n = 0, heads = 0;
-
-	if (block == NULL)
-		return;		/* the top level: too many to list */
-	for (i = 0; i < g->n; i++)
-		if (kw_is_child(&g->kw[i], block) &&
-		    (g->kw[i].flags & CONF_KW_HEAD))
-			heads++;
-	if (heads == 0 && suggested)
-		return;
-	for (i = 0; i < g->n && n < SUGGEST_CHOICES; i++)
-		if (kw_is_child(&g->kw[i], block) &&
-		    (heads == 0 || (g->kw[i].flags & CONF_KW_HEAD)))
-			v[n++] = &g->kw[i];
-	for (i = 0; i < n; i++) {
-		buf_addstr(b, i == 0 ? ": expected " : i + 1 < n ? ", " :
-		    " or ");
-		buf_addstr(b, v[i]->name);
-		if (heads > 0 && v[i]->syntax[0] != '\0')
-			buf_printf(b, " %s", v[i]->syntax);
-	}
-}
-
 /*
  * A word where a statement of block should start.  In turn: a quoted
  * keyword; Postfix's `NAME=VALUE` glued; a Postfix name the language has
@@ -523,7 +375,7 @@ unknown_keyword(struct parser *p, const struct conf_kw *block,
     const struct conf_tok *tok)
 {
 	struct conf_tok plain = { CONF_TOK_WORD, false, tok->line, tok->text };
-	char pre[130], name[SUGGEST_MAXLEN + 1];
+	char pre[130], name[CONF_SUGGEST_MAXLEN + 1];
 	const struct conf_kw *kw;
 	struct buf more = BUF_INIT;
 	const char *s, *word = tok->text;
@@ -545,14 +397,14 @@ unknown_keyword(struct parser *p, const struct conf_kw *block,
 		}
 		word = name;
 	}
-	if (!tok->quoted && (s = hint_find(p->g, word)) != NULL) {
+	if (!tok->quoted && (s = conf_hint_find(p->g, word)) != NULL) {
 		conf_err(p->errs, tok->line, "%sunknown keyword \"%s\" (a "
 		    "Postfix setting; sluice's is \"%s\")", pre, word, s);
 		return;
 	}
 	if ((s = conf_suggest(p->g, block, word)) == NULL)
-		s = prefix_suggest(p->g, block, word);
-	block_choices(p->g, block, s != NULL, &more);
+		s = conf_suggest_prefix(p->g, block, word);
+	conf_block_choices(p->g, block, s != NULL, &more);
 	if (s != NULL)
 		buf_printf(&more, " (did you mean \"%s\"?)", s);
 	conf_err(p->errs, tok->line, "%sunknown keyword \"%.80s\"%s", pre,

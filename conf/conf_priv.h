@@ -172,6 +172,21 @@ void	conf_node_free(struct conf_node **);
  * sub-keywords of parent (NULL: top level), or NULL if none is close. */
 const char *conf_suggest(const struct conf_grammar *,
 	    const struct conf_kw *parent, const char *word);
+/* conf_suggest.c, with conf_suggest: */
+#define CONF_SUGGEST_MAXLEN	64	/* longest word given a suggestion */
+/* True when row is a sub-keyword of parent (NULL: the top level). */
+bool	conf_kw_is_child(const struct conf_kw *row,
+	    const struct conf_kw *parent);
+/* How the language writes another program's setting name, or NULL. */
+const char *conf_hint_find(const struct conf_grammar *, const char *name);
+/* The only keyword of block that starts with word (3 bytes at least),
+ * for a word cut short (`relay`); NULL if none or several do. */
+const char *conf_suggest_prefix(const struct conf_grammar *,
+	    const struct conf_kw *block, const char *word);
+/* What a statement of block may start with, appended to b: ": expected
+ * a, b or c" (see conf_suggest.c). */
+void	conf_block_choices(const struct conf_grammar *,
+	    const struct conf_kw *block, bool suggested, struct buf *b);
 
 /* Values (conf_value.c).  Numbers with a unit are checked against the
  * row's bounds; messages are "path: too large (at most 1G)". */
