@@ -145,8 +145,8 @@ struct pol_input {
 	const char		*sasl;		/* NULL or "": not authenticated */
 };
 
-/* Called for each error found while building or resolving: line is the
- * offending line (0 when none). */
+/* Called for each error found while resolving: line is the line to look
+ * at (0 when none); errors come in the order found, not sorted. */
 typedef void pol_error_fn(void *arg, int line, const char *msg);
 
 struct pol_set	*pol_set_new(void);
@@ -185,8 +185,9 @@ void	pol_match_add(struct pol_match *, enum pol_dim, bool except,
  * `except` without items before it, `except any`, and items of unused
  * groups that fit no dimension; then orders the policies by priority and
  * builds the match indexes.  Returns the number of errors (each passed
- * to err, which may be NULL); the set is usable only when it is 0.  May
- * be called again after more is added. */
+ * to err, which may be NULL); the set is usable only when it is 0.
+ * Anything added afterwards (a group, its items, a policy, a block, an
+ * item) is seen only once the set is resolved again. */
 int	pol_set_resolve(struct pol_set *, pol_error_fn *err, void *arg);
 
 /* Whether the policy matches the input (resolved set).  When why is not
