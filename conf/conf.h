@@ -15,6 +15,7 @@
 
 #include "../lib/addr.h"
 #include "../lib/buf.h"
+#include "../policy/policy.h"
 
 struct conf_listen {
 	char			*text;		/* as written, e.g. "127.0.0.1:2525" */
@@ -123,6 +124,8 @@ struct conf {
 	socklen_t		 resolver_sslen;
 	char			*postmaster;	/* told of bounces that bounce; a
 						 * bare local part is @hostname */
+	struct pol_set		*policy;	/* groups and policies; NULL when
+						 * there are none */
 };
 
 /*

@@ -355,6 +355,12 @@ apply_value(struct apply *a, const struct conf_node *n)
 	case CONF_U_RESOLVER:
 		conf_resolver_apply(a->c, n, a->errs);
 		break;
+	case CONF_U_GROUP:
+		conf_group_apply(a->c, n, a->errs);
+		break;
+	case CONF_U_POLICY:
+		conf_policy_apply(a->c, n, a->errs);
+		break;
 	case CONF_U_NEXTHOPS:
 	case CONF_U_TLS:
 	case CONF_U_NONE:
@@ -456,6 +462,7 @@ apply_checks(struct apply *a)
 		    a->tls_use[i].required ? "tls-required" : "tls");
 	conf_deliver_check(c, a->first[KW_DELIVERY], a->first[KW_RETRY],
 	    a->errs);
+	conf_policy_check(c, a->errs);
 	if (c->hostname != NULL || a->seen[KW_HOSTNAME])
 		return;
 	if ((name = conf_machine_hostname()) == NULL)
@@ -579,6 +586,10 @@ conf_dump(const struct conf *c, struct buf *out)
 		case CONF_U_ROUTE:
 		case CONF_U_RESOLVER:
 			conf_deliver_dump(c, kw, out);
+			break;
+		case CONF_U_GROUP:
+		case CONF_U_POLICY:
+			conf_policy_dump(c, kw, out);
 			break;
 		case CONF_U_NEXTHOPS:
 		case CONF_U_TLS:

@@ -118,6 +118,7 @@ conf_free(struct conf **cp)
 
 	if (c == NULL)
 		return;
+	pol_set_free(&c->policy);
 	free(c->path);
 	free(c->hostname);
 	free(c->state_dir);

@@ -476,6 +476,40 @@ check_trailing(struct parser *p, struct conf_node *n)
 	resync(p);
 }
 
+/* A list in braces (CONF_KW_LIST): every word up to the "}" is one more
+ * value of the statement, keyword or not. */
+static void
+parse_list(struct parser *p, struct conf_node *n, const struct conf_tok *open)
+{
+	const struct conf_tok *tok;
+	char path[128];
+
+	conf_kw_path(n->kw, path, sizeof(path));
+	for (;;) {
+		tok = cur(p);
+		switch (tok->kind) {
+		case CONF_TOK_WORD:
+			node_add_arg(n, tok);
+			advance(p);
+			break;
+		case CONF_TOK_CLOSE:
+			advance(p);
+			return;
+		case CONF_TOK_OPEN:
+			conf_err(p->errs, tok->line, "%s: unexpected \"{\" in "
+			    "a list", path);
+			n->bad = true;
+			skip_block(p);
+			break;
+		case CONF_TOK_END:
+			conf_err(p->errs, open->line, "%s: \"{\" without \"}\"",
+			    path);
+			n->bad = true;
+			return;
+		}
+	}
+}
+
 /* Sub-keywords on the statement, then its brace block if it may have
  * one.  False when a group came with neither. */
 static bool
@@ -488,6 +522,11 @@ parse_subs(struct parser *p, struct conf_node *n)
 	    !outer_wins(p, cur(p)))
 		parse_stmt(p, n, sub);
 	tok = cur(p);
+	if (tok->kind == CONF_TOK_OPEN && (kw->flags & CONF_KW_LIST)) {
+		advance(p);
+		parse_list(p, n, tok);
+		return true;
+	}
 	if (tok->kind == CONF_TOK_OPEN && (kw->flags & CONF_KW_BLOCK)) {
 		p->frame[p->depth - 1].braced = true;
 		advance(p);

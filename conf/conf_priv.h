@@ -98,6 +98,8 @@ void	conf_toks_free(struct conf_toks *);
 #define CONF_KW_HEAD	0x08	/* says what its statement is (deliver
 				 * relayhost|mx): listed when a statement
 				 * starts with an unknown word */
+#define CONF_KW_LIST	0x10	/* more values may follow in braces, any
+				 * word, one per token (group NAME { ... }) */
 
 enum conf_unit {
 	CONF_U_NONE,		/* a group of settings, or a flag */
@@ -116,7 +118,9 @@ enum conf_unit {
 	CONF_U_TLS,		/* none|may|encrypt|verify */
 	CONF_U_DELIVER,		/* the deliver statement and its options */
 	CONF_U_ROUTE,		/* DOMAIN NEXTHOP... and options */
-	CONF_U_RESOLVER		/* ADDRESS[:PORT], numeric, port 53 */
+	CONF_U_RESOLVER,	/* ADDRESS[:PORT], numeric, port 53 */
+	CONF_U_GROUP,		/* group NAME ITEM... (conf_policy.c) */
+	CONF_U_POLICY		/* policy NAME ... { ... } (conf_policy.c) */
 };
 
 struct conf_kw {
@@ -218,7 +222,13 @@ enum {
 	KW_DELIVER_AUTH, KW_ROUTE, KW_ROUTE_TLS, KW_ROUTE_CA, KW_ROUTE_AUTH,
 	KW_DELIVERY, KW_DLV_CONNS, KW_DLV_PER_DEST, KW_DLV_TO_CONNECT,
 	KW_DLV_TO_COMMAND, KW_DLV_TO_DATA, KW_RETRY, KW_RETRY_INITIAL,
-	KW_RETRY_MAX, KW_RETRY_LIFETIME, KW_RESOLVER, KW_POSTMASTER, KW_COUNT
+	KW_RETRY_MAX, KW_RETRY_LIFETIME, KW_RESOLVER, KW_POSTMASTER,
+	KW_GROUP, KW_POLICY, KW_POL_PRIORITY,
+	KW_POL_CLIENT, KW_POL_CLIENT_EX, KW_POL_SENDER, KW_POL_SENDER_EX,
+	KW_POL_RCPT, KW_POL_RCPT_EX, KW_POL_SASL, KW_POL_SASL_EX,
+	KW_POL_MATCH, KW_PM_CLIENT, KW_PM_CLIENT_EX, KW_PM_SENDER,
+	KW_PM_SENDER_EX, KW_PM_RCPT, KW_PM_RCPT_EX, KW_PM_SASL, KW_PM_SASL_EX,
+	KW_COUNT
 };
 
 extern const struct conf_kw conf_daemon_kws[KW_COUNT];
@@ -258,5 +268,15 @@ void	conf_deliver_dump(const struct conf *, const struct conf_kw *,
 	    struct buf *);
 /* Frees what h holds, the password wiped first; h is left zeroed. */
 void	conf_nexthops_clear(struct conf_nexthops *h);
+
+/* Groups and policies (conf_policy.c). */
+void	conf_group_apply(struct conf *, const struct conf_node *,
+	    struct conf_errs *);
+void	conf_policy_apply(struct conf *, const struct conf_node *,
+	    struct conf_errs *);
+/* Links groups and policies once every statement is in. */
+void	conf_policy_check(struct conf *, struct conf_errs *);
+void	conf_policy_dump(const struct conf *, const struct conf_kw *,
+	    struct buf *);
 
 #endif

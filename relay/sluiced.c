@@ -226,6 +226,11 @@ start(struct sluiced *d)
 	if (smtp_server_new(&d->smtp, d->base, d->conf, d->tls, &errstr) == -1)
 		fatal("event=fatal reason=\"%s\"", errstr);
 	prepare_and_drop(d->conf);
+	if (d->conf->policy != NULL && d->conf->policy->npolicy > 0)
+		log_warn("event=config-warning reason=\"%zu policies and %zu "
+		    "groups are checked but not enforced yet: this version "
+		    "applies relay access only\"", d->conf->policy->npolicy,
+		    d->conf->policy->ngroup);
 	if (strchr(d->conf->hostname, '.') == NULL)
 		log_warn("event=config-warning reason=\"hostname %s is not "
 		    "fully qualified: it names sluice in EHLO, Received and "

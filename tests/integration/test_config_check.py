@@ -93,3 +93,13 @@ def test_postfix_habits_are_explained(workdir):
     conf.write_text("\n".join(fixed) + "\n")
     r = check(conf)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), (fixed, r)
+
+
+def test_policies_are_checked_and_the_log_says_they_are_not_enforced(sluice):
+    """Groups and policies load (this version checks them), and sluiced says
+    at start-up that it does not enforce them yet, so nobody believes a
+    quota protects them when it does not."""
+    s = sluice(extra="group staff { @example.com }\n"
+                     "policy outbound priority 10 { sender %staff }")
+    s.wait_log(r"event=config-warning reason=\"1 policies and 1 groups are "
+               r"checked but not enforced yet", 5)

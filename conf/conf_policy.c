@@ -1,0 +1,240 @@
+/*
+ * conf_policy: groups and policies (DESIGN.md, "Policy matching"), built
+ * into the policy set of policy/policy.h:
+ *
+ *	group NAME ITEM... [{ ITEM... }]
+ *	policy NAME priority N {
+ *	    [client|sender|recipient|sasl ITEM... [except ITEM...]]...
+ *	    [match { client|sender|recipient|sasl ... }]...
+ *	}
+ *
+ * A policy writes one match's dimensions directly or has match blocks,
+ * not both.  Every item is checked here (pol_item_parse) and every group
+ * reference by pol_set_resolve(), with the line of the mistake.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/xalloc.h"
+#include "conf_priv.h"
+
+static const char *const dim_names[POL_NDIM] = {
+	[POL_CLIENT] = "client",
+	[POL_SENDER] = "sender",
+	[POL_RECIPIENT] = "recipient",
+	[POL_SASL] = "sasl",
+};
+
+static int
+dim_of(const struct conf_node *n)
+{
+	int d;
+
+	for (d = 0; d < POL_NDIM; d++)
+		if (strcmp(n->kw->name, dim_names[d]) == 0)
+			return d;
+	return -1;
+}
+
+static struct pol_set *
+set_of(struct conf *c)
+{
+	if (c->policy == NULL)
+		c->policy = pol_set_new();
+	return c->policy;
+}
+
+void
+conf_group_apply(struct conf *c, const struct conf_node *n,
+    struct conf_errs *errs)
+{
+	struct pol_group *g;
+	char err[256];
+	size_t i;
+
+	g = pol_group_add(set_of(c), n->args[0]->text, n->tok->line, err,
+	    sizeof(err));
+	if (g == NULL) {
+		conf_err(errs, n->tok->line, "%s", err);
+		return;
+	}
+	for (i = 1; i < n->nargs; i++)
+		pol_group_add_text(g, n->args[i]->text, n->args[i]->line);
+}
+
+/* One dimension statement (and its except) into m. */
+static void
+add_dim(const char *policy, struct pol_match *m, const struct conf_node *n,
+    struct conf_errs *errs)
+{
+	const struct conf_node *ex;
+	struct pol_item item;
+	int d = dim_of(n);
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < n->nargs; i++) {
+		if (pol_item_parse((enum pol_dim)d, n->args[i]->text,
+		    n->args[i]->line, &item, err, sizeof(err)) == -1) {
+			conf_err(errs, n->args[i]->line, "policy %s: %s: %s",
+			    policy, dim_names[d], err);
+			continue;
+		}
+		pol_match_add(m, (enum pol_dim)d, false, &item);
+	}
+	for (ex = n->child; ex != NULL; ex = ex->next)
+		for (i = 0; i < ex->nargs; i++) {
+			if (pol_item_parse((enum pol_dim)d, ex->args[i]->text,
+			    ex->args[i]->line, &item, err, sizeof(err)) == -1) {
+				conf_err(errs, ex->args[i]->line, "policy %s: "
+				    "%s except: %s", policy, dim_names[d], err);
+				continue;
+			}
+			pol_match_add(m, (enum pol_dim)d, true, &item);
+		}
+}
+
+void
+conf_policy_apply(struct conf *c, const struct conf_node *n,
+    struct conf_errs *errs)
+{
+	const char *name = n->args[0]->text;
+	const struct conf_node *s, *prio = NULL, *direct = NULL, *block = NULL;
+	struct pol_match *m = NULL;
+	struct pol_policy *p;
+	uint64_t priority = 0;
+	char err[256];
+
+	for (s = n->child; s != NULL; s = s->next) {
+		if (strcmp(s->kw->name, "priority") == 0) {
+			if (prio != NULL) {
+				conf_err(errs, s->tok->line, "policy %s: "
+				    "priority given twice (first at line %d)",
+				    name, prio->tok->line);
+				continue;
+			}
+			prio = s;
+			if (conf_value_u64(s->kw, s->args[0], &priority,
+			    errs) == -1)
+				return;
+		} else if (strcmp(s->kw->name, "match") == 0) {
+			if (block == NULL)
+				block = s;
+		} else if (direct == NULL)
+			direct = s;
+	}
+	if (prio == NULL) {
+		conf_err(errs, n->tok->line, "policy %s: priority missing "
+		    "(policy %s priority N { ... }; lower numbers first)", name,
+		    name);
+		return;
+	}
+	if (direct != NULL && block != NULL) {
+		conf_err(errs, direct->tok->line, "policy %s: %s outside a "
+		    "match block, and match blocks at line %d: write every "
+		    "dimension in match blocks, or one match's directly", name,
+		    direct->kw->name, block->tok->line);
+		return;
+	}
+	if ((p = pol_policy_add(set_of(c), name, (long)priority,
+	    n->tok->line, err, sizeof(err))) == NULL) {
+		conf_err(errs, n->tok->line, "%s", err);
+		return;
+	}
+	if (direct != NULL)
+		m = pol_policy_add_match(p, direct->tok->line);
+	for (s = n->child; s != NULL; s = s->next) {
+		const struct conf_node *d;
+
+		if (strcmp(s->kw->name, "match") == 0) {
+			m = pol_policy_add_match(p, s->tok->line);
+			for (d = s->child; d != NULL; d = d->next)
+				add_dim(name, m, d, errs);
+		} else if (dim_of(s) >= 0)
+			add_dim(name, m, s, errs);
+	}
+}
+
+static void
+resolve_err(void *arg, int line, const char *msg)
+{
+	conf_err(arg, line, "%s", msg);
+}
+
+void
+conf_policy_check(struct conf *c, struct conf_errs *errs)
+{
+	if (c->policy != NULL)
+		pol_set_resolve(c->policy, resolve_err, errs);
+}
+
+static void
+dump_items(struct buf *out, const char *lead, const struct pol_item *v,
+    size_t n)
+{
+	size_t i;
+
+	buf_addstr(out, lead);
+	for (i = 0; i < n; i++) {
+		buf_addc(out, ' ');
+		conf_add_word(out, &conf_daemon_grammar, v[i].text);
+	}
+}
+
+static void
+dump_match(struct buf *out, const struct pol_match *m, const char *indent)
+{
+	int d;
+
+	for (d = 0; d < POL_NDIM; d++) {
+		if (!m->has[d])
+			continue;
+		buf_addstr(out, indent);
+		dump_items(out, dim_names[d], m->dim[d].items,
+		    m->dim[d].nitem);
+		if (m->dim[d].nexcept > 0)
+			dump_items(out, " except", m->dim[d].except,
+			    m->dim[d].nexcept);
+		buf_addc(out, '\n');
+	}
+}
+
+/* Groups at the group row, policies at the policy row, in the order of
+ * the file (policies: by priority, as they are evaluated). */
+void
+conf_policy_dump(const struct conf *c, const struct conf_kw *kw,
+    struct buf *out)
+{
+	const struct pol_set *set = c->policy;
+	size_t i, j;
+
+	if (strcmp(kw->name, "group") == 0) {
+		for (i = 0; set != NULL && i < set->ngroup; i++) {
+			const struct pol_group *g = set->groups[i];
+
+			buf_addstr(out, "group ");
+			conf_add_word(out, &conf_daemon_grammar, g->name);
+			dump_items(out, " {", g->items, g->nitem);
+			buf_addstr(out, " }\n");
+		}
+		return;
+	}
+	for (i = 0; set != NULL && i < set->npolicy; i++) {
+		const struct pol_policy *p = set->policies[i];
+
+		buf_addstr(out, "policy ");
+		conf_add_word(out, &conf_daemon_grammar, p->name);
+		buf_printf(out, " priority %ld {\n", p->priority);
+		for (j = 0; j < p->nmatch; j++) {
+			if (p->nmatch == 1) {
+				dump_match(out, &p->matches[j], "\t");
+				continue;
+			}
+			buf_addstr(out, "\tmatch {\n");
+			dump_match(out, &p->matches[j], "\t\t");
+			buf_addstr(out, "\t}\n");
+		}
+		buf_addstr(out, "}\n");
+	}
+}
