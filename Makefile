@@ -83,7 +83,8 @@ $(B)/asan-bin/%: relay/%.c $(B)/libsluice-asan.a
 daemon-asan: $(B)/asan-bin/sluiced $(B)/asan-bin/sluicectl
 
 # The fuzz targets need clang's libFuzzer.  tests/fuzz/fuzz_NAME.c is
-# linked with lib/ and relay/NAME.c, the parser it drives.
+# linked with lib/ and relay/NAME.c, the parser it drives; fuzz_conf with
+# conf/ and policy/ (the configuration language).
 FUZZ	 = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZBIN	 = $(FUZZ:tests/fuzz/%.c=$(B)/fuzz/%)
 FUZZSECS ?= 60
@@ -91,7 +92,8 @@ $(B)/fuzz/%: tests/fuzz/%.c $(SRC)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. \
 	    -fsanitize=fuzzer,address,undefined -o $@ $< \
-	    $(filter lib/%,$(SRC)) $(patsubst fuzz_%,relay/%.c,$*)
+	    $(filter lib/%,$(SRC)) $(if $(filter fuzz_conf,$*),\
+	    $(filter conf/% policy/%,$(SRC)),$(patsubst fuzz_%,relay/%.c,$*))
 fuzz: $(FUZZBIN)
 	@for f in $(FUZZBIN); do \
 	    mkdir -p $(B)/fuzz/corpus-$$(basename $$f); \

@@ -12,6 +12,7 @@
  * not both.  Every item is checked here (pol_item_parse) and every group
  * reference by pol_set_resolve(), with the line of the mistake.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,18 @@ add_dim(const char *policy, struct pol_match *m, const struct conf_node *n,
 		}
 }
 
+/* Whether a statement inside the node had a syntax error (reported). */
+static bool
+has_bad(const struct conf_node *n)
+{
+	const struct conf_node *s;
+
+	for (s = n->child; s != NULL; s = s->next)
+		if (s->bad || has_bad(s))
+			return true;
+	return false;
+}
+
 void
 conf_policy_apply(struct conf *c, const struct conf_node *n,
     struct conf_errs *errs)
@@ -106,6 +119,9 @@ conf_policy_apply(struct conf *c, const struct conf_node *n,
 	uint64_t priority = 0;
 	char err[256];
 
+	/* its syntax error was reported: nothing more is said of it */
+	if (has_bad(n))
+		return;
 	for (s = n->child; s != NULL; s = s->next) {
 		if (strcmp(s->kw->name, "priority") == 0) {
 			if (prio != NULL) {
