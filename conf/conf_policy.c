@@ -6,6 +6,7 @@
  *	policy NAME priority N {
  *	    [client|sender|recipient|sasl ITEM... [except ITEM...]]...
  *	    [match { client|sender|recipient|sasl ... }]...
+ *	    [access ok|pass|reject|tempfail|hold|discard [reply TEXT]]
  *	}
  *
  * A policy writes one match's dimensions directly or has match blocks,
@@ -96,6 +97,27 @@ add_dim(const char *policy, struct pol_match *m, const struct conf_node *n,
 		}
 }
 
+/* access VERDICT [reply TEXT] */
+static void
+add_access(struct pol_policy *p, const struct conf_node *n,
+    struct conf_errs *errs)
+{
+	const char *reply = n->child != NULL ? n->child->args[0]->text : NULL;
+	enum pol_verdict v;
+	char err[256], shown[CONF_SHOWN];
+
+	if (pol_verdict_parse(n->args[0]->text, &v) == -1) {
+		conf_err(errs, n->args[0]->line, "policy %s: access: %s: not a "
+		    "verdict (ok, pass, reject, tempfail, hold or discard)",
+		    p->name, conf_shown(n->args[0]->text, shown,
+		    sizeof(shown)));
+		return;
+	}
+	if (pol_policy_set_access(p, v, reply, n->tok->line, err,
+	    sizeof(err)) == -1)
+		conf_err(errs, n->tok->line, "policy %s: %s", p->name, err);
+}
+
 /* Whether a statement inside the node had a syntax error (reported). */
 static bool
 has_bad(const struct conf_node *n)
@@ -137,7 +159,7 @@ conf_policy_apply(struct conf *c, const struct conf_node *n,
 		} else if (strcmp(s->kw->name, "match") == 0) {
 			if (block == NULL)
 				block = s;
-		} else if (direct == NULL)
+		} else if (dim_of(s) >= 0 && direct == NULL)
 			direct = s;
 	}
 	if (prio == NULL) {
@@ -169,6 +191,8 @@ conf_policy_apply(struct conf *c, const struct conf_node *n,
 				add_dim(name, m, d, errs);
 		} else if (dim_of(s) >= 0)
 			add_dim(name, m, s, errs);
+		else if (strcmp(s->kw->name, "access") == 0)
+			add_access(p, s, errs);
 	}
 }
 
@@ -250,6 +274,16 @@ conf_policy_dump(const struct conf *c, const struct conf_kw *kw,
 			buf_addstr(out, "\tmatch {\n");
 			dump_match(out, &p->matches[j], "\t\t");
 			buf_addstr(out, "\t}\n");
+		}
+		if (p->access.verdict != POL_V_NONE) {
+			buf_printf(out, "\taccess %s",
+			    pol_verdict_name(p->access.verdict));
+			if (p->access.reply != NULL) {
+				buf_addstr(out, " reply ");
+				conf_add_word(out, &conf_daemon_grammar,
+				    p->access.reply);
+			}
+			buf_addc(out, '\n');
 		}
 		buf_addstr(out, "}\n");
 	}

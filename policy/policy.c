@@ -77,6 +77,7 @@ policy_free(struct pol_policy *p)
 		}
 	}
 	free(p->matches);
+	free(p->access.reply);
 	free(p->name);
 	free(p);
 }

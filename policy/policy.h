@@ -113,6 +113,30 @@ struct pol_group {
 	struct pol_gres		*res[POL_NDIM];	/* where used, once resolved */
 };
 
+/*
+ * Verdicts.  Access control (`access VERDICT [reply TEXT]`) uses ok,
+ * pass, reject, tempfail, hold and discard; quotas add defer.  As in
+ * cbpolicyd, ok accepts the recipient and skips every later check (no
+ * quota counts it); pass decides nothing and the checks go on.
+ */
+enum pol_verdict {
+	POL_V_NONE,		/* no rule */
+	POL_V_OK,
+	POL_V_PASS,
+	POL_V_REJECT,		/* 550 5.7.1 */
+	POL_V_TEMPFAIL,		/* 451 4.7.1 */
+	POL_V_HOLD,		/* 250, parked until an admin releases it */
+	POL_V_DISCARD,		/* 250, dropped with a log line */
+	POL_V_DEFER		/* quotas only: 250, queued until there is room */
+};
+
+/* A policy's access rule. */
+struct pol_access {
+	enum pol_verdict	 verdict;	/* POL_V_NONE: none */
+	char			*reply;		/* the text, or NULL: the default */
+	int			 line;
+};
+
 struct pol_policy {
 	char			*name;
 	long			 priority;
@@ -120,6 +144,7 @@ struct pol_policy {
 	size_t			 nmatch;
 	int			 line;
 	size_t			 index;		/* order of definition */
+	struct pol_access	 access;
 };
 
 struct pol_set {
@@ -189,6 +214,30 @@ void	pol_match_add(struct pol_match *, enum pol_dim, bool except,
  * Anything added afterwards (a group, its items, a policy, a block, an
  * item) is seen only once the set is resolved again. */
 int	pol_set_resolve(struct pol_set *, pol_error_fn *err, void *arg);
+
+/* Access rules (access.c). */
+const char *pol_verdict_name(enum pol_verdict);
+/* 0 and *v for "ok", "pass", ... (any case), -1 otherwise. */
+int	pol_verdict_parse(const char *, enum pol_verdict *);
+/* Sets the policy's access rule: verdict one of ok, pass, reject,
+ * tempfail, hold, discard; reply NULL or a text of printable ASCII (at
+ * most POL_REPLY_MAX bytes) that may start with a reply code and an
+ * enhanced status code of the verdict's class ("550 5.7.1 ...").  0, or
+ * -1 with a message in err (a second rule, a verdict that is not one of
+ * access control's, a reply of the wrong class). */
+#define POL_REPLY_MAX	400
+int	pol_policy_set_access(struct pol_policy *, enum pol_verdict,
+	    const char *reply, int line, char *err, size_t errsz);
+/* The access decision among matched policies in ascending priority (as
+ * pol_set_match gives them): the first one with a rule, or NULL. */
+const struct pol_policy *pol_access_decide(const struct pol_policy *const *,
+	    size_t n);
+/* The SMTP reply of an access or quota verdict that refuses or accepts:
+ * the rule's text with the verdict's code put in front when it has none
+ * ("550 5.7.1 " + text), or the default ("550 5.7.1 Access denied",
+ * "451 4.7.1 Try again later", "250 2.0.0 Ok").  Writes into buf. */
+void	pol_verdict_reply(enum pol_verdict, const char *text, char *buf,
+	    size_t bufsz);
 
 /* Whether the policy matches the input (resolved set).  When why is not
  * NULL, appends one line per match block saying which dimension and item
