@@ -467,14 +467,20 @@ def test_pending_requests_can_be_cancelled_or_freed(fake_server, how):
 
 
 def test_resolver_freed_inside_a_callback(dnsmasq):
-    """-F: dns_free() inside the first callback (the literal's); the
-    others, queued or running, are taken away without a callback."""
+    """-F: dns_free() inside the first callback; the others, queued or
+    running, are taken away without a callback.  The first is usually the
+    literal's (answered without DNS), but under load a worker's answer
+    may come first: exactly one request is answered, whichever it is."""
     dns = dnsmasq(A_TEST)
     blocks, _ = probe("-s", dns.server, "-F", "host", "192.0.2.1",
                       "mx", "a.test", "mx", "a.test", "mx", "a.test", "mx", "a.test",
                       "mx", "a.test")
-    assert blocks[0] == ["ok 192.0.2.1", "host 192.0.2.1 192.0.2.1"]
-    assert blocks[1:] == [["cancelled a.test"]] * 5
+    answered = [b for b in blocks if not b[0].startswith("cancelled ")]
+    assert len(answered) == 1, blocks
+    assert answered[0][0] in ("ok 192.0.2.1", "ok a.test"), blocks
+    if answered[0][0] == "ok 192.0.2.1":
+        assert answered[0] == ["ok 192.0.2.1", "host 192.0.2.1 192.0.2.1"]
+    assert len(blocks) == 6
 
 
 def test_system_resolver_is_used_without_a_server():
