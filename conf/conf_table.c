@@ -20,6 +20,13 @@
 #define HOPS		"NEXTHOP... [tls POLICY] [ca-file FILE] [auth-file FILE]"
 #define DAY		86400ull
 
+/* A dimension of a policy or match block and its except list: two rows. */
+#define DIM_ROWS(id, parent, name)					\
+	[id] = { parent, name, "ITEM... [except ITEM...]", 1, CONF_MANY,	\
+	  CONF_KW_OPTION | CONF_KW_REPEAT, CONF_U_NONE, NULL, 0, 0, 0 },	\
+	[id##_EX] = { parent " " name, "except", "ITEM...", 1, CONF_MANY,	\
+	  CONF_KW_OPTION, CONF_U_NONE, NULL, 0, 0, 0 }
+
 const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 /*	  parent    name		values		min max flags
  *	  unit			default			lo	hi	where */
@@ -168,30 +175,10 @@ const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	[KW_POL_PRIORITY] = { "policy", "priority", "N",	1, 1,
 	  CONF_KW_OPTION | CONF_KW_REPEAT,
 	  CONF_U_COUNT,		NULL,			0, 1000000, 0 },
-	[KW_POL_CLIENT] = { "policy", "client", "ITEM... [except ITEM...]",
-	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_REPEAT,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_POL_CLIENT_EX] = { "policy client", "except", "ITEM...",	1, CONF_MANY,
-	  CONF_KW_OPTION,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_POL_SENDER] = { "policy", "sender", "ITEM... [except ITEM...]",
-	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_REPEAT,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_POL_SENDER_EX] = { "policy sender", "except", "ITEM...",	1, CONF_MANY,
-	  CONF_KW_OPTION,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_POL_RCPT] = { "policy", "recipient", "ITEM... [except ITEM...]",
-	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_REPEAT,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_POL_RCPT_EX] = { "policy recipient", "except", "ITEM...",	1, CONF_MANY,
-	  CONF_KW_OPTION,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_POL_SASL] = { "policy", "sasl", "ITEM... [except ITEM...]",
-	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_REPEAT,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_POL_SASL_EX] = { "policy sasl", "except", "ITEM...",	1, CONF_MANY,
-	  CONF_KW_OPTION,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	DIM_ROWS(KW_POL_CLIENT, "policy", "client"),
+	DIM_ROWS(KW_POL_SENDER, "policy", "sender"),
+	DIM_ROWS(KW_POL_RCPT, "policy", "recipient"),
+	DIM_ROWS(KW_POL_SASL, "policy", "sasl"),
 	[KW_POL_ACCESS] = { "policy", "access",
 	  "ok|pass|reject|tempfail|hold|discard [reply TEXT]", 1, 1,
 	  CONF_KW_OPTION | CONF_KW_REPEAT,
@@ -202,30 +189,10 @@ const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	[KW_POL_MATCH] = { "policy", "match", "{ ... }",	0, 0,
 	  CONF_KW_OPTION | CONF_KW_REPEAT | CONF_KW_BLOCK,
 	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_PM_CLIENT] = { "policy match", "client", "ITEM... [except ITEM...]",
-	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_REPEAT,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_PM_CLIENT_EX] = { "policy match client", "except", "ITEM...",	1, CONF_MANY,
-	  CONF_KW_OPTION,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_PM_SENDER] = { "policy match", "sender", "ITEM... [except ITEM...]",
-	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_REPEAT,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_PM_SENDER_EX] = { "policy match sender", "except", "ITEM...",	1, CONF_MANY,
-	  CONF_KW_OPTION,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_PM_RCPT] = { "policy match", "recipient", "ITEM... [except ITEM...]",
-	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_REPEAT,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_PM_RCPT_EX] = { "policy match recipient", "except", "ITEM...",	1, CONF_MANY,
-	  CONF_KW_OPTION,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_PM_SASL] = { "policy match", "sasl", "ITEM... [except ITEM...]",
-	  1, CONF_MANY, CONF_KW_OPTION | CONF_KW_REPEAT,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_PM_SASL_EX] = { "policy match sasl", "except", "ITEM...",	1, CONF_MANY,
-	  CONF_KW_OPTION,
-	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	DIM_ROWS(KW_PM_CLIENT, "policy match", "client"),
+	DIM_ROWS(KW_PM_SENDER, "policy match", "sender"),
+	DIM_ROWS(KW_PM_RCPT, "policy match", "recipient"),
+	DIM_ROWS(KW_PM_SASL, "policy match", "sasl"),
 };
 
 /* Postfix's main.cf names an administrator coming from Postfix writes
