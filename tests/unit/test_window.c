@@ -106,8 +106,9 @@ use_zone(const char *tz)
 	char path[256];
 
 	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+	/* tzdata is a dependency (make deps): a missing zone fails */
 	if (strchr(tz, '/') != NULL && access(path, R_OK) != 0) {
-		printf("# SKIP %s: no tzdata for it\n", tz);
+		t_report(0, tz, "no zone file", path);
 		return -1;
 	}
 	setenv("TZ", tz, 1);
