@@ -445,8 +445,8 @@ dl_start(struct delivery *d, struct sched_delivery *sd, int64_t now)
 	dl_go(dl, now);
 }
 
-static int64_t
-now_usec(void)
+int64_t
+dl_now_usec(void)
 {
 	struct timeval tv;
 
@@ -459,7 +459,7 @@ pump(evutil_socket_t fd, short what, void *arg)
 {
 	struct delivery *d = arg;
 	struct sched_delivery *sd;
-	int64_t now = now_usec() / 1000000, due, wait;
+	int64_t now = dl_now_usec() / 1000000, due, wait;
 	struct timeval tv;
 
 	(void)fd;
@@ -473,7 +473,7 @@ pump(evutil_socket_t fd, short what, void *arg)
 		evtimer_del(d->ev_pump);	/* a finish will kick */
 		return;
 	}
-	wait = due * 1000000 - now_usec();
+	wait = due * 1000000 - dl_now_usec();
 	if (wait < 0)
 		wait = 0;
 	tv.tv_sec = (time_t)(wait / 1000000);
@@ -639,7 +639,7 @@ grace_over(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (dl = TAILQ_FIRST(&d->active); dl != NULL; dl = next) {
 		next = TAILQ_NEXT(dl, link);
-		if (dl->committing)
+		if (dl->sd == NULL)	/* its outcome is being committed */
 			continue;
 		log_info("queue_id=%s event=delivery-abandoned reason="
 		    "\"shutdown\" nrcpt=%zu", dl->id, dl->n);

@@ -21,8 +21,6 @@
  *   attempts=N dsn=X.Y.Z status=sent|deferred|bounced reply="..."
  * and `queue_id=ID event=removed` once the message has left the queue.
  */
-#include <sys/time.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +47,8 @@ struct dl_job {
 	struct dl		*dl;
 	struct dl_rec		*rec;
 	size_t			 n;
-	int64_t			 now;
+	int64_t			 now;		/* seconds */
+	int64_t			 now_usec;
 	bool			 retry;		/* a recipient stays pending */
 	bool			 bounce;	/* bmsg is a DSN to store */
 	size_t			 dropped;	/* failures nobody is told of */
@@ -112,7 +111,6 @@ build_bounce(struct dl *dl, struct dl_job *job, struct dsn_rcpt *fr,
 	struct dsn_report rep;
 	const char *errstr;
 	unsigned flags = 0;
-	struct timeval tv;
 
 	memset(&rep, 0, sizeof(rep));
 	rep.hostname = dl->d->deps.conf->hostname;
@@ -131,8 +129,7 @@ build_bounce(struct dl *dl, struct dl_job *job, struct dsn_rcpt *fr,
 		    errstr);
 		return;
 	}
-	gettimeofday(&tv, NULL);
-	queue_id_new(job->bmsg.id, (int64_t)tv.tv_sec * 1000000 + tv.tv_usec);
+	queue_id_new(job->bmsg.id, job->now_usec);
 	job->bmsg.arrival = job->now;
 	job->bmsg.sender = "";
 	job->bmsg.flags = flags;
@@ -161,13 +158,12 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 	char (*diag)[MTA_TEXT_SIZE + 64] = xcalloc(dl->n, sizeof(*diag));
 	char clean[MTA_TEXT_SIZE], retry[48], *cut;
 	size_t i, nf = 0;
-	struct timeval tv;
 	int64_t later;			/* now, rounded up to a second */
 
-	gettimeofday(&tv, NULL);
 	job->dl = dl;
-	job->now = (int64_t)tv.tv_sec;
-	later = job->now + (tv.tv_usec > 0);
+	job->now_usec = dl_now_usec();
+	job->now = job->now_usec / 1000000;
+	later = job->now + (job->now_usec % 1000000 > 0);
 	job->rec = xcalloc(dl->n, sizeof(*job->rec));
 	job->n = dl->n;
 	for (i = 0; i < dl->n; i++) {
@@ -234,7 +230,6 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 		job->dropped = nf;
 	free(fr);
 	free(diag);
-	dl->committing = true;
 	dl_release(dl);
 	d->jobs++;
 	queue_writer_submit(d->deps.writer, job_run, job_done, job);

@@ -63,7 +63,8 @@ struct dl_conn {
 struct dl {
 	struct delivery		*d;
 	char			 id[QUEUE_ID_SIZE];
-	struct sched_delivery	*sd;		/* NULL once finished */
+	struct sched_delivery	*sd;		/* NULL once its outcome is on
+						   its way to the disk */
 	struct queue_delivery	*msg;
 	const struct conf_nexthops *via;
 	char			*dest;
@@ -79,7 +80,6 @@ struct dl {
 	struct mta_result	 fail;		/* why the last try failed */
 	char			*fail_host;
 	struct dl_conn		*conn;
-	bool			 committing;
 	bool			 resync;	/* changed by an admin meanwhile */
 	TAILQ_ENTRY(dl)		 link;
 };
@@ -132,6 +132,8 @@ void	dl_release(struct dl *);
 /* Leaves the active list and frees (dropping a session it still uses). */
 void	dl_free(struct dl **);
 void	delivery_kick(struct delivery *);
+/* The time of day in microseconds. */
+int64_t	dl_now_usec(void);
 void	delivery_check_done(struct delivery *);
 
 /* delivery_route.c: fills dl->cand, then calls dl_try_next(); on a
