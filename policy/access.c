@@ -11,7 +11,7 @@
 #include <strings.h>
 
 #include "../lib/xalloc.h"
-#include "policy.h"
+#include "policy_priv.h"
 
 static const char *const verdict_names[] = {
 	[POL_V_NONE] = "none",
@@ -73,11 +73,38 @@ code_len(const char *s)
 }
 
 int
-pol_policy_set_access(struct pol_policy *p, enum pol_verdict v,
-    const char *reply, int line, char *err, size_t errsz)
+pol_reply_check(enum pol_verdict v, const char *reply, const char *what,
+    char *err, size_t errsz)
 {
 	const char *s;
 
+	if (*reply == '\0' || strlen(reply) > POL_REPLY_MAX) {
+		snprintf(err, errsz, "%s: empty or longer than %d bytes", what,
+		    POL_REPLY_MAX);
+		return -1;
+	}
+	for (s = reply; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e) {
+			snprintf(err, errsz, "%s: only printable ASCII (no line "
+			    "breaks, no 8-bit bytes)", what);
+			return -1;
+		}
+	/* the verdicts that accept answer 250: their text has no code */
+	if (code_len(reply) && (reply[0] != verdict_class(v) ||
+	    verdict_class(v) == '2')) {
+		snprintf(err, errsz, "%s: \"%.3s\" is not a reply of %s%s",
+		    what, reply, pol_verdict_name(v), verdict_class(v) == '2' ?
+		    " (its reply is 250; write the text without a code)" :
+		    verdict_class(v) == '5' ? " (5xx)" : " (4xx)");
+		return -1;
+	}
+	return 0;
+}
+
+int
+pol_policy_set_access(struct pol_policy *p, enum pol_verdict v,
+    const char *reply, int line, char *err, size_t errsz)
+{
 	if (p->access.verdict != POL_V_NONE) {
 		snprintf(err, errsz, "a second access rule (the first at "
 		    "line %d)", p->access.line);
@@ -90,30 +117,9 @@ pol_policy_set_access(struct pol_policy *p, enum pol_verdict v,
 		    "quota's verdict" : "");
 		return -1;
 	}
-	if (reply != NULL) {
-		if (*reply == '\0' || strlen(reply) > POL_REPLY_MAX) {
-			snprintf(err, errsz, "access reply: empty or longer "
-			    "than %d bytes", POL_REPLY_MAX);
-			return -1;
-		}
-		for (s = reply; *s != '\0'; s++)
-			if (*s < 0x20 || *s > 0x7e) {
-				snprintf(err, errsz, "access reply: only "
-				    "printable ASCII (no line breaks, no "
-				    "8-bit bytes)");
-				return -1;
-			}
-		if (code_len(reply) && (reply[0] != verdict_class(v) ||
-		    v == POL_V_OK || v == POL_V_PASS || v == POL_V_HOLD ||
-		    v == POL_V_DISCARD)) {
-			snprintf(err, errsz, "access reply: \"%.3s\" is not a "
-			    "reply of %s%s", reply, pol_verdict_name(v),
-			    verdict_class(v) == '2' ? " (its reply is 250; "
-			    "write the text without a code)" :
-			    verdict_class(v) == '5' ? " (5xx)" : " (4xx)");
-			return -1;
-		}
-	}
+	if (reply != NULL && pol_reply_check(v, reply, "access reply", err,
+	    errsz) == -1)
+		return -1;
 	p->access.verdict = v;
 	p->access.reply = reply ? xstrdup(reply) : NULL;
 	p->access.line = line;

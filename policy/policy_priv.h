@@ -143,6 +143,16 @@ int	pol_fail(char *err, size_t errsz, const char *fmt, ...)
 /* Letters, digits, '-', '_', '.'; not empty. */
 bool	pol_name_is_valid(const char *);
 
+/* access.c: 0 when reply may answer verdict v (printable ASCII, at most
+ * POL_REPLY_MAX bytes, a reply code only of the verdict's class and never
+ * on a verdict that accepts), else -1 with a message in err that starts
+ * with what ("access reply"). */
+int	pol_reply_check(enum pol_verdict v, const char *reply,
+	    const char *what, char *err, size_t errsz);
+/* quota.c: the edit distance of two words without regard to ASCII case;
+ * SIZE_MAX when one is longer than 64 bytes (for "did you mean"). */
+size_t	pol_distance(const char *, const char *);
+
 /* match.c: whether one item matches (through its group, if any). */
 bool	pol_item_matches(const struct pol_item *, enum pol_dim,
 	    const struct pol_view *);
