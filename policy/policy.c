@@ -26,6 +26,7 @@
 #include "../lib/buf.h"
 #include "../lib/xalloc.h"
 #include "policy_priv.h"
+#include "quota.h"
 
 #define POL_DEPTH	32	/* groups within groups */
 
@@ -77,6 +78,9 @@ policy_free(struct pol_policy *p)
 		}
 	}
 	free(p->matches);
+	for (i = 0; i < p->nquota; i++)
+		pol_quota_free(p->quotas[i]);
+	free(p->quotas);
 	free(p->access.reply);
 	free(p->name);
 	free(p);
@@ -100,6 +104,7 @@ pol_set_free(struct pol_set **setp)
 		policy_free(set->policies[i]);
 	free(set->groups);
 	free(set->policies);
+	free(set->quotas);
 	pol_index_free(set->priv);
 	pol_htab_clear(&set->priv->gnames);
 	pol_htab_clear(&set->priv->pnames);
@@ -531,6 +536,26 @@ policy_cmp(const void *a, const void *b)
 	return pa->index < pb->index ? -1 : pa->index > pb->index;
 }
 
+/* Every quota in the order of evaluation: policies by priority, each
+ * policy's quotas as written. */
+static void
+number_quotas(struct pol_set *set)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < set->npolicy; i++)
+		n += set->policies[i]->nquota;
+	free(set->quotas);
+	set->quotas = n ? xcalloc(n, sizeof(*set->quotas)) : NULL;
+	set->nquota = 0;
+	for (i = 0; i < set->npolicy; i++)
+		for (j = 0; j < set->policies[i]->nquota; j++) {
+			set->quotas[set->nquota] = set->policies[i]->quotas[j];
+			set->quotas[set->nquota]->id = (uint32_t)set->nquota;
+			set->nquota++;
+		}
+}
+
 int
 pol_set_resolve(struct pol_set *set, pol_error_fn *errfn, void *arg)
 {
@@ -564,6 +589,8 @@ pol_set_resolve(struct pol_set *set, pol_error_fn *errfn, void *arg)
 					    (enum pol_dim)d);
 			}
 		}
+		for (j = 0; j < p->nquota; j++)
+			r.nerr += pol_quota_check(p->quotas[j], errfn, arg);
 	}
 	for (i = 0; i < set->ngroup; i++)
 		check_unused(&r, set->groups[i]);
@@ -571,6 +598,7 @@ pol_set_resolve(struct pol_set *set, pol_error_fn *errfn, void *arg)
 		if (set->npolicy > 0)
 			qsort(set->policies, set->npolicy,
 			    sizeof(*set->policies), policy_cmp);
+		number_quotas(set);
 		pol_index_build(set);
 		set->resolved = true;
 	}

@@ -76,6 +76,7 @@ enum pol_item_kind {
 };
 
 struct pol_group;
+struct pol_quota;	/* quota.h */
 struct pol_gres;	/* a group read in one dimension (policy_priv.h) */
 struct pol_priv;	/* the resolved set's indexes (policy_priv.h) */
 
@@ -145,6 +146,8 @@ struct pol_policy {
 	int			 line;
 	size_t			 index;		/* order of definition */
 	struct pol_access	 access;
+	struct pol_quota	**quotas;	/* in the order written */
+	size_t			  nquota;
 };
 
 struct pol_set {
@@ -154,6 +157,10 @@ struct pol_set {
 						   equal ones in definition
 						   order */
 	size_t			  npolicy;
+	struct pol_quota	**quotas;	/* every policy's, in the order
+						   of evaluation once resolved
+						   (pol_quota.id) */
+	size_t			  nquota;
 	bool			  resolved;
 	struct pol_priv		 *priv;		/* names, match indexes */
 };

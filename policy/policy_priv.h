@@ -157,6 +157,12 @@ size_t	pol_distance(const char *, const char *);
 bool	pol_item_matches(const struct pol_item *, enum pol_dim,
 	    const struct pol_view *);
 
+/* quota.c: frees a quota; checks one (each error to err, counted in the
+ * return value) for pol_set_resolve. */
+void	pol_quota_free(struct pol_quota *);
+int	pol_quota_check(const struct pol_quota *, pol_error_fn *err,
+	    void *arg);
+
 /* match_index.c */
 void	pol_index_build(struct pol_set *);
 void	pol_index_free(struct pol_priv *);

@@ -1,0 +1,446 @@
+/*
+ * counter: the quota counters in memory (quota.h), keyed by quota
+ * identity ("policy/quota") and key, and the administrators' overrides.
+ *
+ * Keys come from the network (sender addresses, logins), so the hash is
+ * seeded at random: a sender cannot pick addresses that all fall in one
+ * chain.  Quota identities are interned to small numbers (qid) so an
+ * entry does not carry its quota's name.
+ *
+ * Memory: an entry is a chain link, the qid, one window inline and the
+ * key; a key with deferred mail in later windows gets an array of them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/xalloc.h"
+#include "quota_priv.h"
+
+struct pol_qident {
+	struct pol_clink	 link;
+	uint32_t		 qid;
+	char			 name[];
+};
+
+static uint64_t
+hash_bytes(uint64_t seed, uint32_t tag, const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ seed;
+
+	h = (h ^ tag) * 0x100000001b3ull;
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	/* a final mix so the seed reaches every bit */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static void
+chash_grow(struct pol_chash *t)
+{
+	struct pol_clink **old = t->bucket, *l, *next;
+	size_t oldn = t->nbucket, i, j;
+
+	t->nbucket = oldn ? oldn * 2 : 64;
+	t->bucket = xcalloc(t->nbucket, sizeof(*t->bucket));
+	for (i = 0; i < oldn; i++)
+		for (l = old[i]; l != NULL; l = next) {
+			next = l->next;
+			j = l->hash & (t->nbucket - 1);
+			l->next = t->bucket[j];
+			t->bucket[j] = l;
+		}
+	free(old);
+}
+
+static void
+chash_insert(struct pol_chash *t, struct pol_clink *l)
+{
+	size_t j;
+
+	if (t->n >= t->nbucket)
+		chash_grow(t);
+	j = l->hash & (t->nbucket - 1);
+	l->next = t->bucket[j];
+	t->bucket[j] = l;
+	t->n++;
+}
+
+static void
+chash_remove(struct pol_chash *t, struct pol_clink *l)
+{
+	struct pol_clink **pp = &t->bucket[l->hash & (t->nbucket - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			t->n--;
+			return;
+		}
+}
+
+static struct pol_clink *
+chash_first(const struct pol_chash *t, uint64_t hash)
+{
+	return t->nbucket ? t->bucket[hash & (t->nbucket - 1)] : NULL;
+}
+
+static void
+chash_free(struct pol_chash *t, void (*fr)(struct pol_clink *))
+{
+	struct pol_clink *l, *next;
+	size_t i;
+
+	for (i = 0; i < t->nbucket; i++)
+		for (l = t->bucket[i]; l != NULL; l = next) {
+			next = l->next;
+			fr(l);
+		}
+	free(t->bucket);
+	memset(t, 0, sizeof(*t));
+}
+
+struct pol_counters *
+pol_counters_new(void)
+{
+	struct pol_counters *c = xcalloc(1, sizeof(*c));
+
+	c->seed = ((uint64_t)arc4random() << 32) | arc4random();
+	return c;
+}
+
+static void
+entry_free(struct pol_clink *l)
+{
+	struct pol_centry *e = (struct pol_centry *)l;
+
+	free(e->more);
+	free(e);
+}
+
+static void
+plain_free(struct pol_clink *l)
+{
+	free(l);
+}
+
+void
+pol_counters_free(struct pol_counters **cp)
+{
+	struct pol_counters *c = *cp;
+	uint32_t i;
+
+	if (c == NULL)
+		return;
+	chash_free(&c->keys, entry_free);
+	chash_free(&c->ovr, plain_free);
+	chash_free(&c->idents, plain_free);
+	for (i = 0; i < c->nident; i++)
+		free(c->ident[i]);
+	free(c->ident);
+	free(c);
+	*cp = NULL;
+}
+
+uint32_t
+pol_counters_qid(struct pol_counters *c, const char *ident)
+{
+	uint64_t h = hash_bytes(0, 'q', ident);
+	struct pol_clink *l;
+	struct pol_qident *q;
+	size_t len = strlen(ident);
+
+	for (l = chash_first(&c->idents, h); l != NULL; l = l->next) {
+		q = (struct pol_qident *)l;
+		if (l->hash == h && strcmp(q->name, ident) == 0)
+			return q->qid;
+	}
+	q = xcalloc(1, sizeof(*q) + len + 1);
+	memcpy(q->name, ident, len);
+	q->link.hash = h;
+	q->qid = c->nident;
+	chash_insert(&c->idents, &q->link);
+	c->ident = xreallocarray(c->ident, c->nident + 1, sizeof(*c->ident));
+	c->ident[c->nident++] = xstrdup(ident);
+	return q->qid;
+}
+
+struct pol_centry *
+pol_counters_entry(struct pol_counters *c, uint32_t qid, const char *key,
+    bool create)
+{
+	uint64_t h = hash_bytes(c->seed, qid, key);
+	struct pol_clink *l;
+	struct pol_centry *e;
+	size_t len;
+
+	for (l = chash_first(&c->keys, h); l != NULL; l = l->next) {
+		e = (struct pol_centry *)l;
+		if (l->hash == h && e->qid == qid && strcmp(e->key, key) == 0)
+			return e;
+	}
+	if (!create)
+		return NULL;
+	len = strlen(key);
+	e = xcalloc(1, sizeof(*e) + len + 1);
+	memcpy(e->key, key, len);
+	e->link.hash = h;
+	e->qid = qid;
+	chash_insert(&c->keys, &e->link);
+	return e;
+}
+
+struct pol_cwin *
+pol_centry_win(struct pol_centry *e, int64_t start)
+{
+	struct pol_cwin *w = pol_cwins(e);
+	uint32_t i;
+
+	for (i = 0; i < e->nwin && w[i].start < start; i++)
+		;
+	if (i < e->nwin && w[i].start == start)
+		return &w[i];
+	if (e->nwin == 0) {
+		memset(&e->w0, 0, sizeof(e->w0));
+		e->w0.start = start;
+		e->nwin = 1;
+		return &e->w0;
+	}
+	if (e->more == NULL) {
+		e->more = xcalloc(4, sizeof(*e->more));
+		e->more[0] = e->w0;
+	} else if ((e->nwin & (e->nwin - 1)) == 0 && e->nwin >= 4)
+		e->more = xreallocarray(e->more, e->nwin * 2,
+		    sizeof(*e->more));
+	w = e->more;
+	memmove(&w[i + 1], &w[i], (e->nwin - i) * sizeof(*w));
+	memset(&w[i], 0, sizeof(w[i]));
+	w[i].start = start;
+	e->nwin++;
+	return &w[i];
+}
+
+/* Keeps windows [from, nwin). */
+static void
+centry_drop_front(struct pol_centry *e, uint32_t from)
+{
+	if (from == 0)
+		return;
+	if (e->more == NULL) {
+		e->nwin = 0;
+		return;
+	}
+	e->nwin -= from;
+	memmove(e->more, e->more + from, e->nwin * sizeof(*e->more));
+	if (e->nwin <= 1) {
+		if (e->nwin == 1)
+			e->w0 = e->more[0];
+		free(e->more);
+		e->more = NULL;
+	}
+}
+
+void
+pol_centry_expire(struct pol_centry *e, const struct pol_quota *q,
+    int64_t now)
+{
+	struct pol_cwin *w = pol_cwins(e);
+	int64_t s, end;
+	uint32_t i;
+
+	if (q->window == POL_WIN_SLIDING) {
+		if (e->nwin > 0 && now - w[0].start >=
+		    (int64_t)q->period.secs && now > w[0].start)
+			e->nwin = 0;
+		return;
+	}
+	for (i = 0; i < e->nwin; i++) {
+		pol_window_at(&q->period, w[i].start, &s, &end);
+		if (end > now)
+			break;
+	}
+	centry_drop_front(e, i);
+}
+
+void
+pol_counters_forget(struct pol_counters *c, struct pol_centry *e)
+{
+	chash_remove(&c->keys, &e->link);
+	entry_free(&e->link);
+}
+
+void
+pol_counters_load(struct pol_counters *c, const struct pol_counter_row *r)
+{
+	struct pol_centry *e;
+	struct pol_cwin *w;
+
+	e = pol_counters_entry(c, pol_counters_qid(c, r->quota), r->key, true);
+	w = pol_centry_win(e, r->start);
+	memcpy(w->used, r->used, sizeof(w->used));
+}
+
+size_t
+pol_counters_count(const struct pol_counters *c)
+{
+	return c->keys.n;
+}
+
+/* qid -> the set's quota of that identity, or NULL. */
+static const struct pol_quota **
+quota_by_qid(const struct pol_counters *c, const struct pol_set *set)
+{
+	const struct pol_quota **map;
+	uint32_t i;
+	size_t j;
+
+	map = xcalloc(c->nident + 1, sizeof(*map));
+	for (i = 0; i < c->nident; i++)
+		for (j = 0; set != NULL && j < set->nquota; j++)
+			if (strcmp(set->quotas[j]->ident, c->ident[i]) == 0) {
+				map[i] = set->quotas[j];
+				break;
+			}
+	return map;
+}
+
+size_t
+pol_counters_prune(struct pol_counters *c, const struct pol_set *set,
+    int64_t now, void (*drop)(void *, const char *, const char *), void *arg)
+{
+	const struct pol_quota **map = quota_by_qid(c, set);
+	struct pol_clink *l, *next;
+	struct pol_centry *e;
+	size_t i;
+
+	for (i = 0; i < c->keys.nbucket; i++)
+		for (l = c->keys.bucket[i]; l != NULL; l = next) {
+			next = l->next;
+			e = (struct pol_centry *)l;
+			if (map[e->qid] != NULL)
+				pol_centry_expire(e, map[e->qid], now);
+			if (map[e->qid] != NULL && e->nwin > 0)
+				continue;
+			if (drop != NULL)
+				drop(arg, c->ident[e->qid], e->key);
+			pol_counters_forget(c, e);
+		}
+	free(map);
+	return c->keys.n;
+}
+
+static struct pol_override *
+override_find(const struct pol_counters *c, const char *key, uint64_t h)
+{
+	struct pol_clink *l;
+
+	for (l = chash_first(&c->ovr, h); l != NULL; l = l->next)
+		if (l->hash == h &&
+		    strcmp(((struct pol_override *)l)->key, key) == 0)
+			return (struct pol_override *)l;
+	return NULL;
+}
+
+void
+pol_counters_override(struct pol_counters *c, const char *key,
+    enum pol_override_kind kind, uint64_t limit)
+{
+	uint64_t h = hash_bytes(c->seed, 'o', key);
+	struct pol_override *o = override_find(c, key, h);
+	size_t len = strlen(key);
+
+	if (kind == POL_OVR_NONE) {
+		if (o != NULL) {
+			chash_remove(&c->ovr, &o->link);
+			free(o);
+		}
+		return;
+	}
+	if (o == NULL) {
+		o = xcalloc(1, sizeof(*o) + len + 1);
+		memcpy(o->key, key, len);
+		o->link.hash = h;
+		chash_insert(&c->ovr, &o->link);
+	}
+	o->kind = kind;
+	o->limit = limit;
+}
+
+enum pol_override_kind
+pol_counters_override_of(const struct pol_counters *c, const char *key,
+    uint64_t *limit)
+{
+	const struct pol_override *o;
+
+	if (c->ovr.n == 0)
+		return POL_OVR_NONE;
+	o = override_find(c, key, hash_bytes(c->seed, 'o', key));
+	if (o == NULL)
+		return POL_OVR_NONE;
+	if (limit != NULL)
+		*limit = o->limit;
+	return o->kind;
+}
+
+/* The figures of one key at now: its current window, and what later
+ * windows hold (deferred mail). */
+static void
+report_entry(const struct pol_counters *c, const struct pol_quota *q,
+    struct pol_centry *e, int64_t now, struct pol_usage_report *r)
+{
+	const struct pol_cwin *w = pol_cwins(e);
+	uint32_t i;
+	unsigned u;
+
+	memset(r, 0, sizeof(*r));
+	r->quota = q;
+	r->key = e->key;
+	r->override = pol_counters_override_of(c, e->key, &r->override_limit);
+	if (q->window == POL_WIN_SLIDING) {
+		r->start = now - (int64_t)q->period.secs;
+		r->end = now;
+		for (u = 0; u < POL_NUNIT && e->nwin > 0; u++) {
+			if (w[0].start > now) {
+				r->reserved[u] = w[0].used[u];
+				r->last_release = w[0].start;
+			} else
+				r->used[u] = pol_sliding_value(w[0].used[u],
+				    w[0].start, now, q->period.secs);
+		}
+		return;
+	}
+	pol_window_at(&q->period, now, &r->start, &r->end);
+	for (i = 0; i < e->nwin; i++)
+		for (u = 0; u < POL_NUNIT; u++) {
+			if (w[i].start == r->start)
+				r->used[u] = w[i].used[u];
+			else if (w[i].start > r->start) {
+				r->reserved[u] += w[i].used[u];
+				r->last_release = w[i].start;
+			}
+		}
+}
+
+void
+pol_counters_report(const struct pol_counters *c, const struct pol_set *set,
+    const char *key, int64_t now, pol_usage_cb *cb, void *arg)
+{
+	const struct pol_quota **map = quota_by_qid(c, set);
+	struct pol_usage_report r;
+	struct pol_clink *l;
+	struct pol_centry *e;
+	size_t i;
+
+	for (i = 0; i < c->keys.nbucket; i++)
+		for (l = c->keys.bucket[i]; l != NULL; l = l->next) {
+			e = (struct pol_centry *)l;
+			if (map[e->qid] == NULL ||
+			    (key != NULL && strcmp(key, e->key) != 0))
+				continue;
+			report_entry(c, map[e->qid], e, now, &r);
+			cb(&r, arg);
+		}
+	free(map);
+}

@@ -1,0 +1,627 @@
+/*
+ * test_quota: the quota stage (policy/quota_eval.c, counter.c), driven by
+ * `now` alone: fixed windows at their edges, messages vs recipients vs
+ * size, several quotas on one message, stop, every verdict, defer's
+ * release times and reservations, sliding decay, keys per track,
+ * overrides, undo, explain without side effects, the rows for the store,
+ * pruning and the report.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/quota.h"
+#include "t.h"
+
+static struct pol_set *set;
+static struct pol_counters *ctr;
+
+static void
+fresh(void)
+{
+	pol_set_free(&set);
+	pol_counters_free(&ctr);
+	set = pol_set_new();
+	ctr = pol_counters_new();
+}
+
+static struct pol_policy *
+policy(const char *name, long prio, enum pol_dim dim, const char *item)
+{
+	char err[256];
+	struct pol_policy *p = pol_policy_add(set, name, prio, 1, err,
+	    sizeof(err));
+	struct pol_match *m = pol_policy_add_match(p, 1);
+	struct pol_item it;
+
+	T_OK(pol_item_parse(dim, item, 1, &it, err, sizeof(err)) == 0, item);
+	pol_match_add(m, dim, false, &it);
+	return p;
+}
+
+/* quota NAME { track T period P limit UNIT N verdict V } */
+static struct pol_quota *
+quota(struct pol_policy *p, const char *name, const char *track,
+    const char *period, enum pol_unit unit, uint64_t n, enum pol_verdict v)
+{
+	char err[256];
+	const char *es;
+	struct pol_quota *q = pol_quota_add(set, p, name, 2, err, sizeof(err));
+
+	T_OK(q != NULL, name);
+	T_OK(pol_quota_set_track(q, track, 3, err, sizeof(err)) == 0, track);
+	T_OK(pol_period_parse(period, &q->period, &es) == 0, period);
+	q->has_period = true;
+	T_OK(pol_quota_add_limit(q, unit, n, 4, err, sizeof(err)) == 0,
+	    "limit");
+	T_OK(pol_quota_set_verdict(q, v, NULL, 5, err, sizeof(err)) == 0,
+	    "verdict");
+	return q;
+}
+
+static void
+resolve(void)
+{
+	T_EQ_INT(pol_set_resolve(set, NULL, NULL), 0, "resolves");
+}
+
+static struct addr client4;
+
+/* One message; returns the decision (cleared by the caller). */
+static void
+msg_send(const char *sender, const char *rcpts, uint64_t size, int64_t now,
+    bool commit, struct pol_decision *d)
+{
+	static char buf[1024];
+	static const char *rv[64];
+	struct pol_msg m;
+	size_t n = 0;
+	char *s;
+
+	snprintf(buf, sizeof(buf), "%s", rcpts);
+	for (s = strtok(buf, " "); s != NULL && n < 64; s = strtok(NULL, " "))
+		rv[n++] = s;
+	memset(&m, 0, sizeof(m));
+	m.client = &client4;
+	m.sender = sender;
+	m.rcpts = rv;
+	m.nrcpt = n;
+	m.size = size;
+	pol_quota_decide(set, ctr, &m, now, commit, d, NULL);
+}
+
+/* The outcome of one message in a word: refused:reject, or each
+ * recipient's verdict ("none", "defer@T", ...) joined by commas. */
+static const char *
+outcome(const char *sender, const char *rcpts, uint64_t size, int64_t now)
+{
+	static char out[512];
+	struct pol_decision d;
+	size_t i, len = 0;
+
+	msg_send(sender, rcpts, size, now, true, &d);
+	if (d.refuse != POL_V_NONE)
+		snprintf(out, sizeof(out), "refused:%.3s",
+		    d.reply);
+	else
+		for (i = 0, out[0] = '\0'; i < d.nrcpt; i++) {
+			if (d.rcpt[i].verdict == POL_V_DEFER)
+				len += (size_t)snprintf(out + len, sizeof(out)
+				    - len, "%sdefer@%lld", i ? "," : "",
+				    (long long)d.rcpt[i].release);
+			else
+				len += (size_t)snprintf(out + len, sizeof(out)
+				    - len, "%s%s", i ? "," : "",
+				    pol_verdict_name(d.rcpt[i].verdict));
+		}
+	pol_decision_clear(&d);
+	return out;
+}
+
+static void
+test_fixed_edges(void)
+{
+	struct pol_policy *p;
+
+	fresh();
+	p = policy("out", 10, POL_SENDER, "@example.com");
+	quota(p, "per-user", "Sender:user@domain", "10s", POL_UNIT_MESSAGES,
+	    3, POL_V_REJECT);
+	resolve();
+	/* window [1000, 1010) */
+	T_EQ_STR(outcome("alice@example.com", "x@y.net", 10, 1000), "none",
+	    "fixed: 1st");
+	T_EQ_STR(outcome("alice@example.com", "x@y.net", 10, 1003), "none",
+	    "fixed: 2nd");
+	T_EQ_STR(outcome("alice@example.com", "x@y.net z@y.net", 10, 1009),
+	    "none,none", "fixed: 3rd (a message counts 1)");
+	T_EQ_STR(outcome("alice@example.com", "x@y.net", 10, 1009),
+	    "refused:550", "fixed: 4th refused at the last second");
+	T_EQ_STR(outcome("bob@example.com", "x@y.net", 10, 1009), "none",
+	    "fixed: another sender has its own count");
+	T_EQ_STR(outcome("Alice@EXAMPLE.com", "x@y.net", 10, 1009),
+	    "none", "fixed: the local part is as given, a different key");
+	T_EQ_STR(outcome("alice@Example.COM", "x@y.net", 10, 1009),
+	    "refused:550", "fixed: the domain's case does not matter");
+	T_EQ_STR(outcome("alice@example.com", "x@y.net", 10, 1010), "none",
+	    "fixed: the count resets exactly at the boundary");
+	T_EQ_STR(outcome("carol@other.org", "x@y.net", 10, 1010), "none",
+	    "fixed: unmatched sender: no quota");
+}
+
+static void
+test_units(void)
+{
+	struct pol_policy *p;
+	struct pol_decision d;
+
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "rcpts", "Sender:user@domain", "1h", POL_UNIT_RECIPIENTS, 5,
+	    POL_V_TEMPFAIL);
+	resolve();
+	T_EQ_STR(outcome("a@x.org", "1@y 2@y 3@y", 1, 3600), "none,none,none",
+	    "recipients: 3 of 5");
+	T_EQ_STR(outcome("a@x.org", "1@y 2@y 3@y", 1, 3601), "refused:451",
+	    "recipients: 3 more would be 6");
+	T_EQ_STR(outcome("a@x.org", "1@y 2@y", 1, 3602), "none,none",
+	    "recipients: 2 more is 5");
+
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "bytes", "Sender:@domain", "1h", POL_UNIT_SIZE, 1000,
+	    POL_V_DEFER);
+	resolve();
+	T_EQ_STR(outcome("a@x.org", "1@y 2@y", 600, 3600), "none,none",
+	    "size: counted once per message on a Sender track");
+	T_EQ_STR(outcome("b@X.org", "1@y", 400, 3601), "none",
+	    "size: same domain, 1000 of 1000");
+	T_EQ_STR(outcome("a@x.org", "1@y", 1, 3602), "defer@7200",
+	    "size: full, deferred to the next window");
+	msg_send("a@x.org", "1@y", 1001, 3603, true, &d);
+	T_EQ_INT(d.refuse, POL_V_REJECT, "size: larger than the limit: never "
+	    "fits");
+	T_OK(strncmp(d.reply, "552 5.3.4 ", 10) == 0 && strstr(d.reply,
+	    "out/bytes") != NULL, d.reply);
+	pol_decision_clear(&d);
+
+	fresh();
+	p = policy("in", 10, POL_RECIPIENT, "any");
+	quota(p, "per-rcpt-domain", "Recipient:@domain", "1h",
+	    POL_UNIT_SIZE, 1000, POL_V_REJECT);
+	resolve();
+	T_EQ_STR(outcome("a@x.org", "1@y 2@y 3@z", 400, 3600),
+	    "none,none,none", "size on a Recipient track: per recipient "
+	    "(y: 800)");
+	T_EQ_STR(outcome("a@x.org", "9@z", 400, 3601), "none",
+	    "size on a Recipient track: z has 400");
+	T_EQ_STR(outcome("a@x.org", "9@Y", 400, 3602), "refused:550",
+	    "size on a Recipient track: y would have 1200");
+}
+
+static void
+test_verdicts(void)
+{
+	struct pol_policy *p;
+	struct pol_quota *q;
+	struct pol_decision d;
+	static const struct {
+		enum pol_verdict v;
+		const char *third;
+		const char *fourth;
+	} cases[] = {
+		{ POL_V_PASS, "pass", "pass" },
+		{ POL_V_HOLD, "hold", "hold" },
+		{ POL_V_DISCARD, "discard", "discard" },
+		{ POL_V_DEFER, "defer@20", "defer@20" },
+		{ POL_V_TEMPFAIL, "refused:451", "refused:451" },
+	};
+	size_t i;
+	char name[64];
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fresh();
+		p = policy("out", 10, POL_SENDER, "any");
+		quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 2,
+		    cases[i].v);
+		resolve();
+		outcome("a@x", "r@y", 1, 10);
+		outcome("a@x", "r@y", 1, 11);
+		snprintf(name, sizeof(name), "verdict %s: 3rd",
+		    pol_verdict_name(cases[i].v));
+		T_EQ_STR(outcome("a@x", "r@y", 1, 12), cases[i].third, name);
+		snprintf(name, sizeof(name), "verdict %s: 4th",
+		    pol_verdict_name(cases[i].v));
+		T_EQ_STR(outcome("a@x", "r@y", 1, 13), cases[i].fourth, name);
+	}
+	/* pass counts (a dry run): used keeps growing */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 1,
+	    POL_V_PASS);
+	resolve();
+	outcome("a@x", "r@y", 1, 10);
+	outcome("a@x", "r@y", 1, 11);
+	msg_send("a@x", "r@y", 1, 12, true, &d);
+	T_EQ_INT((long long)d.use[0].used, 2, "pass: over-quota mail is "
+	    "counted");
+	pol_decision_clear(&d);
+	/* hold and discard do not count */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	q = quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 1,
+	    POL_V_HOLD);
+	(void)q;
+	resolve();
+	outcome("a@x", "r@y", 1, 10);
+	outcome("a@x", "r@y", 1, 11);
+	msg_send("a@x", "r@y", 1, 12, true, &d);
+	T_EQ_INT((long long)d.use[0].used, 1, "hold: held mail is not counted");
+	pol_decision_clear(&d);
+	/* a custom reply */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	q = quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 1,
+	    POL_V_REJECT);
+	q->reply = strdup("Too much mail");
+	resolve();
+	outcome("a@x", "r@y", 1, 10);
+	msg_send("a@x", "r@y", 1, 11, true, &d);
+	T_EQ_STR(d.reply, "550 5.7.1 Too much mail", "reject: custom reply");
+	pol_decision_clear(&d);
+}
+
+static void
+test_defer_reservations(void)
+{
+	struct pol_policy *p;
+	struct pol_decision d;
+
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 2,
+	    POL_V_DEFER);
+	resolve();
+	T_EQ_STR(outcome("a@x", "r@y", 1, 100), "none", "defer: 1");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 101), "none", "defer: 2");
+	T_EQ_STR(outcome("a@x", "r@y s@y", 1, 102), "defer@110,defer@110",
+	    "defer: 3 waits for the next window, all its recipients");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 103), "defer@110", "defer: 4 too");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 104), "defer@120",
+	    "defer: 5 waits one more window");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 110), "defer@120",
+	    "defer: at 110, new mail queues behind the backlog");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 111), "defer@130",
+	    "defer: and the next after it");
+	T_EQ_STR(outcome("b@x", "r@y", 1, 111), "none",
+	    "defer: another key is not behind a's backlog");
+	/* explain: nothing changes */
+	msg_send("a@x", "r@y", 1, 112, false, &d);
+	T_EQ_INT(d.rcpt[0].release, 130, "explain: says 130");
+	T_EQ_INT(d.nrow, 0, "explain: no rows");
+	pol_decision_clear(&d);
+	T_EQ_STR(outcome("a@x", "r@y", 1, 112), "defer@130",
+	    "explain left the counts alone");
+	/* the rows: every window of the key */
+	msg_send("a@x", "r@y", 1, 113, true, &d);
+	T_EQ_INT(d.rcpt[0].release, 140, "rows: 140");
+	T_EQ_INT(d.nrow, 4, "rows: windows 110, 120, 130, 140");
+	T_OK(d.nrow == 4 && d.rows[0].start == 110 && d.rows[3].start == 140 &&
+	    d.rows[0].used[POL_UNIT_MESSAGES] == 2 &&
+	    d.rows[3].used[POL_UNIT_MESSAGES] == 1 &&
+	    strcmp(d.rows[0].quota, "out/q") == 0 &&
+	    strcmp(d.rows[0].key, "a@x") == 0, "rows: figures");
+	/* undo gives the reservation back */
+	pol_decision_undo(ctr, &d);
+	pol_decision_clear(&d);
+	T_EQ_STR(outcome("a@x", "r@y", 1, 114), "defer@140",
+	    "undo: 140 has room again");
+}
+
+static void
+test_two_quotas_and_stop(void)
+{
+	struct pol_policy *p, *p2;
+	struct pol_quota *q;
+
+	fresh();
+	p = policy("user", 10, POL_SENDER, "any");
+	quota(p, "u", "Sender:user@domain", "2s", POL_UNIT_MESSAGES, 2,
+	    POL_V_DEFER);
+	p2 = policy("dom", 20, POL_SENDER, "any");
+	quota(p2, "d", "Sender:@domain", "6s", POL_UNIT_MESSAGES, 3,
+	    POL_V_DEFER);
+	resolve();
+	/* windows: user [600,602) ..., domain [600,606) */
+	T_EQ_STR(outcome("a@x", "r@y", 1, 600), "none", "two: a1");
+	T_EQ_STR(outcome("b@x", "r@y", 1, 600), "none", "two: b1");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 600), "none", "two: a2 (domain 3)");
+	T_EQ_STR(outcome("b@x", "r@y", 1, 601), "defer@606",
+	    "two: b2 fits its user quota but the domain is full till 606");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 601), "defer@606",
+	    "two: a3: user room at 602, domain at 606: the later");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 601), "defer@606",
+	    "two: a4: user's 606 window has room for 2");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 601), "defer@612",
+	    "two: a5: domain's 606 window is full (b2, a3, a4)");
+
+	/* stop: the second policy's quota is not evaluated */
+	fresh();
+	p = policy("first", 10, POL_SENDER, "any");
+	q = quota(p, "big", "Sender:user@domain", "1h", POL_UNIT_MESSAGES,
+	    100, POL_V_REJECT);
+	q->stop = true;
+	p2 = policy("second", 20, POL_SENDER, "any");
+	quota(p2, "small", "Sender:user@domain", "1h", POL_UNIT_MESSAGES, 1,
+	    POL_V_REJECT);
+	resolve();
+	T_EQ_STR(outcome("a@x", "r@y", 1, 0), "none", "stop: 1");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1), "none",
+	    "stop: 2 (the small quota is never reached)");
+	q->stop = false;
+	T_EQ_STR(outcome("a@x", "r@y", 1, 2), "none",
+	    "without stop: the small quota applies: 1 of 1");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 3), "refused:550",
+	    "without stop: 2 of 1");
+}
+
+static void
+test_recipient_track_defers_its_own(void)
+{
+	struct pol_policy *p;
+
+	fresh();
+	p = policy("in", 10, POL_RECIPIENT, "@slow.example");
+	quota(p, "q", "Recipient:@domain", "10s", POL_UNIT_RECIPIENTS, 2,
+	    POL_V_DEFER);
+	resolve();
+	T_EQ_STR(outcome("a@x", "1@slow.example 2@fast.example "
+	    "3@slow.example", 1, 100), "none,none,none",
+	    "recipient track: 2 of 2 for slow.example");
+	T_EQ_STR(outcome("a@x", "4@slow.example 5@fast.example", 1, 101),
+	    "defer@110,none", "recipient track: only the covered recipient "
+	    "waits");
+}
+
+static void
+test_sliding(void)
+{
+	struct pol_policy *p;
+	struct pol_quota *q;
+	struct pol_counter_row row = { "out/s", "a@x", 1000, { 8, 0, 0 } };
+	struct pol_decision d;
+
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	q = quota(p, "s", "Sender:user@domain", "300s", POL_UNIT_MESSAGES, 10,
+	    POL_V_DEFER);
+	q->window = POL_WIN_SLIDING;
+	resolve();
+	pol_counters_load(ctr, &row);
+	msg_send("a@x", "r@y", 1, 1215, false, &d);
+	T_OK(d.nuse == 1 && d.use[0].used > 2.266 && d.use[0].used < 2.267,
+	    "sliding: 8 x (1 - 215/300) = 2.27");
+	pol_decision_clear(&d);
+	/* full: 10 at 2000, then one more waits until the decay leaves
+	 * room: 10 * (1 - t/300) + 1 <= 10 -> t >= 30 */
+	pol_counters_free(&ctr);
+	ctr = pol_counters_new();
+	row.start = 2000;
+	row.used[0] = 10;
+	pol_counters_load(ctr, &row);
+	T_EQ_STR(outcome("a@x", "r@y", 1, 2000), "defer@2030",
+	    "sliding: defer until the decay makes room");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 2001), "defer@2060",
+	    "sliding: the next one behind it");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 2400), "none",
+	    "sliding: after a period, room");
+}
+
+static void
+test_keys(void)
+{
+	struct pol_policy *p;
+	struct pol_quota *q;
+	struct pol_decision d;
+	struct pol_msg m;
+	struct addr v6, mapped;
+	const char *rc[] = { "<Bob@Example.NET>" };
+	static const struct {
+		const char *track;
+		const char *key;
+	} cases[] = {
+		{ "Sender:user@domain", "Alice@example.com" },
+		{ "sender:@DOMAIN", "@example.com" },
+		{ "Sender:user@", "Alice@" },
+		{ "SenderIP:/24", "192.0.2.0/24" },
+		{ "SenderIP", "192.0.2.77/32" },
+		{ "Recipient:user@domain", "Bob@example.net" },
+		{ "Recipient:@domain", "@example.net" },
+		{ "Recipient:user@", "Bob@" },
+		{ "SASLUsername", "alice" },
+		{ "Policy", "pol" },
+	};
+	size_t i;
+
+	T_OK(addr_parse("192.0.2.77", &client4) == 0, "v4");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fresh();
+		p = policy("pol", 10, POL_SENDER, "any");
+		quota(p, "q", cases[i].track, "1h", POL_UNIT_MESSAGES, 9,
+		    POL_V_REJECT);
+		resolve();
+		memset(&m, 0, sizeof(m));
+		m.client = &client4;
+		m.sender = "<Alice@EXAMPLE.com>";
+		m.sasl = "alice";
+		m.rcpts = rc;
+		m.nrcpt = 1;
+		pol_quota_decide(set, ctr, &m, 0, true, &d, NULL);
+		T_EQ_STR(d.nuse ? d.use[0].key : "(none)", cases[i].key,
+		    cases[i].track);
+		pol_decision_clear(&d);
+	}
+	fresh();
+	p = policy("pol", 10, POL_SENDER, "any");
+	q = quota(p, "q", "SenderIP:/24", "1h", POL_UNIT_MESSAGES, 9,
+	    POL_V_REJECT);
+	quota(p, "sasl", "SASLUsername", "1h", POL_UNIT_MESSAGES, 9,
+	    POL_V_REJECT);
+	resolve();
+	memset(&m, 0, sizeof(m));
+	m.sender = "";
+	m.rcpts = rc;
+	m.nrcpt = 1;
+	T_OK(addr_parse("2001:db8:1:2:3:4:5:6", &v6) == 0, "v6");
+	m.client = &v6;
+	pol_quota_decide(set, ctr, &m, 0, true, &d, NULL);
+	T_EQ_STR(d.nuse ? d.use[0].key : "(none)", "2001:db8:1:2::/64",
+	    "SenderIP: an IPv6 client by /64");
+	T_EQ_INT(d.nuse, 1, "SASLUsername: no login, no key");
+	pol_decision_clear(&d);
+	q->v6_prefix = 48;
+	pol_quota_decide(set, ctr, &m, 0, true, &d, NULL);
+	T_EQ_STR(d.nuse ? d.use[0].key : "(none)", "2001:db8:1::/48",
+	    "SenderIP: ipv6-prefix 48");
+	pol_decision_clear(&d);
+	T_OK(addr_parse("::ffff:198.51.100.9", &mapped) == 0, "mapped");
+	m.client = &mapped;
+	pol_quota_decide(set, ctr, &m, 0, true, &d, NULL);
+	T_EQ_STR(d.nuse ? d.use[0].key : "(none)", "198.51.100.0/24",
+	    "SenderIP: an IPv4-mapped client is IPv4");
+	pol_decision_clear(&d);
+	fresh();
+	p = policy("pol", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "1h", POL_UNIT_MESSAGES, 9,
+	    POL_V_REJECT);
+	resolve();
+	m.client = &client4;
+	pol_quota_decide(set, ctr, &m, 0, true, &d, NULL);
+	T_EQ_STR(d.nuse ? d.use[0].key : "(none)", "<>",
+	    "the null sender's key");
+	pol_decision_clear(&d);
+}
+
+static void
+test_overrides(void)
+{
+	struct pol_policy *p;
+	uint64_t lim = 0;
+
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "1h", POL_UNIT_MESSAGES, 1,
+	    POL_V_REJECT);
+	resolve();
+	pol_counters_override(ctr, "vip@x", POL_OVR_EXEMPT, 0);
+	pol_counters_override(ctr, "big@x", POL_OVR_LIMIT, 3);
+	T_EQ_INT(pol_counters_override_of(ctr, "big@x", &lim), POL_OVR_LIMIT,
+	    "override kind");
+	T_EQ_INT(lim, 3, "override limit");
+	outcome("vip@x", "r@y", 1, 0);
+	T_EQ_STR(outcome("vip@x", "r@y", 1, 1), "none", "exempt: no limit");
+	outcome("big@x", "r@y", 1, 0);
+	outcome("big@x", "r@y", 1, 1);
+	T_EQ_STR(outcome("big@x", "r@y", 1, 2), "none", "limit 3: third");
+	T_EQ_STR(outcome("big@x", "r@y", 1, 3), "refused:550",
+	    "limit 3: fourth");
+	outcome("x@x", "r@y", 1, 0);
+	T_EQ_STR(outcome("x@x", "r@y", 1, 1), "refused:550", "others: 1");
+	pol_counters_override(ctr, "vip@x", POL_OVR_NONE, 0);
+	T_EQ_STR(outcome("vip@x", "r@y", 1, 2), "refused:550",
+	    "cleared: the exempt key counted all along");
+}
+
+static int nreport;
+static double report_used, report_reserved;
+
+static void
+on_report(const struct pol_usage_report *r, void *arg)
+{
+	(void)arg;
+	nreport++;
+	report_used += r->used[POL_UNIT_MESSAGES];
+	report_reserved += r->reserved[POL_UNIT_MESSAGES];
+}
+
+static int ndrop;
+
+static void
+on_drop(void *arg, const char *quota, const char *key)
+{
+	(void)arg;
+	(void)quota;
+	(void)key;
+	ndrop++;
+}
+
+static void
+test_report_prune_explain(void)
+{
+	struct pol_policy *p;
+	struct pol_decision d;
+	struct pol_msg m;
+	struct buf why = BUF_INIT;
+	const char *rc[] = { "r@y" };
+
+	fresh();
+	p = policy("out", 10, POL_SENDER, "@x");
+	quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 1,
+	    POL_V_DEFER);
+	resolve();
+	outcome("a@x", "r@y", 1, 100);
+	outcome("a@x", "r@y", 1, 101);
+	outcome("a@x", "r@y", 1, 102);
+	outcome("b@x", "r@y", 1, 103);
+	pol_counters_report(ctr, set, NULL, 105, on_report, NULL);
+	T_EQ_INT(nreport, 2, "report: two keys");
+	T_EQ_INT((long long)report_used, 2, "report: used now");
+	T_EQ_INT((long long)report_reserved, 2, "report: reserved later");
+	nreport = 0;
+	pol_counters_report(ctr, set, "b@x", 105, on_report, NULL);
+	T_EQ_INT(nreport, 1, "report: one key");
+	T_EQ_INT(pol_counters_prune(ctr, set, 115, on_drop, NULL), 1,
+	    "prune at 115: a@x still has 120 reserved");
+	T_EQ_INT(ndrop, 1, "prune: b@x dropped");
+	T_EQ_INT(pol_counters_prune(ctr, set, 130, on_drop, NULL), 0,
+	    "prune at 130: nothing left");
+
+	memset(&m, 0, sizeof(m));
+	m.client = &client4;
+	m.sender = "a@x";
+	m.rcpts = rc;
+	m.nrcpt = 1;
+	outcome("a@x", "r@y", 1, 200);
+	pol_quota_decide(set, ctr, &m, 201, false, &d, &why);
+	buf_addc(&why, '\0');
+	T_OK(strstr(why.data, "policy out (priority 10) matches") != NULL,
+	    "explain: the policy");
+	T_OK(strstr(why.data, "matched @x") != NULL, "explain: why");
+	T_OK(strstr(why.data, "quota out/q: track Sender:user@domain key "
+	    "a@x: messages 1+1/1") != NULL, "explain: used/limit");
+	T_OK(strstr(why.data, "verdict r@y: defer until "
+	    "1970-01-01T00:03:30Z") != NULL, "explain: the verdict");
+	pol_decision_clear(&d);
+	buf_free(&why);
+}
+
+int
+main(void)
+{
+	setenv("TZ", "UTC", 1);
+	T_OK(addr_parse("192.0.2.77", &client4) == 0, "client");
+	test_fixed_edges();
+	test_units();
+	test_verdicts();
+	test_defer_reservations();
+	test_two_quotas_and_stop();
+	test_recipient_track_defers_its_own();
+	test_sliding();
+	test_keys();
+	test_overrides();
+	test_report_prune_explain();
+	pol_set_free(&set);
+	pol_counters_free(&ctr);
+	return t_done();
+}
