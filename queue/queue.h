@@ -274,6 +274,60 @@ int	queue_txn_delete_sender(struct queue_txn *, const char *sender,
 	    queue_change_cb *cb, void *arg, const char **errstr);
 
 /*
+ * Quota counters, the durable copy of policy/'s (queue/ knows nothing of
+ * quotas: relay/ converts them).  A job that stores a message also sets
+ * the counters that counted it, so that both are committed or neither.
+ * Quota names and keys come from the network: any bytes but NUL.
+ */
+/* One window of one quota counter (policy/quota.h's pol_counter_row, as
+ * relay/ converts it). */
+struct queue_counter {
+	const char	*quota;		/* "policy/quota" */
+	const char	*key;		/* "a@b.example", "192.0.2.0/24" */
+	int64_t		 start;		/* window start; sliding: updated */
+	double		 used[3];	/* messages, recipients, bytes */
+};
+/* Writer: for every (quota, key) present in rows, replaces all its stored
+ * windows by the rows given for it (a row whose used[] are all 0 stores
+ * nothing: it only clears).  Rows for one (quota, key) are adjacent; a
+ * window given twice is an error.  0 or -1 (the job must then fail: its
+ * savepoint undoes a half-done set). */
+int	queue_txn_counters_set(struct queue_txn *,
+	    const struct queue_counter *rows, size_t n, const char **errstr);
+/* Writer: forgets every window of (quota, key); quota NULL: of every
+ * quota.  The number of windows forgotten, or -1. */
+int	queue_txn_counters_delete(struct queue_txn *, const char *quota,
+	    const char *key, const char **errstr);
+/* Reader (start-up): cb once for every stored window, ordered by quota,
+ * key and start, in one snapshot.  The strings live only during the
+ * callback.  0 or -1. */
+typedef void queue_counter_cb(const struct queue_counter *, void *arg);
+int	queue_load_counters(struct queue *, queue_counter_cb *cb, void *arg,
+	    const char **errstr);
+
+/* Admin overrides (sluicectl quota set KEY LIMIT | exempt KEY | clear KEY):
+ * at most one per key, kept until cleared. */
+enum queue_override_kind { QUEUE_OVR_LIMIT = 1, QUEUE_OVR_EXEMPT = 2 };
+struct queue_override {
+	const char	*key;
+	int		 kind;		/* enum queue_override_kind */
+	uint64_t	 limit;		/* QUEUE_OVR_LIMIT's, as given */
+	int64_t		 set_at;	/* Unix seconds */
+};
+/* Writer: sets or replaces key's override.  0 or -1 (also for a kind that
+ * is not a queue_override_kind). */
+int	queue_txn_override_set(struct queue_txn *, const char *key, int kind,
+	    uint64_t limit, int64_t now, const char **errstr);
+/* Writer: 1 when there was one, 0 when not, -1 on error. */
+int	queue_txn_override_clear(struct queue_txn *, const char *key,
+	    const char **errstr);
+/* Reader (start-up): cb once for every override, ordered by key; the
+ * strings live only during the callback.  0 or -1. */
+typedef void queue_override_cb(const struct queue_override *, void *arg);
+int	queue_load_overrides(struct queue *, queue_override_cb *cb,
+	    void *arg, const char **errstr);
+
+/*
  * The writer thread.  A job is a function run inside the group
  * transaction; when the transaction has been committed (and fsync'd) or
  * has failed, done(arg, rc, errstr) is called ON THE WRITER THREAD with

@@ -12,6 +12,8 @@
  *   -wal and -shm files take the database file's mode.
  * - Errors are formatted into a thread-local buffer: the writer thread and
  *   the caller's thread never overwrite each other's messages.
+ * - The tables of queue_db_tables exist once the writer connection is open
+ *   (see there); the versioned schema is queue_store.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,6 +97,74 @@ db_pragma(struct queue_db *d, const char *path, const char *sql,
 	return 0;
 }
 
+/*
+ * Tables added after schema version 2 without a version step: the writer
+ * connection creates each one that is missing whenever it opens, so that a
+ * database an older sluice wrote gains them and keeps working, and an
+ * older sluice ignores them.  A database newer than this code is left
+ * untouched (queue_open refuses it).  Their rows are what relay/ hands
+ * over (queue_quota.c).
+ */
+static const char *const queue_db_tables[] = {
+	/* One window of one quota counter; used[] in the columns. */
+	"CREATE TABLE IF NOT EXISTS quota_counter ("
+	" quota TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" start INTEGER NOT NULL,"
+	" messages REAL, recipients REAL, bytes REAL,"
+	" PRIMARY KEY (quota, key, start)) WITHOUT ROWID",
+	/* An administrator's override of one key's limit. */
+	"CREATE TABLE IF NOT EXISTS quota_override ("
+	" key TEXT PRIMARY KEY NOT NULL,"
+	" kind INTEGER NOT NULL,"
+	" lim INTEGER NOT NULL,"
+	" set_at INTEGER NOT NULL) WITHOUT ROWID",
+	NULL
+};
+
+/* PRAGMA user_version into *version; SQLite's result code. */
+static int
+db_version(struct queue_db *d, int *version)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st,
+	    NULL)) == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*version = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Creates the missing queue_db_tables in one transaction, under the write
+ * lock so that the version read is the one the tables go into. */
+static int
+db_add_tables(struct queue_db *d, const char *path, const char **errstr)
+{
+	int version = 0;
+	size_t i;
+
+	if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL) != SQLITE_OK || db_version(d, &version) != SQLITE_OK)
+		goto fail;
+	/* A newer database is not ours to write: queue_open refuses it. */
+	for (i = 0; version <= QUEUE_SCHEMA_VERSION &&
+	    queue_db_tables[i] != NULL; i++)
+		if (sqlite3_exec(d->db, queue_db_tables[i], NULL, NULL,
+		    NULL) != SQLITE_OK)
+			goto fail;
+	if (sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+fail:
+	*errstr = queue_errf("queue: %s: adding tables: %s", path,
+	    sqlite3_errmsg(d->db));
+	if (!sqlite3_get_autocommit(d->db))
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
 int
 queue_db_open(struct queue_db *d, const char *path, bool writer,
     const char **errstr)
@@ -129,6 +199,10 @@ queue_db_open(struct queue_db *d, const char *path, bool writer,
 			queue_db_close(d);
 			return -1;
 		}
+	if (writer && db_add_tables(d, path, errstr) == -1) {
+		queue_db_close(d);
+		return -1;
+	}
 	if (!writer &&
 	    db_pragma(d, path, "PRAGMA query_only=ON", NULL, errstr) == -1) {
 		queue_db_close(d);
@@ -188,42 +262,15 @@ queue_db_reset(sqlite3_stmt *st)
 }
 
 int
-queue_db_exec(struct queue_db *d, const char *sql, const char **errstr)
+queue_db_rows(struct queue_db *d, sqlite3_stmt *st, const char *what,
+    queue_row_fn *row, void *arg, const char **errstr)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = queue_db_stmt(d, sql, errstr)) == NULL)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		;
-	if (rc != SQLITE_DONE) {
-		*errstr = queue_db_err(d, sql);
-		queue_db_reset(st);
-		return -1;
-	}
-	queue_db_reset(st);
-	return 0;
-}
-
-int
-queue_db_changes(struct queue_db *d, sqlite3_stmt *st, const char *what,
-    queue_change_cb *cb, void *arg, const char **errstr)
-{
-	struct queue_change c;
 	int rc, n = 0;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		n++;
-		if (cb == NULL)
-			continue;
-		c.id = (const char *)sqlite3_column_text(st, 0);
-		c.rcpt = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 :
-		    sqlite3_column_int(st, 1);
-		c.state = queue_state_col(st, 2);
-		c.due = sqlite3_column_int64(st, 3);
-		if (c.id != NULL)
-			cb(&c, arg);
+		if (row != NULL)
+			row(st, arg);
 	}
 	if (rc != SQLITE_DONE) {
 		*errstr = queue_db_err(d, what);
@@ -232,6 +279,47 @@ queue_db_changes(struct queue_db *d, sqlite3_stmt *st, const char *what,
 	}
 	queue_db_reset(st);
 	return n;
+}
+
+int
+queue_db_exec(struct queue_db *d, const char *sql, const char **errstr)
+{
+	sqlite3_stmt *st;
+
+	if ((st = queue_db_stmt(d, sql, errstr)) == NULL)
+		return -1;
+	return queue_db_rows(d, st, sql, NULL, NULL, errstr) == -1 ? -1 : 0;
+}
+
+/* queue_db_changes' callback and its argument. */
+struct db_change_cb {
+	queue_change_cb	*cb;
+	void		*arg;
+};
+
+static void
+db_change_row(sqlite3_stmt *st, void *arg)
+{
+	const struct db_change_cb *ccb = arg;
+	struct queue_change c;
+
+	c.id = (const char *)sqlite3_column_text(st, 0);
+	c.rcpt = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int(st, 1);
+	c.state = queue_state_col(st, 2);
+	c.due = sqlite3_column_int64(st, 3);
+	if (c.id != NULL)
+		ccb->cb(&c, ccb->arg);
+}
+
+int
+queue_db_changes(struct queue_db *d, sqlite3_stmt *st, const char *what,
+    queue_change_cb *cb, void *arg, const char **errstr)
+{
+	struct db_change_cb ccb = { cb, arg };
+
+	return queue_db_rows(d, st, what, cb != NULL ? db_change_row : NULL,
+	    &ccb, errstr);
 }
 
 const char *

@@ -48,7 +48,9 @@ struct queue_txn {
 
 /* Opens path (creating it with mode 0600 when missing) and sets the
  * connection's pragmas: WAL, synchronous=FULL, foreign keys, busy
- * timeout; query_only on a reader.  0, or -1 with *errstr. */
+ * timeout; query_only on a reader.  A writer also creates the tables that
+ * have no schema version step (the quota tables) when they are missing.
+ * 0, or -1 with *errstr. */
 int	queue_db_open(struct queue_db *, const char *path, bool writer,
 	    const char **errstr);
 /* Finalizes the cached statements and closes; accepts a closed one. */
@@ -68,6 +70,12 @@ int	queue_db_exec(struct queue_db *, const char *sql, const char **errstr);
  * number of rows it changed, or -1 with *errstr ("WHAT: reason"). */
 int	queue_db_step(struct queue_db *, sqlite3_stmt *st, const char *what,
 	    const char **errstr);
+/* Steps a bound statement (a cached one) to its end, handing each row to
+ * row (may be NULL), then resets it either way: the number of rows, or -1
+ * with *errstr ("WHAT: sqlite's message"). */
+typedef void queue_row_fn(sqlite3_stmt *, void *arg);
+int	queue_db_rows(struct queue_db *, sqlite3_stmt *st, const char *what,
+	    queue_row_fn *row, void *arg, const char **errstr);
 /* Steps an UPDATE or DELETE ... RETURNING id, rcpt, state, due (a cached
  * statement, bound) to its end, telling cb (may be NULL) of each row.  The
  * number of rows, or -1 with *errstr ("what: sqlite's message").  Resets
