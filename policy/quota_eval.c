@@ -234,6 +234,22 @@ use_set(struct pol_use *u, const double used[POL_NUNIT],
 	u->limit = isinf(lim[k]) ? 0 : (uint64_t)lim[k];
 }
 
+/* Over the limit: the quota's verdict; a message that alone exceeds a
+ * limit can never fit, and is refused unless the verdict lets it go
+ * (pass) or drops it (discard).  False when a release time is wanted. */
+static bool
+over(struct pol_use *u, const double a[POL_NUNIT],
+    const double lim[POL_NUNIT])
+{
+	static const double zero[POL_NUNIT];
+	enum pol_verdict v = u->quota->verdict;
+
+	u->verdict = v;
+	if (v != POL_V_PASS && v != POL_V_DISCARD && !fits(zero, a, lim))
+		u->never = true;
+	return v != POL_V_DEFER || u->never;
+}
+
 static void
 eval_fixed(struct pol_use *u, struct pol_centry *e, const double a[],
     const double lim[], int64_t now)
@@ -259,13 +275,8 @@ eval_fixed(struct pol_use *u, struct pol_centry *e, const double a[],
 	if (u->exempt || ((tail == NULL || tail == cur) &&
 	    fits(cur ? cur->used : zero, a, lim)))
 		return;
-	u->verdict = q->verdict;
-	if (q->verdict != POL_V_DEFER)
+	if (over(u, a, lim))
 		return;
-	if (!fits(zero, a, lim)) {
-		u->never = true;
-		return;
-	}
 	/* the first window with room after the backlog */
 	if (tail != NULL && tail->start > s && fits(tail->used, a, lim)) {
 		u->release = tail->start;
@@ -303,13 +314,8 @@ eval_sliding(struct pol_use *u, struct pol_centry *e, const double a[],
 	if (u->exempt || ((w == NULL || w->start <= now) &&
 	    fits(used, a, lim)))
 		return;
-	u->verdict = q->verdict;
-	if (q->verdict != POL_V_DEFER)
+	if (over(u, a, lim))
 		return;
-	if (!fits((const double[POL_NUNIT]){ 0 }, a, lim)) {
-		u->never = true;
-		return;
-	}
 	/* when value(t) + a <= lim for every unit: the decay is linear */
 	t = (double)(w && w->start > now ? w->start : now);
 	for (k = 0; k < POL_NUNIT && w != NULL; k++) {

@@ -33,6 +33,7 @@
 #include "../queue/queue.h"
 #include "api.h"
 #include "delivery.h"
+#include "engine.h"
 #include "mta.h"
 #include "smtp.h"
 #include "tls.h"
@@ -50,6 +51,7 @@ struct sluiced {
 	struct queue_writer	*writer;
 	struct api		*api;
 	struct delivery		*delivery;
+	struct engine		*engine;	/* policies and quota counters */
 	int			 waiting;	/* shutdown: parts still busy */
 	struct event		*sig_term, *sig_int, *sig_hup;
 	time_t			 started;
@@ -226,11 +228,6 @@ start(struct sluiced *d)
 	if (smtp_server_new(&d->smtp, d->base, d->conf, d->tls, &errstr) == -1)
 		fatal("event=fatal reason=\"%s\"", errstr);
 	prepare_and_drop(d->conf);
-	if (d->conf->policy != NULL && d->conf->policy->npolicy > 0)
-		log_warn("event=config-warning reason=\"%zu policies and %zu "
-		    "groups are checked but not enforced yet: this version "
-		    "applies relay access only\"", d->conf->policy->npolicy,
-		    d->conf->policy->ngroup);
 	if (strchr(d->conf->hostname, '.') == NULL)
 		log_warn("event=config-warning reason=\"hostname %s is not "
 		    "fully qualified: it names sluice in EHLO, Received and "
@@ -250,6 +247,10 @@ start(struct sluiced *d)
 	    (unsigned long long)st.bytes);
 	if (queue_writer_start(&d->writer, d->queue, &errstr) == -1)
 		fatal("event=fatal reason=\"queue writer: %s\"", errstr);
+	if (engine_new(&d->engine, d->base, d->conf, d->queue, d->writer,
+	    &errstr) == -1)
+		fatal("event=fatal reason=\"quota counters: %s\"", errstr);
+	smtp_server_set_engine(d->smtp, d->engine);
 	dd.base = d->base;
 	dd.conf = d->conf;
 	dd.queue = d->queue;
@@ -279,6 +280,7 @@ stop(struct sluiced *d)
 	/* run the commit callbacks the writer handed back while stopping */
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
 	delivery_free(&d->delivery);
+	engine_free(&d->engine);
 	queue_close(&d->queue);
 	event_free(d->sig_term);
 	event_free(d->sig_int);

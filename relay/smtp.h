@@ -18,6 +18,7 @@
 
 struct smtp_server;
 struct smtp_session;
+struct engine;
 
 struct smtp_counters {
 	uint64_t	sessions;	/* open now */
@@ -39,6 +40,9 @@ typedef void smtp_queued_fn(void *arg, const struct queue_msg *);
 /* Starts accepting; committed messages go to writer, then to queued. */
 void	smtp_server_enable(struct smtp_server *, struct queue_writer *,
 	    smtp_queued_fn *queued, void *queued_arg);
+/* The policy engine sessions ask at RCPT and end of DATA (before
+ * smtp_server_enable). */
+void	smtp_server_set_engine(struct smtp_server *, struct engine *);
 /* Stops taking mail: new connections and idle sessions get 421; sessions
  * inside a transaction finish it first.  done() runs once no session is
  * left (at once when none), or after grace seconds at the latest. */
@@ -62,6 +66,7 @@ struct smtp_session_env {
 	smtp_queued_fn		*queued;
 	void			*queued_arg;
 	struct smtp_counters	*counters;
+	struct engine		*engine;	/* policies; NULL: none */
 	bool			 shutting_down;
 };
 

@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 
 #include "../lib/buf.h"
+#include "engine.h"
 #include "smtp.h"
 #include "smtp_parse.h"
 
@@ -37,6 +38,7 @@ struct smtp_tx {
 	char			 id[QUEUE_ID_SIZE];
 	char			*sender;
 	char			**rcpts;
+	enum pol_verdict	*access;	/* per recipient, at RCPT */
 	size_t			 nrcpt;
 	bool			 utf8;
 	bool			 eightbit;
@@ -47,7 +49,11 @@ struct smtp_tx {
 	bool			 prev_crlf;	/* DATA: last line ended CRLF */
 	struct queue_msg	 msg;
 	struct queue_rcpt_in	*rin;
-	char			*client[9];	/* strings msg points to */
+	char			*client[10];	/* strings msg points to */
+	struct pol_decision	 quota;		/* the quota stage's */
+	struct engine		*engine;	/* to undo it on failure */
+	struct queue_counter	*crows;		/* its rows for the store */
+	size_t			 ncrows;
 	int			 rc;
 	char			 err[256];
 	struct timespec		 start;
@@ -93,6 +99,12 @@ void	smtp_reply_close(struct smtp_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	smtp_error(struct smtp_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* A refusal that is not the client's fault: logged, not counted. */
+void	smtp_refuse(struct smtp_session *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* The identity the policies see at RCPT; client is its storage. */
+void	smtp_ident(struct smtp_session *, struct engine_ident *,
+	    struct addr *client);
 /* Forgets XFORWARD attributes: they hold for one transaction. */
 void	smtp_xforward_reset(struct smtp_xforward_attrs *);
 /* Resumes reading after a commit. */
@@ -102,7 +114,7 @@ void	smtp_session_resume(struct smtp_session *);
 struct smtp_tx	*smtp_tx_new(struct smtp_session *, const char *sender,
 		    bool utf8, bool eightbit);
 void	smtp_tx_free(struct smtp_tx **);
-void	smtp_tx_add_rcpt(struct smtp_tx *, const char *);
+void	smtp_tx_add_rcpt(struct smtp_tx *, const char *, enum pol_verdict);
 /* DATA accepted: writes our Received header. */
 void	smtp_tx_begin_data(struct smtp_session *);
 /* Consumes message bytes from in; returns true at the end of DATA. */

@@ -175,6 +175,12 @@ smtp_server_enable(struct smtp_server *s, struct queue_writer *w,
 	smtp_server_listen(s, true);
 }
 
+void
+smtp_server_set_engine(struct smtp_server *s, struct engine *e)
+{
+	s->env.engine = e;
+}
+
 /* The hard ceiling: past it, accept(2) waits (a delay, not a refusal). */
 static uint64_t
 smtp_ceiling(const struct conf *conf)

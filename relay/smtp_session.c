@@ -124,12 +124,9 @@ smtp_error(struct smtp_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A refusal that is not the client's fault (a limit): logged only. */
-static void
-smtp_refuse(struct smtp_session *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+/* A refusal that is not the client's fault (a limit, a policy): logged
+ * only. */
+void
 smtp_refuse(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -341,6 +338,25 @@ smtp_cmd_mail(struct smtp_session *s, char *args)
 	smtp_reply(s, "250 2.1.0 Ok");
 }
 
+/* Who is sending, as the policies see it before DATA: the original
+ * client (XFORWARD from a trusted peer, else the peer) and its HELO. */
+void
+smtp_ident(struct smtp_session *s, struct engine_ident *id,
+    struct addr *client)
+{
+	const struct smtp_xforward_attrs *xf = &s->xf;
+	bool fw = xf->addr != NULL && *xf->addr != '\0';
+
+	memset(id, 0, sizeof(*id));
+	if (fw ? engine_parse_client(xf->addr, client) : true) {
+		if (!fw)
+			*client = s->addr;
+		id->client = client;
+	}
+	id->helo = fw ? xf->helo : s->helo;
+	id->sender = s->tx != NULL ? s->tx->sender : "";
+}
+
 /* Relay access (DESIGN.md): a trusted client may relay anywhere; anyone
  * may send to a relay-domain; nothing else, ever. */
 static bool
@@ -351,6 +367,30 @@ smtp_may_relay(struct smtp_session *s, const char *rcpt)
 	if (strcasecmp(rcpt, "postmaster") == 0)
 		return true;
 	return conf_is_relay_domain(s->env->conf, smtp_addr_domain(rcpt));
+}
+
+/* Access control for a recipient relay access let through: refused
+ * here, or added with the verdict (ok, hold, discard, pass, none) for the
+ * end of DATA. */
+static void
+smtp_rcpt_access(struct smtp_session *s, const char *rcpt)
+{
+	struct engine_ident id;
+	struct addr client;
+	enum pol_verdict v = POL_V_NONE;
+	char reply[POL_REPLY_MAX + 32];
+
+	if (s->env->engine != NULL) {
+		smtp_ident(s, &id, &client);
+		v = engine_rcpt(s->env->engine, &id, rcpt, s->tx->id, reply,
+		    sizeof(reply));
+	}
+	if (v == POL_V_REJECT || v == POL_V_TEMPFAIL) {
+		smtp_refuse(s, "%s", reply);
+		return;
+	}
+	smtp_tx_add_rcpt(s->tx, rcpt, v);
+	smtp_reply(s, "250 2.1.5 Ok");
 }
 
 static void
@@ -377,10 +417,8 @@ smtp_cmd_rcpt(struct smtp_session *s, char *args)
 		smtp_refuse(s, "452 4.5.3 Error: too many recipients");
 	else if (!smtp_may_relay(s, r.addr))
 		smtp_error(s, "554 5.7.1 <%s>: Relay access denied", r.addr);
-	else {
-		smtp_tx_add_rcpt(s->tx, r.addr);
-		smtp_reply(s, "250 2.1.5 Ok");
-	}
+	else
+		smtp_rcpt_access(s, r.addr);
 	s->cur_rcpt = NULL;
 }
 

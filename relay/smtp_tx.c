@@ -75,7 +75,10 @@ smtp_tx_free(struct smtp_tx **txp)
 	for (i = 0; i < tx->nrcpt; i++)
 		free(tx->rcpts[i]);
 	free(tx->rcpts);
+	free(tx->access);
 	free(tx->rin);
+	pol_decision_clear(&tx->quota);
+	free(tx->crows);
 	for (i = 0; i < sizeof(tx->client) / sizeof(tx->client[0]); i++)
 		free(tx->client[i]);
 	free(tx->sender);
@@ -85,10 +88,13 @@ smtp_tx_free(struct smtp_tx **txp)
 }
 
 void
-smtp_tx_add_rcpt(struct smtp_tx *tx, const char *addr)
+smtp_tx_add_rcpt(struct smtp_tx *tx, const char *addr, enum pol_verdict v)
 {
 	tx->rcpts = xreallocarray(tx->rcpts, tx->nrcpt + 1,
 	    sizeof(*tx->rcpts));
+	tx->access = xreallocarray(tx->access, tx->nrcpt + 1,
+	    sizeof(*tx->access));
+	tx->access[tx->nrcpt] = v;
 	tx->rcpts[tx->nrcpt++] = xstrdup(addr);
 }
 
@@ -230,8 +236,10 @@ smtp_tx_committed(void *arg)
 	struct smtp_tx *tx = arg;
 	struct smtp_session *s = tx->sess;
 
-	if (tx->rc >= 0 && tx->queued != NULL)
+	if (tx->rc >= 0 && tx->queued != NULL && tx->msg.nrcpt > 0)
 		tx->queued(tx->queued_arg, &tx->msg);
+	if (tx->rc < 0 && tx->engine != NULL)
+		pol_decision_undo(engine_counters(tx->engine), &tx->quota);
 	if (s == NULL) {
 		log_warn("queue_id=%s event=%s reason=\"client gone before "
 		    "the reply\"%s%s", tx->id, tx->rc >= 0 ?
@@ -261,12 +269,18 @@ smtp_tx_committed(void *arg)
 	smtp_session_resume(s);
 }
 
+/* The message and the quota counters it changed: one transaction. */
 static int
 smtp_tx_store_job(struct queue_txn *txn, void *arg, const char **errstr)
 {
 	struct smtp_tx *tx = arg;
 
-	return queue_txn_store(txn, &tx->msg, errstr);
+	if (tx->msg.nrcpt > 0 && queue_txn_store(txn, &tx->msg, errstr) == -1)
+		return -1;
+	if (tx->ncrows > 0 && queue_txn_counters_set(txn, tx->crows,
+	    tx->ncrows, errstr) == -1)
+		return -1;
+	return 0;
 }
 
 /* Writer thread: note the outcome and hand the tx back to the loop. */
@@ -318,6 +332,11 @@ smtp_tx_fill(struct smtp_session *s, struct smtp_tx *tx)
 	m->peer_addr = smtp_tx_keep(tx, 7, s->addr_str);
 	m->peer_helo = smtp_tx_keep(tx, 8, s->helo);
 	m->sasl_user = NULL;
+	if (s->trusted && s->env->engine != NULL) {
+		tx->client[9] = engine_sasl_from_header(tx->body.data +
+		    tx->hdr_len, tx->body.len - tx->hdr_len);
+		m->sasl_user = tx->client[9];
+	}
 	tx->rin = xcalloc(tx->nrcpt, sizeof(*tx->rin));
 	for (i = 0; i < tx->nrcpt; i++) {
 		tx->rin[i].addr = tx->rcpts[i];
@@ -328,6 +347,103 @@ smtp_tx_fill(struct smtp_session *s, struct smtp_tx *tx)
 	m->nrcpt = tx->nrcpt;
 	m->body = tx->body.data;
 	m->body_len = tx->body.len;
+}
+
+/* The identity at end of DATA: the envelope's, with the login a trusted
+ * peer's header gives. */
+static void
+smtp_tx_ident(const struct smtp_tx *tx, struct engine_ident *id,
+    struct addr *client)
+{
+	memset(id, 0, sizeof(*id));
+	if (engine_parse_client(tx->msg.client_addr, client))
+		id->client = client;
+	id->helo = tx->msg.client_helo;
+	id->sender = tx->sender;
+	id->sasl = tx->msg.sasl_user;
+}
+
+/* Access again when the header named a login (a policy's sasl dimension
+ * may decide differently now); -1 when a recipient is now refused: the
+ * whole message is, with that reply. */
+static int
+smtp_tx_access_again(struct smtp_session *s, struct smtp_tx *tx,
+    const struct engine_ident *id)
+{
+	char reply[POL_REPLY_MAX + 32];
+	enum pol_verdict v;
+	size_t i;
+
+	if (id->sasl == NULL)
+		return 0;
+	for (i = 0; i < tx->nrcpt; i++) {
+		v = engine_rcpt(s->env->engine, id, tx->rcpts[i], tx->id,
+		    reply, sizeof(reply));
+		if (v == POL_V_REJECT || v == POL_V_TEMPFAIL) {
+			s->stage = "data";
+			smtp_refuse(s, "%s", reply);
+			return -1;
+		}
+		tx->access[i] = v;
+	}
+	return 0;
+}
+
+/* What access and quotas made of recipient i: its state in the queue,
+ * or QUEUE_DONE when it is discarded. */
+static enum queue_state
+smtp_tx_rcpt_state(struct smtp_tx *tx, size_t i, int64_t *due)
+{
+	const struct pol_rcpt_out *o = &tx->quota.rcpt[i];
+
+	if (tx->access[i] == POL_V_DISCARD || o->verdict == POL_V_DISCARD)
+		return QUEUE_DONE;
+	if (tx->access[i] == POL_V_HOLD || o->verdict == POL_V_HOLD)
+		return QUEUE_HOLD;
+	if (o->verdict == POL_V_DEFER) {
+		*due = o->release;
+		return QUEUE_DEFERRED;
+	}
+	return QUEUE_READY;
+}
+
+/* End of DATA with policies: access again if the login is new, the
+ * quota stage, then each recipient's state; discarded ones are left out
+ * of the store (logged).  -1 when the message is refused (replied). */
+static int
+smtp_tx_policies(struct smtp_session *s, struct smtp_tx *tx)
+{
+	struct engine_ident id;
+	struct addr client;
+	enum queue_state st;
+	size_t i, n = 0;
+
+	smtp_tx_ident(tx, &id, &client);
+	if (smtp_tx_access_again(s, tx, &id) == -1)
+		return -1;
+	tx->engine = s->env->engine;
+	engine_data(s->env->engine, &id, (const char *const *)tx->rcpts,
+	    tx->access, tx->nrcpt, tx->body.len, tx->id, &tx->quota);
+	if (tx->quota.refuse != POL_V_NONE) {
+		s->stage = "data";
+		smtp_refuse(s, "%s", tx->quota.reply);
+		return -1;
+	}
+	for (i = 0; i < tx->nrcpt; i++) {
+		st = smtp_tx_rcpt_state(tx, i, &tx->rin[i].due);
+		if (st == QUEUE_DONE) {
+			log_info("queue_id=%s event=discarded from=<%s> to=<%s> "
+			    "reason=\"%s\"", tx->id, tx->sender, tx->rcpts[i],
+			    tx->access[i] == POL_V_DISCARD ? "access" :
+			    "quota");
+			continue;
+		}
+		tx->rin[n] = tx->rin[i];
+		tx->rin[n++].state = st;
+	}
+	tx->msg.nrcpt = n;
+	tx->crows = engine_rows(&tx->quota, &tx->ncrows);
+	return 0;
 }
 
 void
@@ -345,6 +461,13 @@ smtp_tx_end_data(struct smtp_session *s)
 		return;
 	}
 	smtp_tx_fill(s, tx);
+	if (s->env->engine != NULL && smtp_tx_policies(s, tx) == -1) {
+		s->tx = NULL;
+		s->ntx++;
+		smtp_tx_free(&tx);
+		smtp_xforward_reset(&s->xf);
+		return;
+	}
 	s->state = SMTP_S_COMMIT;
 	bufferevent_disable(s->bev, EV_READ);
 	queue_writer_submit(s->env->writer, smtp_tx_store_job,

@@ -1191,7 +1191,7 @@ test_migration(void)
 {
 	static const char want_objects[] = "addr attempts dsn_status due"
 	    " first_attempt last_attempt last_reply messages messages_arrival"
-	    " messages_sender msg_id rcpt recipients recipients_pending_due"
+	    " messages_sender msg_id quota_counter quota_override rcpt recipients recipients_pending_due"
 	    " recipients_state_due state";
 	struct tq t, fresh;
 	struct queue_delivery *dl = NULL;

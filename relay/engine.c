@@ -1,0 +1,383 @@
+/*
+ * engine: policies and quotas in the daemon (engine.h).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../lib/log.h"
+#include "../lib/xalloc.h"
+#include "engine.h"
+
+#define ENGINE_PRUNE_SECS	60
+
+struct engine {
+	struct event_base	*base;
+	const struct conf	*conf;
+	struct queue_writer	*writer;
+	struct pol_counters	*ctr;
+	struct event		*prune;
+};
+
+/* (quota, key) pairs whose stored windows go. */
+struct prune_job {
+	char	**pairs;		/* quota, key, quota, key, ... */
+	size_t	  n;
+};
+
+static void
+load_counter(const struct queue_counter *qc, void *arg)
+{
+	struct pol_counter_row r;
+
+	r.quota = qc->quota;
+	r.key = qc->key;
+	r.start = qc->start;
+	memcpy(r.used, qc->used, sizeof(r.used));
+	pol_counters_load(arg, &r);
+}
+
+static void
+load_override(const struct queue_override *o, void *arg)
+{
+	pol_counters_override(arg, o->key, o->kind == QUEUE_OVR_EXEMPT ?
+	    POL_OVR_EXEMPT : POL_OVR_LIMIT, o->limit);
+}
+
+static int
+prune_run(struct queue_txn *txn, void *arg, const char **errstr)
+{
+	struct prune_job *j = arg;
+	size_t i;
+
+	for (i = 0; i + 1 < j->n; i += 2)
+		if (queue_txn_counters_delete(txn, j->pairs[i],
+		    j->pairs[i + 1], errstr) == -1)
+			return -1;
+	return 0;
+}
+
+/* Writer thread: a failed prune only leaves rows the next start-up
+ * loads and prunes again. */
+static void
+prune_done(void *arg, int rc, const char *errstr)
+{
+	struct prune_job *j = arg;
+	size_t i;
+
+	if (rc < 0)
+		log_warn("event=quota-prune-failed error=\"%s\"",
+		    errstr ? errstr : "unknown");
+	for (i = 0; i < j->n; i++)
+		free(j->pairs[i]);
+	free(j->pairs);
+	free(j);
+}
+
+static void
+prune_drop(void *arg, const char *quota, const char *key)
+{
+	struct prune_job *j = arg;
+
+	j->pairs = xreallocarray(j->pairs, j->n + 2, sizeof(*j->pairs));
+	j->pairs[j->n++] = xstrdup(quota);
+	j->pairs[j->n++] = xstrdup(key);
+}
+
+static void
+prune(evutil_socket_t fd, short ev, void *arg)
+{
+	struct engine *e = arg;
+	struct prune_job *j = xcalloc(1, sizeof(*j));
+	size_t left;
+
+	(void)fd;
+	(void)ev;
+	left = pol_counters_prune(e->ctr, e->conf->policy, (int64_t)time(NULL),
+	    prune_drop, j);
+	if (j->n == 0) {
+		prune_done(j, 0, NULL);
+		return;
+	}
+	log_debug("event=quota-prune dropped=%zu left=%zu", j->n / 2, left);
+	queue_writer_submit(e->writer, prune_run, prune_done, j);
+}
+
+int
+engine_new(struct engine **ep, struct event_base *base,
+    const struct conf *conf, struct queue *q, struct queue_writer *writer,
+    const char **errstr)
+{
+	struct engine *e = xcalloc(1, sizeof(*e));
+	struct timeval tv = { ENGINE_PRUNE_SECS, 0 };
+
+	e->base = base;
+	e->conf = conf;
+	e->writer = writer;
+	e->ctr = pol_counters_new();
+	if (queue_load_counters(q, load_counter, e->ctr, errstr) == -1 ||
+	    queue_load_overrides(q, load_override, e->ctr, errstr) == -1) {
+		pol_counters_free(&e->ctr);
+		free(e);
+		return -1;
+	}
+	e->prune = event_new(base, -1, EV_PERSIST, prune, e);
+	event_add(e->prune, &tv);
+	log_info("event=quota-counters-loaded keys=%zu",
+	    pol_counters_count(e->ctr));
+	*ep = e;
+	return 0;
+}
+
+void
+engine_set_conf(struct engine *e, const struct conf *conf)
+{
+	e->conf = conf;
+}
+
+void
+engine_free(struct engine **ep)
+{
+	struct engine *e = *ep;
+
+	if (e == NULL)
+		return;
+	if (e->prune != NULL)
+		event_free(e->prune);
+	pol_counters_free(&e->ctr);
+	free(e);
+	*ep = NULL;
+}
+
+struct pol_counters *
+engine_counters(struct engine *e)
+{
+	return e->ctr;
+}
+
+const struct pol_set *
+engine_policies(const struct engine *e)
+{
+	return e->conf->policy;
+}
+
+bool
+engine_parse_client(const char *s, struct addr *a)
+{
+	if (s == NULL)
+		return false;
+	if (strncasecmp(s, "IPV6:", 5) == 0)
+		s += 5;
+	return addr_parse(s, a) == 0;
+}
+
+/* The value of the header field at p (name included), unfolded, within
+ * the header section [p, end). */
+static char *
+header_value(const char *p, const char *end, size_t namelen)
+{
+	struct buf v = BUF_INIT;
+	const char *eol;
+
+	p += namelen;
+	for (;;) {
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		buf_add(&v, p, (size_t)(eol - p));
+		if (eol >= end || eol + 1 >= end || (eol[1] != ' ' &&
+		    eol[1] != '\t'))
+			break;
+		p = eol + 1;
+	}
+	buf_addc(&v, '\0');
+	return buf_take(&v);
+}
+
+static char *
+login_of(const char *s, size_t n)
+{
+	size_t len = 0;
+
+	while (len < n && !isspace((unsigned char)s[len]) && s[len] != ')' &&
+	    s[len] != ';' && s[len] != '\r' && s[len] != '\0')
+		len++;
+	if (len == 0 || len > 255)
+		return NULL;
+	return xstrndup(s, len);
+}
+
+char *
+engine_sasl_from_header(const char *msg, size_t len)
+{
+	static const char tag[] = "(Authenticated sender:";
+	const char *p = msg, *end = msg + len, *eol, *hit;
+	char *v, *login = NULL, *xauth = NULL;
+	bool seen_received = false;
+
+	while (p < end && *p != '\r' && *p != '\n') {
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		if (!seen_received && (size_t)(end - p) > 9 &&
+		    strncasecmp(p, "Received:", 9) == 0) {
+			/* the first one after ours is the newest */
+			seen_received = true;
+			v = header_value(p, end, 9);
+			if ((hit = strstr(v, tag)) != NULL) {
+				hit += sizeof(tag) - 1;
+				while (*hit == ' ')
+					hit++;
+				login = login_of(hit, strlen(hit));
+			}
+			free(v);
+		} else if (xauth == NULL && (size_t)(end - p) > 21 &&
+		    strncasecmp(p, "X-Authenticated-User:", 21) == 0) {
+			v = header_value(p, end, 21);
+			hit = v;
+			while (*hit == ' ' || *hit == '\t')
+				hit++;
+			xauth = login_of(hit, strlen(hit));
+			free(v);
+		}
+		p = eol + 1;
+	}
+	if (login != NULL) {
+		free(xauth);
+		return login;
+	}
+	return xauth;
+}
+
+static void
+to_input(const struct engine_ident *id, const char *rcpt,
+    struct pol_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->client = id->client;
+	in->sender = id->sender;
+	in->sasl = id->sasl;
+	in->recipient = rcpt;
+}
+
+enum pol_verdict
+engine_rcpt(struct engine *e, const struct engine_ident *id,
+    const char *rcpt, const char *qid, char *reply, size_t replysz)
+{
+	const struct pol_set *set = e->conf->policy;
+	const struct pol_policy *stack[64], **pols = stack, *p;
+	struct pol_input in;
+	size_t n;
+
+	*reply = '\0';
+	if (set == NULL || !set->resolved || set->npolicy == 0)
+		return POL_V_NONE;
+	if (set->npolicy > sizeof(stack) / sizeof(stack[0]))
+		pols = xcalloc(set->npolicy, sizeof(*pols));
+	to_input(id, rcpt, &in);
+	n = pol_set_match(set, &in, pols, set->npolicy);
+	p = pol_access_decide(pols, n);
+	if (pols != stack)
+		free(pols);
+	if (p == NULL)
+		return POL_V_NONE;
+	if (p->access.verdict == POL_V_REJECT ||
+	    p->access.verdict == POL_V_TEMPFAIL)
+		pol_verdict_reply(p->access.verdict, p->access.reply, reply,
+		    replysz);
+	if (p->access.verdict != POL_V_OK && p->access.verdict != POL_V_PASS)
+		log_info("queue_id=%s event=access policy=%s from=<%s> "
+		    "to=<%s> verdict=%s%s%s%s", qid, p->name, id->sender, rcpt,
+		    pol_verdict_name(p->access.verdict), *reply ? " reply=\"" :
+		    "", reply, *reply ? "\"" : "");
+	return p->access.verdict;
+}
+
+static const char *
+use_state(const struct pol_use *u)
+{
+	if (u->verdict == POL_V_NONE)
+		return "within";
+	if (u->never)
+		return "never-fits";
+	return pol_verdict_name(u->verdict);
+}
+
+/* cbpolicyd's figure: quota=USED/LIMIT (P%), this message included. */
+static void
+log_use(const char *qid, const char *sender, const struct pol_use *u)
+{
+	char track[64], rel[32] = "";
+	double now = u->used + u->amount;
+
+	pol_track_format(u->quota, track, sizeof(track));
+	if (u->verdict == POL_V_DEFER && !u->never)
+		snprintf(rel, sizeof(rel), " release=%lld",
+		    (long long)u->release);
+	if (u->exempt)
+		log_info("queue_id=%s event=quota policy=%s quota_name=%s "
+		    "track=%s key=%s from=<%s> unit=%s quota=%.2f/exempt "
+		    "verdict=within", qid, u->quota->policy->name,
+		    u->quota->name, track, u->key, sender,
+		    pol_unit_name(u->unit), now);
+	else
+		log_info("queue_id=%s event=quota policy=%s quota_name=%s "
+		    "track=%s key=%s from=<%s> unit=%s quota=%.2f/%llu "
+		    "(%.1f%%) verdict=%s%s", qid, u->quota->policy->name,
+		    u->quota->name, track, u->key, sender,
+		    pol_unit_name(u->unit), now,
+		    (unsigned long long)u->limit, u->limit ? 100.0 * now /
+		    (double)u->limit : 100.0, use_state(u), rel);
+}
+
+void
+engine_data(struct engine *e, const struct engine_ident *id,
+    const char *const *rcpts, const enum pol_verdict *access, size_t nrcpt,
+    uint64_t size, const char *qid, struct pol_decision *d)
+{
+	struct pol_msg m;
+	bool *skip = xcalloc(nrcpt + 1, sizeof(*skip));
+	size_t i;
+
+	for (i = 0; i < nrcpt; i++)
+		skip[i] = access != NULL && access[i] == POL_V_OK;
+	memset(&m, 0, sizeof(m));
+	m.client = id->client;
+	m.helo = id->helo;
+	m.sender = id->sender;
+	m.sasl = id->sasl;
+	m.rcpts = rcpts;
+	m.skip = skip;
+	m.nrcpt = nrcpt;
+	m.size = size;
+	pol_quota_decide(e->conf->policy, e->ctr, &m, (int64_t)time(NULL),
+	    true, d, NULL);
+	free(skip);
+	for (i = 0; i < d->nuse; i++)
+		log_use(qid, id->sender, &d->use[i]);
+	if (d->refuse != POL_V_NONE)
+		log_info("queue_id=%s event=quota-refused from=<%s> reply=\"%s\"",
+		    qid, id->sender, d->reply);
+}
+
+struct queue_counter *
+engine_rows(const struct pol_decision *d, size_t *n)
+{
+	struct queue_counter *rows;
+	size_t i;
+
+	*n = d->nrow;
+	if (d->nrow == 0)
+		return NULL;
+	rows = xcalloc(d->nrow, sizeof(*rows));
+	for (i = 0; i < d->nrow; i++) {
+		rows[i].quota = d->rows[i].quota;
+		rows[i].key = d->rows[i].key;
+		rows[i].start = d->rows[i].start;
+		memcpy(rows[i].used, d->rows[i].used, sizeof(rows[i].used));
+	}
+	return rows;
+}

@@ -1,0 +1,71 @@
+/*
+ * engine: the policy engine in the daemon (DESIGN.md, "Data flow", steps
+ * 3 and 5).  It owns the quota counters (they outlive a reload), loads
+ * them and the administrators' overrides from the queue database at
+ * start-up, decides access at RCPT and quotas at end of DATA, logs those
+ * decisions, and prunes what windows left behind.  Loop thread only.
+ *
+ * Identity (who sent): the original client's address and HELO (XFORWARD
+ * from a trusted peer, else the peer), the sender, and the login: from a
+ * trusted peer, the "(Authenticated sender: LOGIN)" of the newest
+ * Received header (Postfix's smtpd_sasl_authenticated_header) or an
+ * X-Authenticated-User header; never from an untrusted one.
+ */
+#ifndef SLUICE_ENGINE_H
+#define SLUICE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "../conf/conf.h"
+#include "../lib/addr.h"
+#include "../lib/buf.h"
+#include "../policy/quota.h"
+#include "../queue/queue.h"
+
+struct engine;
+
+struct engine_ident {
+	const struct addr	*client;	/* or NULL */
+	const char		*helo;		/* or NULL */
+	const char		*sender;	/* "" the null sender */
+	const char		*sasl;		/* or NULL */
+};
+
+/* Loads counters and overrides from q.  0, or -1 with *errstr. */
+int	engine_new(struct engine **, struct event_base *, const struct conf *,
+	    struct queue *, struct queue_writer *, const char **errstr);
+/* A reload: the policies of conf from now on; counters kept. */
+void	engine_set_conf(struct engine *, const struct conf *);
+void	engine_free(struct engine **);
+struct pol_counters *engine_counters(struct engine *);
+const struct pol_set *engine_policies(const struct engine *);
+
+/* The login a trusted peer's message header names, or NULL: a malloc'd
+ * string.  hdr: the message's header section (up to the blank line). */
+char	*engine_sasl_from_header(const char *msg, size_t len);
+/* "IPV6:2001:db8::1" or "192.0.2.1" (XFORWARD ADDR) into a. */
+bool	engine_parse_client(const char *, struct addr *);
+
+/* RCPT: access control for one recipient.  The verdict of the first
+ * matched policy with a rule (POL_V_NONE when none); reply is the SMTP
+ * reply for reject and tempfail.  Logs the refusals. */
+enum pol_verdict engine_rcpt(struct engine *, const struct engine_ident *,
+	    const char *rcpt, const char *id, char *reply, size_t replysz);
+
+/* End of DATA: the quota stage (pol_quota_decide with commit), logged
+ * with cbpolicyd's quota=N/LIMIT (P%) figure.  access[i] is the verdict
+ * access gave recipient i at RCPT (POL_V_OK exempts it from quotas).
+ * The caller stores d->rows with the message, or calls
+ * pol_decision_undo() if the store fails. */
+void	engine_data(struct engine *, const struct engine_ident *,
+	    const char *const *rcpts, const enum pol_verdict *access,
+	    size_t nrcpt, uint64_t size, const char *id,
+	    struct pol_decision *d);
+/* Converts the decision's rows for the store (pointers into d). */
+struct queue_counter *engine_rows(const struct pol_decision *, size_t *n);
+
+#endif
