@@ -7,6 +7,7 @@
  *	    [client|sender|recipient|sasl ITEM... [except ITEM...]]...
  *	    [match { client|sender|recipient|sasl ... }]...
  *	    [access ok|pass|reject|tempfail|hold|discard [reply TEXT]]
+ *	    [quota NAME { ... }]...          (conf_quota.c)
  *	}
  *
  * A policy writes one match's dimensions directly or has match blocks,
@@ -118,14 +119,14 @@ add_access(struct pol_policy *p, const struct conf_node *n,
 		conf_err(errs, n->tok->line, "policy %s: %s", p->name, err);
 }
 
-/* Whether a statement inside the node had a syntax error (reported). */
-static bool
-has_bad(const struct conf_node *n)
+bool
+conf_node_has_bad(const struct conf_node *n)
 {
 	const struct conf_node *s;
 
 	for (s = n->child; s != NULL; s = s->next)
-		if (s->bad || has_bad(s))
+		if (s->kw != &conf_daemon_kws[KW_POL_QUOTA] &&
+		    (s->bad || conf_node_has_bad(s)))
 			return true;
 	return false;
 }
@@ -142,7 +143,7 @@ conf_policy_apply(struct conf *c, const struct conf_node *n,
 	char err[256];
 
 	/* its syntax error was reported: nothing more is said of it */
-	if (has_bad(n))
+	if (conf_node_has_bad(n))
 		return;
 	for (s = n->child; s != NULL; s = s->next) {
 		if (strcmp(s->kw->name, "priority") == 0) {
@@ -193,6 +194,8 @@ conf_policy_apply(struct conf *c, const struct conf_node *n,
 			add_dim(name, m, s, errs);
 		else if (strcmp(s->kw->name, "access") == 0)
 			add_access(p, s, errs);
+		else if (s->kw == &conf_daemon_kws[KW_POL_QUOTA])
+			conf_quota_apply(set_of(c), p, s, errs);
 	}
 }
 
@@ -285,6 +288,8 @@ conf_policy_dump(const struct conf *c, const struct conf_kw *kw,
 			}
 			buf_addc(out, '\n');
 		}
+		for (j = 0; j < p->nquota; j++)
+			conf_quota_dump(p->quotas[j], "\t", out);
 		buf_addstr(out, "}\n");
 	}
 }

@@ -6,7 +6,8 @@
  * table alone (it knows nothing of what a setting means), and the apply
  * step gives the tree its meaning: conf_daemon.c holds the table and the
  * plain settings, conf_deliver.c the statements of delivery (next hops,
- * routes, the resolver), which the table's units send it.  Every step records its errors in a struct conf_errs; they
+ * routes, the resolver), which the table's units send it, conf_policy.c
+ * groups and policies, conf_quota.c the quotas of policies.  Every step records its errors in a struct conf_errs; they
  * are sorted by line and written out once, at the end.
  */
 #ifndef SLUICE_CONF_PRIV_H
@@ -229,6 +230,10 @@ enum {
 	KW_POL_RCPT, KW_POL_RCPT_EX, KW_POL_SASL, KW_POL_SASL_EX,
 	KW_POL_MATCH, KW_PM_CLIENT, KW_PM_CLIENT_EX, KW_PM_SENDER,
 	KW_PM_SENDER_EX, KW_PM_RCPT, KW_PM_RCPT_EX, KW_PM_SASL, KW_PM_SASL_EX,
+	KW_POL_QUOTA, KW_PQ_TRACK, KW_PQ_PERIOD, KW_PQ_WINDOW, KW_PQ_LIMIT,
+	KW_PQ_LIMIT_MSGS, KW_PQ_LIMIT_RCPTS, KW_PQ_LIMIT_SIZE, KW_PQ_VERDICT,
+	KW_PQ_VERDICT_REPLY, KW_PQ_STOP, KW_PQ_V6, KW_PQ_RELEASE,
+	KW_PQ_BACKLOG, KW_PQ_WHEN_FULL, KW_PQ_MAX_DEFER, KW_PQ_TELL,
 	KW_COUNT
 };
 
@@ -278,6 +283,18 @@ void	conf_policy_apply(struct conf *, const struct conf_node *,
 /* Links groups and policies once every statement is in. */
 void	conf_policy_check(struct conf *, struct conf_errs *);
 void	conf_policy_dump(const struct conf *, const struct conf_kw *,
+	    struct buf *);
+/* Whether a statement inside n had a syntax error (reported), leaving
+ * out the quota blocks in it: each is applied, or not, on its own. */
+bool	conf_node_has_bad(const struct conf_node *n);
+
+/* The quota blocks of a policy (conf_quota.c): n is a `quota NAME {...}`
+ * statement of policy p; its errors go to errs. */
+void	conf_quota_apply(struct pol_set *, struct pol_policy *p,
+	    const struct conf_node *n, struct conf_errs *);
+/* Writes the quota as conf_dump does: every setting, defaults included,
+ * each line after indent. */
+void	conf_quota_dump(const struct pol_quota *, const char *indent,
 	    struct buf *);
 
 #endif

@@ -19,6 +19,7 @@
 #define CA_FILE		"/etc/ssl/certs/ca-certificates.crt"
 #define HOPS		"NEXTHOP... [tls POLICY] [ca-file FILE] [auth-file FILE]"
 #define DAY		86400ull
+#define QUOTA_MAX	1000000000ull	/* messages or recipients a period */
 
 /* A dimension of a policy or match block and its except list: two rows. */
 #define DIM_ROWS(id, parent, name)					\
@@ -193,6 +194,67 @@ const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	DIM_ROWS(KW_PM_SENDER, "policy match", "sender"),
 	DIM_ROWS(KW_PM_RCPT, "policy match", "recipient"),
 	DIM_ROWS(KW_PM_SASL, "policy match", "sasl"),
+	/* quotas (conf_quota.c): their statements are options of the quota,
+	 * which applies them and the defaults below (the model's, quota.h) */
+	[KW_POL_QUOTA] = { "policy", "quota",	"NAME { ... }",	1, 1,
+	  CONF_KW_OPTION | CONF_KW_REPEAT | CONF_KW_BLOCK,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_PQ_TRACK] = { "policy quota", "track", "Sender:user@domain|"
+	  "Sender:@domain|Sender:user@|SenderIP[:/N]|Recipient:...|"
+	  "SASLUsername|Policy", 1, 1, CONF_KW_OPTION,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_PQ_PERIOD] = { "policy quota", "period", "DURATION|day|week|month",
+	  1, 1, CONF_KW_OPTION,
+	  CONF_U_DURATION,	NULL,			1, 366 * DAY, 0 },
+	[KW_PQ_WINDOW] = { "policy quota", "window", "fixed|sliding", 1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_NONE,		"fixed",		0, 0,	0 },
+	/* one limit per unit; `limit messages 200 size 1G` gives two */
+	[KW_PQ_LIMIT] = { "policy quota", "limit",
+	  "messages N | recipients N | size SIZE", 0, 0,
+	  CONF_KW_OPTION | CONF_KW_REPEAT,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	[KW_PQ_LIMIT_MSGS] = { "policy quota limit", "messages", "N", 1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_COUNT,		NULL,			0, QUOTA_MAX, 0 },
+	[KW_PQ_LIMIT_RCPTS] = { "policy quota limit", "recipients", "N", 1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_COUNT,		NULL,			0, QUOTA_MAX, 0 },
+	[KW_PQ_LIMIT_SIZE] = { "policy quota limit", "size", "SIZE", 1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_SIZE,		NULL,			0, 1024 * GIB, 0 },
+	[KW_PQ_VERDICT] = { "policy quota", "verdict",
+	  "defer|tempfail|reject|hold|discard|pass [reply TEXT]", 1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_NONE,		"defer",		0, 0,	0 },
+	[KW_PQ_VERDICT_REPLY] = { "policy quota verdict", "reply", "TEXT",
+	  1, 1, CONF_KW_OPTION,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	/* cbpolicyd's LastQuota */
+	[KW_PQ_STOP] = { "policy quota", "stop", "",		0, 0,
+	  CONF_KW_OPTION,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	/* SenderIP only: how IPv6 clients are grouped */
+	[KW_PQ_V6] = { "policy quota", "ipv6-prefix", "N",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_COUNT,		"64",			1, 128,	0 },
+	[KW_PQ_RELEASE] = { "policy quota", "release", "burst|smooth", 1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_NONE,		"burst",		0, 0,	0 },
+	/* deferred recipients per key; 0, the default: 10 x the first limit */
+	[KW_PQ_BACKLOG] = { "policy quota", "backlog", "N",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_COUNT,		"0",			0, 10 * 1024 * GIB, 0 },
+	[KW_PQ_WHEN_FULL] = { "policy quota", "when-full",
+	  "tempfail|hold|reject", 1, 1, CONF_KW_OPTION,
+	  CONF_U_NONE,		"tempfail",		0, 0,	0 },
+	/* as Postfix's maximal_queue_lifetime */
+	[KW_PQ_MAX_DEFER] = { "policy quota", "max-defer", "DURATION", 1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_DURATION,	"5d",			1, 100 * DAY, 0 },
+	[KW_PQ_TELL] = { "policy quota", "tell-sender", "delay",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
 };
 
 /* Postfix's main.cf names an administrator coming from Postfix writes

@@ -16,6 +16,7 @@
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,43 +142,51 @@ pol_quota_add(struct pol_set *set, struct pol_policy *p, const char *name,
 	return q;
 }
 
-/* What a track that is not one probably meant, written into buf ("" when
- * nothing is close).  cbpolicyd's two common slips first: a method without
- * its spec, and a spec written as an address (`Sender:@example.com`). */
+/* What a track that is not one probably meant, written into buf: " (did
+ * you mean ...?)" and the list of tracks.  cbpolicyd's two common slips
+ * get their own words: a method without its spec (`Sender`), and a spec
+ * written as an address (`Sender:@example.com`). */
 static void
 track_hint(const char *t, char *buf, size_t bufsz)
 {
-	const char *colon = strchr(t, ':'), *best = NULL, *s;
-	size_t i, d, bestd, len = colon ? (size_t)(colon - t) : strlen(t);
+	const char *colon = strchr(t, ':'), *best = NULL;
+	size_t i, d, tl = strlen(t), bestd = tl < 8 ? 3 : 4, n, nprefix = 0;
+	int len = colon ? (int)(colon - t) : (int)tl;
+	bool addr = (len == 6 && strncasecmp(t, "Sender", 6) == 0) ||
+	    (len == 9 && strncasecmp(t, "Recipient", 9) == 0);
 
-	buf[0] = '\0';
-	if ((len == 6 && strncasecmp(t, "Sender", 6) == 0) ||
-	    (len == 9 && strncasecmp(t, "Recipient", 9) == 0)) {
-		snprintf(buf, bufsz, "; a %.*s track says what is counted per, "
-		    "written as shown: %.*s:user@domain (each address), "
-		    "%.*s:@domain (each domain) or %.*s:user@ (each local "
-		    "part); to limit one domain, match it in the policy",
-		    (int)len, t, (int)len, t, (int)len, t, (int)len, t);
+	/* `Sender` alone is not a typo of SenderIP: cbpolicyd has no
+	 * default spec */
+	if (addr && colon == NULL)
+		bestd = 0;
+	n = strspn(t + (tl > 8 ? 8 : tl), ":/");
+	if (strncasecmp(t, "SenderIP", 8) == 0 && tl > 8 + n &&
+	    tl <= 11 + n && strspn(t + 8 + n, "0123456789") == tl - 8 - n) {
+		snprintf(buf, bufsz, " (did you mean \"SenderIP:/%s\"?)",
+		    t + 8 + n);
 		return;
 	}
-	if (strncasecmp(t, "SenderIP", 8) == 0) {
-		for (s = t + 8; *s == ':' || *s == '/'; s++)
-			;
-		if (isdigit((unsigned char)*s) && strspn(s, "0123456789") ==
-		    strlen(s) && strlen(s) <= 3) {
-			snprintf(buf, bufsz, " (did you mean \"SenderIP:/%s\"?)",
-			    s);
-			return;
-		}
-	}
-	bestd = strlen(t) < 8 ? 3 : 4;
 	for (i = 0; i < NTRACK; i++)
 		if ((d = pol_distance(t, track_names[i])) < bestd) {
 			bestd = d;
 			best = track_names[i];
 		}
-	if (best != NULL)
-		snprintf(buf, bufsz, " (did you mean \"%s\"?)", best);
+	/* cut short (`SASLUser`): the one track it begins */
+	if (best == NULL && bestd > 0 && tl >= 4)
+		for (i = 0; i < NTRACK; i++)
+			if (strncasecmp(t, track_names[i], tl) == 0 &&
+			    nprefix++ == 0)
+				best = track_names[i];
+	if (best != NULL && nprefix <= 1)
+		snprintf(buf, bufsz, " (did you mean \"%s\"?); the tracks "
+		    "are " TRACK_LIST, best);
+	else if (addr)
+		snprintf(buf, bufsz, ": write what it counts per as shown, "
+		    "%.*s:user@domain, %.*s:@domain or %.*s:user@%s", len, t,
+		    len, t, len, t, colon != NULL ? " (the policy's match says "
+		    "which mail is counted)" : "");
+	else
+		snprintf(buf, bufsz, "; the tracks are " TRACK_LIST);
 }
 
 int
@@ -209,8 +218,8 @@ pol_quota_set_track(struct pol_quota *q, const char *text, int line,
 		q->v4_prefix = (unsigned)n;
 	} else {
 		track_hint(text, hint, sizeof(hint));
-		return pol_fail(err, errsz, "unknown track \"%s\"%s; the "
-		    "tracks are " TRACK_LIST, text, hint);
+		return pol_fail(err, errsz, "unknown track \"%s\"%s", text,
+		    hint);
 	}
 	q->has_track = true;
 	return 0;
@@ -268,6 +277,22 @@ pol_quota_limit(const struct pol_quota *q, enum pol_unit u)
 		if (q->limits[i].unit == u)
 			return &q->limits[i];
 	return NULL;
+}
+
+void
+pol_quota_remove(struct pol_quota *q)
+{
+	struct pol_policy *p = q->policy;
+	size_t i;
+
+	for (i = 0; i < p->nquota; i++)
+		if (p->quotas[i] == q) {
+			memmove(&p->quotas[i], &p->quotas[i + 1],
+			    (p->nquota - i - 1) * sizeof(*p->quotas));
+			p->nquota--;
+			break;
+		}
+	pol_quota_free(q);
 }
 
 void

@@ -138,6 +138,10 @@ int	pol_quota_set_verdict(struct pol_quota *, enum pol_verdict,
 /* The limit of unit u, or NULL. */
 const struct pol_limit *pol_quota_limit(const struct pol_quota *,
 	    enum pol_unit);
+/* Takes q out of its policy and frees it (before pol_set_resolve): conf/
+ * drops a quota whose statements had errors, already reported, so that
+ * resolve does not echo them ("no track" after an unknown track). */
+void	pol_quota_remove(struct pol_quota *);
 
 /*
  * Counters (counter.c): per quota identity and key, the fixed windows

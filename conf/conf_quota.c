@@ -1,0 +1,333 @@
+/*
+ * conf_quota: the quota blocks of policies (DESIGN.md, "Quotas"), built
+ * into the model of policy/quota.h:
+ *
+ *	quota NAME {
+ *	    track Sender:user@domain        (cbpolicyd's tracks, any case)
+ *	    period 1h                       (or 30s, 5m, 1d, day, week, month)
+ *	    [window fixed|sliding]
+ *	    limit messages N | recipients N | size SIZE    (one per unit)
+ *	    [verdict defer|tempfail|reject|hold|discard|pass [reply TEXT]]
+ *	    [stop] [ipv6-prefix M] [release burst|smooth] [backlog N]
+ *	    [when-full tempfail|hold|reject] [max-defer 5d]
+ *	    [tell-sender delay]
+ *	}
+ *
+ * The rows of conf_table.c give each statement's bounds and default; the
+ * defaults are applied here through the same code as the file's words.
+ * A quota with an error inside is left out once its statements are read
+ * (each reported), so no "no limit" follows a misspelt or a bad limit;
+ * the rest of its policy is still read.  What needs the whole quota (a track, a period, a limit;
+ * `limit 0` with defer) is checked by pol_set_resolve().
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../lib/buf.h"
+#include "../policy/quota.h"
+#include "conf_priv.h"
+
+#define NOPT	(KW_PQ_TELL - KW_PQ_TRACK + 1)	/* rows under a quota */
+
+struct qapply {
+	struct pol_quota	*q;
+	struct conf_errs	*errs;
+};
+
+static const char *const window_words[] = { "fixed", "sliding", NULL };
+static const char *const release_words[] = { "burst", "smooth", NULL };
+static const char *const full_words[] = { "tempfail", "hold", "reject",
+	NULL };
+static const enum pol_verdict full_verdicts[] = { POL_V_TEMPFAIL,
+	POL_V_HOLD, POL_V_REJECT };
+static const char *const tell_words[] = { "delay", NULL };
+
+/* An error of the quota: "policy P: quota Q: " in front. */
+static void
+qerr(const struct qapply *a, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+qerr(const struct qapply *a, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	conf_err(a->errs, line, "policy %s: quota %s: %s",
+	    a->q->policy->name, a->q->name, msg);
+}
+
+/* The index of the statement's word in words (NULL-terminated, any
+ * case), or -1 with an error listing them. */
+static int
+choose(const struct qapply *a, const struct conf_node *n,
+    const char *const *words)
+{
+	const struct conf_tok *v = n->args[0];
+	char shown[CONF_SHOWN];
+	int i;
+
+	struct buf list = BUF_INIT;
+
+	for (i = 0; words[i] != NULL; i++)
+		if (strcasecmp(v->text, words[i]) == 0)
+			return i;
+	for (i = 0; words[i] != NULL; i++)
+		buf_printf(&list, "%s%s", i == 0 ? "" : words[i + 1] == NULL ?
+		    " or " : ", ", words[i]);
+	qerr(a, v->line, "%s: %s: write %s", n->kw->name,
+	    conf_shown(v->text, shown, sizeof(shown)), list.data);
+	buf_free(&list);
+	return -1;
+}
+
+/* limit messages N | recipients N | size SIZE, one or more. */
+static void
+set_limits(const struct qapply *a, const struct conf_node *n)
+{
+	const struct conf_node *u;
+	enum pol_unit unit;
+	uint64_t v;
+	char err[256];
+
+	if (n->child == NULL)
+		qerr(a, n->tok->line, "limit: no unit: write limit messages "
+		    "N, limit recipients N or limit size SIZE");
+	for (u = n->child; u != NULL; u = u->next) {
+		unit = u->kw == &conf_daemon_kws[KW_PQ_LIMIT_MSGS] ?
+		    POL_UNIT_MESSAGES : u->kw ==
+		    &conf_daemon_kws[KW_PQ_LIMIT_RCPTS] ? POL_UNIT_RECIPIENTS :
+		    POL_UNIT_SIZE;
+		if (conf_value_u64(u->kw, u->args[0], &v, a->errs) == -1)
+			continue;
+		if (pol_quota_add_limit(a->q, unit, v, u->tok->line, err,
+		    sizeof(err)) == -1)
+			qerr(a, u->tok->line, "%s", err);
+	}
+}
+
+/* verdict VERDICT [reply TEXT] */
+static void
+set_verdict(const struct qapply *a, const struct conf_node *n)
+{
+	const char *reply = n->child != NULL ? n->child->args[0]->text : NULL;
+	enum pol_verdict v;
+	char err[256], shown[CONF_SHOWN];
+
+	if (pol_verdict_parse(n->args[0]->text, &v) == -1) {
+		qerr(a, n->args[0]->line, "verdict: %s: not a verdict (defer, "
+		    "tempfail, reject, hold, discard or pass)",
+		    conf_shown(n->args[0]->text, shown, sizeof(shown)));
+		return;
+	}
+	if (pol_quota_set_verdict(a->q, v, reply, n->tok->line, err,
+	    sizeof(err)) == -1)
+		qerr(a, n->tok->line, "%s", err);
+}
+
+static void
+set_period(const struct qapply *a, const struct conf_node *n)
+{
+	const struct conf_tok *v = n->args[0];
+	const char *errstr;
+	char shown[CONF_SHOWN];
+
+	if (pol_period_parse(v->text, &a->q->period, &errstr) == -1) {
+		qerr(a, v->line, "period: %s: %s", conf_shown(v->text, shown,
+		    sizeof(shown)), errstr);
+		return;
+	}
+	a->q->has_period = true;
+	a->q->period_line = n->tok->line;
+}
+
+/* One statement of the quota (row i of conf_daemon_kws), from the file
+ * or, at line 0, the row's default. */
+static void
+set_option(const struct qapply *a, int i, const struct conf_node *n)
+{
+	struct pol_quota *q = a->q;
+	char err[512];
+	uint64_t v;
+	int k;
+
+	switch (i) {
+	case KW_PQ_TRACK:
+		if (pol_quota_set_track(q, n->args[0]->text, n->tok->line, err,
+		    sizeof(err)) == -1)
+			qerr(a, n->args[0]->line, "%s", err);
+		break;
+	case KW_PQ_PERIOD:
+		set_period(a, n);
+		break;
+	case KW_PQ_WINDOW:
+		if ((k = choose(a, n, window_words)) >= 0) {
+			q->window = k ? POL_WIN_SLIDING : POL_WIN_FIXED;
+			q->window_line = n->tok->line;
+		}
+		break;
+	case KW_PQ_LIMIT:
+		set_limits(a, n);
+		break;
+	case KW_PQ_VERDICT:
+		set_verdict(a, n);
+		break;
+	case KW_PQ_STOP:
+		q->stop = true;
+		break;
+	case KW_PQ_V6:
+		if (conf_value_u64(n->kw, n->args[0], &v, a->errs) == 0) {
+			q->v6_prefix = (unsigned)v;
+			q->v6_line = n->tok->line;
+		}
+		break;
+	case KW_PQ_RELEASE:
+		if ((k = choose(a, n, release_words)) >= 0)
+			q->release = k ? POL_RELEASE_SMOOTH : POL_RELEASE_BURST;
+		break;
+	case KW_PQ_BACKLOG:
+		conf_value_u64(n->kw, n->args[0], &q->backlog, a->errs);
+		break;
+	case KW_PQ_WHEN_FULL:
+		if ((k = choose(a, n, full_words)) >= 0)
+			q->when_full = full_verdicts[k];
+		break;
+	case KW_PQ_MAX_DEFER:
+		conf_value_u64(n->kw, n->args[0], &q->max_defer, a->errs);
+		break;
+	case KW_PQ_TELL:
+		if (choose(a, n, tell_words) >= 0)
+			q->tell_sender = true;
+		break;
+	default:
+		break;
+	}
+}
+
+/* A row's default as a statement of one word at line 0. */
+static void
+set_default(const struct qapply *a, int i)
+{
+	const struct conf_kw *kw = &conf_daemon_kws[i];
+	struct conf_tok tok = { CONF_TOK_WORD, false, 0, (char *)kw->def };
+	const struct conf_tok *args[1] = { &tok };
+	struct conf_node n;
+
+	memset(&n, 0, sizeof(n));
+	n.kw = kw;
+	n.tok = &tok;
+	n.args = args;
+	n.nargs = 1;
+	set_option(a, i, &n);
+}
+
+void
+conf_quota_apply(struct pol_set *set, struct pol_policy *p,
+    const struct conf_node *n, struct conf_errs *errs)
+{
+	const struct conf_node *s, *first[NOPT] = { NULL };
+	struct qapply a;
+	char err[256];
+	size_t nerr;
+	int i;
+
+	/* its syntax error was reported: nothing more is said of it */
+	if (n->bad || conf_node_has_bad(n))
+		return;
+	a.errs = errs;
+	nerr = errs->n + errs->dropped;
+	if ((a.q = pol_quota_add(set, p, n->args[0]->text, n->tok->line, err,
+	    sizeof(err))) == NULL) {
+		conf_err(errs, n->tok->line, "policy %s: %s", p->name, err);
+		return;
+	}
+	for (s = n->child; s != NULL; s = s->next) {
+		i = (int)(s->kw - conf_daemon_kws);
+		if (i < KW_PQ_TRACK || i > KW_PQ_TELL)
+			continue;
+		if (first[i - KW_PQ_TRACK] != NULL &&
+		    !(s->kw->flags & CONF_KW_REPEAT)) {
+			qerr(&a, s->tok->line, "%s given twice (first at line "
+			    "%d)", s->kw->name,
+			    first[i - KW_PQ_TRACK]->tok->line);
+			continue;
+		}
+		if (first[i - KW_PQ_TRACK] == NULL)
+			first[i - KW_PQ_TRACK] = s;
+		set_option(&a, i, s);
+	}
+	for (i = KW_PQ_TRACK; i <= KW_PQ_TELL; i++)
+		if (first[i - KW_PQ_TRACK] == NULL &&
+		    conf_daemon_kws[i].def != NULL)
+			set_default(&a, i);
+	if (errs->n + errs->dropped != nerr)
+		pol_quota_remove(a.q);
+}
+
+/* backlog 0 is 10 x the first limit: the dump says how many that is. */
+static uint64_t
+backlog_of(const struct pol_quota *q)
+{
+	const struct conf_kw *kw = &conf_daemon_kws[KW_PQ_BACKLOG];
+
+	if (q->backlog != 0 || q->nlimit == 0)
+		return q->backlog;
+	return q->limits[0].n > kw->hi / 10 ? kw->hi : q->limits[0].n * 10;
+}
+
+void
+conf_quota_dump(const struct pol_quota *q, const char *indent,
+    struct buf *out)
+{
+	const struct conf_grammar *g = &conf_daemon_grammar;
+	char num[32];
+	size_t i;
+
+	buf_printf(out, "%squota ", indent);
+	conf_add_word(out, g, q->name);
+	buf_addstr(out, " {\n");
+	if (q->has_track) {
+		pol_track_format(q, num, sizeof(num));
+		buf_printf(out, "%s\ttrack %s\n", indent, num);
+	}
+	if (q->has_period) {
+		pol_period_format(&q->period, num, sizeof(num));
+		buf_printf(out, "%s\tperiod %s\n", indent, num);
+	}
+	buf_printf(out, "%s\twindow %s\n", indent,
+	    window_words[q->window == POL_WIN_SLIDING]);
+	for (i = 0; i < q->nlimit; i++) {
+		conf_format_u64(q->limits[i].unit == POL_UNIT_SIZE ?
+		    CONF_U_SIZE : CONF_U_COUNT, q->limits[i].n, num,
+		    sizeof(num));
+		buf_printf(out, "%s\tlimit %s %s\n", indent,
+		    pol_unit_name(q->limits[i].unit), num);
+	}
+	buf_printf(out, "%s\tverdict %s", indent, pol_verdict_name(q->verdict));
+	if (q->reply != NULL) {
+		buf_addstr(out, " reply ");
+		conf_add_word(out, g, q->reply);
+	}
+	buf_addc(out, '\n');
+	if (q->stop)
+		buf_printf(out, "%s\tstop\n", indent);
+	/* elsewhere it is an error: a dump reads back */
+	if (q->track == POL_TRACK_SENDER_IP)
+		buf_printf(out, "%s\tipv6-prefix %u\n", indent, q->v6_prefix);
+	conf_format_u64(CONF_U_DURATION, q->max_defer, num, sizeof(num));
+	buf_printf(out, "%s\trelease %s\n%s\tbacklog %llu\n%s\twhen-full %s\n"
+	    "%s\tmax-defer %s\n", indent,
+	    release_words[q->release == POL_RELEASE_SMOOTH], indent,
+	    (unsigned long long)backlog_of(q), indent,
+	    pol_verdict_name(q->when_full), indent, num);
+	if (q->tell_sender)
+		buf_printf(out, "%s\ttell-sender delay\n", indent);
+	buf_printf(out, "%s}\n", indent);
+}
