@@ -106,6 +106,17 @@ prune(evutil_socket_t fd, short ev, void *arg)
 	queue_writer_submit(e->writer, prune_run, prune_done, j);
 }
 
+/* What is enforced: at start-up and after each reload. */
+static void
+log_policies(const struct engine *e)
+{
+	const struct pol_set *set = e->conf->policy;
+
+	log_info("event=policies-loaded policies=%zu groups=%zu quotas=%zu "
+	    "counters=%zu", set ? set->npolicy : 0, set ? set->ngroup : 0,
+	    set ? set->nquota : 0, pol_counters_count(e->ctr));
+}
+
 int
 engine_new(struct engine **ep, struct event_base *base,
     const struct conf *conf, struct queue *q, struct queue_writer *writer,
@@ -126,8 +137,7 @@ engine_new(struct engine **ep, struct event_base *base,
 	}
 	e->prune = event_new(base, -1, EV_PERSIST, prune, e);
 	event_add(e->prune, &tv);
-	log_info("event=quota-counters-loaded keys=%zu",
-	    pol_counters_count(e->ctr));
+	log_policies(e);
 	*ep = e;
 	return 0;
 }
@@ -136,6 +146,7 @@ void
 engine_set_conf(struct engine *e, const struct conf *conf)
 {
 	e->conf = conf;
+	log_policies(e);
 }
 
 void

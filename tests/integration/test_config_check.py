@@ -95,11 +95,12 @@ def test_postfix_habits_are_explained(workdir):
     assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), (fixed, r)
 
 
-def test_policies_are_checked_and_the_log_says_they_are_not_enforced(sluice):
-    """Groups and policies load (this version checks them), and sluiced says
-    at start-up that it does not enforce them yet, so nobody believes a
-    quota protects them when it does not."""
+def test_policies_loaded_are_counted_in_the_log(sluice):
+    """Groups, policies and quotas load, and sluiced says at start-up how
+    many it enforces, so an administrator sees the file was taken."""
     s = sluice(extra="group staff { @example.com }\n"
-                     "policy outbound priority 10 { sender %staff }")
-    s.wait_log(r"event=config-warning reason=\"1 policies and 1 groups are "
-               r"checked but not enforced yet", 5)
+                     "policy outbound priority 10 { sender %staff\n"
+                     "  quota q { track Sender:user@domain period 1h "
+                     "limit messages 5 } }")
+    s.wait_log(r"event=policies-loaded policies=1 groups=1 quotas=1 "
+               r"counters=0", 5)

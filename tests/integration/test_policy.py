@@ -171,7 +171,8 @@ def test_counters_survive_a_restart(sluice):
     assert send(s, "alice@example.com")[1].code == 250
     assert send(s, "alice@example.com")[1].code == 250
     s.restart()
-    s.wait_log(r"event=quota-counters-loaded keys=1")
+    s.wait_log(r"event=policies-loaded policies=1 groups=0 quotas=1 "
+               r"counters=1")
     r = send(s, "alice@example.com")[1]
     assert r.code == 550, r
     assert send(s, "bob@example.com")[1].code == 250
