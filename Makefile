@@ -28,7 +28,7 @@ ASANFL	 = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 DEB_PKGS = build-essential pkg-config clang libevent-dev libssl-dev \
 	   libsqlite3-dev libspf2-dev libcurl4-openssl-dev sqlite3 openssl \
 	   postfix swaks python3-pytest python3-aiosmtpd dnsmasq-base curl \
-	   libclang-rt-14-dev tzdata
+	   libclang-rt-14-dev tzdata sasl2-bin libsasl2-modules
 
 .PHONY: all deps user run test unit unit-asan daemon-asan tools fuzz check-layers bench install \
 	clean format-check

@@ -5,6 +5,10 @@ Everything lives under one directory: etc/ (main.cf, master.cf), spool/
 foreground (`postfix start-fg`) in its own process group, so the fixture
 owns it and can always kill what it started.  Several instances run side
 by side: each has its own directories, ports and multi_instance_name.
+
+With sasl_users, smtpd offers SMTP AUTH through Cyrus SASL against a
+private sasldb (etc/sasl/; no saslauthd, no dovecot) and writes
+the login into its Received header ("(Authenticated sender: LOGIN)").
 """
 import os
 import re
@@ -26,10 +30,12 @@ def _pc(etc, *args):
 class Postfix:
     """port: its smtpd listener on 127.0.0.1.  relay_port: where it relays
     all mail (relayhost [127.0.0.1]:relay_port), or None.  settings: more
-    main.cf parameters (name -> value)."""
+    main.cf parameters (name -> value), applied last.  sasl_users:
+    {"user@realm": password} turns SMTP AUTH on (PLAIN and LOGIN, also
+    without TLS) with smtpd_sasl_authenticated_header = yes."""
 
     def __init__(self, workdir, name="mta1", port=None, relay_port=None,
-                 settings=None, hostname="mta1.test"):
+                 settings=None, hostname="mta1.test", sasl_users=None):
         from harness import free_port
         self.dir = Path(workdir) / name
         self.etc = self.dir / "etc"
@@ -78,6 +84,8 @@ class Postfix:
                 "smtp_send_xforward_command": "yes",
                 "smtp_bind_address": "127.0.0.1",
             })
+        if sasl_users:
+            params.update(self._sasl(sasl_users))
         params.update(settings or {})
         _pc(self.etc, "-e", *["%s=%s" % kv for kv in params.items()])
         # the smtpd listener on our port only; no chroot (the spool is
@@ -86,6 +94,41 @@ class Postfix:
         _pc(self.etc, "-M", "127.0.0.1:%d/inet=127.0.0.1:%d inet n - n - - smtpd"
             % (self.port, self.port))
         _pc(self.etc, "-F", "*/*/chroot = n")
+
+    def _sasl(self, users):
+        """Cyrus SASL for smtpd: auxprop sasldb in a private file, named
+        in etc/sasl/smtpd.conf.  Debian's Postfix looks for smtpd.conf in
+        $config_directory/sasl (then /usr/lib/sasl) and ignores
+        cyrus_sasl_config_path; upstream's uses that parameter: both find
+        etc/sasl.  smtpd runs unchrooted, as the postfix user, so it
+        reads both files in place.  Returns the main.cf parameters."""
+        d = self.etc / "sasl"
+        d.mkdir(mode=0o755, exist_ok=True)
+        db = d / "sasldb2"
+        (d / "smtpd.conf").write_text(
+            "pwcheck_method: auxprop\n"
+            "auxprop_plugin: sasldb\n"
+            "mech_list: PLAIN LOGIN\n"
+            "sasldb_path: %s\n" % db)
+        for login, password in users.items():
+            user, at, realm = login.rpartition("@")
+            assert at and user and realm, "a SASL login is user@realm: %r" % login
+            subprocess.run(["saslpasswd2", "-f", str(db), "-c", "-p", "-u", realm, user],
+                           input=password.encode(), check=True,
+                           capture_output=True, timeout=30)
+        # root-owned under config_directory (postfix check warns about
+        # anything else), readable by smtpd through the postfix group
+        shutil.chown(db, user="root", group="postfix")
+        os.chmod(db, 0o640)
+        return {
+            "smtpd_sasl_auth_enable": "yes",
+            "smtpd_sasl_type": "cyrus",
+            "smtpd_sasl_path": "smtpd",
+            "cyrus_sasl_config_path": str(d),
+            "smtpd_sasl_authenticated_header": "yes",
+            "smtpd_sasl_security_options": "noanonymous",
+            "smtpd_tls_auth_only": "no",
+        }
 
     def postconf(self, *args):
         _pc(self.etc, *args)
@@ -188,6 +231,17 @@ class Postfix:
         except AssertionError:
             raise AssertionError("mta1 did not deliver %s within %ss; maillog tail:\n%s" % (
                 queue_id, timeout, "\n".join(self.maillog_text().splitlines()[-20:])))
+
+    def wait_maillog(self, regex, timeout=30):
+        """POLLING the maillog: waits for a line matching regex (re.M)
+        and returns the match."""
+        rx = re.compile(regex, re.M)
+        try:
+            return wait_for(lambda: rx.search(self.maillog_text()), timeout,
+                            "mta1 to log /%s/" % regex, interval=0.1)
+        except AssertionError:
+            raise AssertionError("mta1 did not log /%s/ within %ss; maillog tail:\n%s" % (
+                regex, timeout, "\n".join(self.maillog_text().splitlines()[-20:])))
 
     def pids(self):
         """The instance's processes (master's group), for RSS accounting."""
