@@ -285,33 +285,6 @@ report(struct resolver *r, int line, const char *fmt, ...)
 		r->errfn(r->arg, line, msg);
 }
 
-/* Edit distance, without regard to case, of names of at most 64. */
-static size_t
-distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j, row[65], diag, up;
-
-	if (la > 64 || lb > 64)
-		return SIZE_MAX;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		diag = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			up = row[j];
-			row[j] = diag + (strncasecmp(a + i - 1, b + j - 1,
-			    1) != 0);
-			if (up + 1 < row[j])
-				row[j] = up + 1;
-			if (row[j - 1] + 1 < row[j])
-				row[j] = row[j - 1] + 1;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 static void
 report_unknown(struct resolver *r, int line, const char *name)
 {
@@ -319,7 +292,7 @@ report_unknown(struct resolver *r, int line, const char *name)
 	size_t i, d, bestd = strlen(name) <= 4 ? 2 : 3;
 
 	for (i = 0; i < r->set->ngroup; i++) {
-		d = distance(name, r->set->groups[i]->name);
+		d = pol_distance(name, r->set->groups[i]->name);
 		if (d < bestd) {
 			bestd = d;
 			best = r->set->groups[i]->name;
