@@ -221,29 +221,56 @@ login_of(const char *s, size_t n)
 	return xstrndup(s, len);
 }
 
+/* The client address of a Received header's "from" clause ("from h
+ * (name [192.0.2.1])", "[IPv6:2001:db8::1]"), into a. */
+static bool
+received_client(const char *v, struct addr *a)
+{
+	const char *from, *by, *lb, *rb;
+	char ip[ADDR_STRLEN + 8];
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (strncasecmp(v, "from", 4) != 0)
+		return false;
+	from = v + 4;
+	by = strstr(from, "by ");
+	if ((lb = strchr(from, '[')) == NULL || (by != NULL && lb > by) ||
+	    (rb = strchr(lb, ']')) == NULL || (size_t)(rb - lb - 1) >=
+	    sizeof(ip))
+		return false;
+	memcpy(ip, lb + 1, (size_t)(rb - lb - 1));
+	ip[rb - lb - 1] = '\0';
+	return engine_parse_client(ip, a);
+}
+
 char *
-engine_sasl_from_header(const char *msg, size_t len)
+engine_sasl_from_header(const struct conf *conf, const char *msg, size_t len)
 {
 	static const char tag[] = "(Authenticated sender:";
 	const char *p = msg, *end = msg + len, *eol, *hit;
 	char *v, *login = NULL, *xauth = NULL;
-	bool seen_received = false;
+	bool walking = true;
+	struct addr a;
 
 	while (p < end && *p != '\r' && *p != '\n') {
 		eol = memchr(p, '\n', (size_t)(end - p));
 		if (eol == NULL)
 			eol = end;
-		if (!seen_received && (size_t)(end - p) > 9 &&
+		if (walking && login == NULL && (size_t)(end - p) > 9 &&
 		    strncasecmp(p, "Received:", 9) == 0) {
-			/* the first one after ours is the newest */
-			seen_received = true;
+			/* newest first: the hop that authenticated the user,
+			 * past re-injections by trusted hosts (a content
+			 * filter on mta1) but no further */
 			v = header_value(p, end, 9);
 			if ((hit = strstr(v, tag)) != NULL) {
 				hit += sizeof(tag) - 1;
 				while (*hit == ' ')
 					hit++;
 				login = login_of(hit, strlen(hit));
-			}
+			} else if (!received_client(v, &a) ||
+			    !conf_is_trusted(conf, &a))
+				walking = false;
 			free(v);
 		} else if (xauth == NULL && (size_t)(end - p) > 21 &&
 		    strncasecmp(p, "X-Authenticated-User:", 21) == 0) {

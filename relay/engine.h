@@ -8,7 +8,8 @@
  * Identity (who sent): the original client's address and HELO (XFORWARD
  * from a trusted peer, else the peer), the sender, and the login: from a
  * trusted peer, the "(Authenticated sender: LOGIN)" of the newest
- * Received header (Postfix's smtpd_sasl_authenticated_header) or an
+ * Received header (Postfix's smtpd_sasl_authenticated_header; past the
+ * headers of trusted hosts, such as mta1's content filter) or an
  * X-Authenticated-User header; never from an untrusted one.
  */
 #ifndef SLUICE_ENGINE_H
@@ -45,8 +46,12 @@ struct pol_counters *engine_counters(struct engine *);
 const struct pol_set *engine_policies(const struct engine *);
 
 /* The login a trusted peer's message header names, or NULL: a malloc'd
- * string.  hdr: the message's header section (up to the blank line). */
-char	*engine_sasl_from_header(const char *msg, size_t len);
+ * string.  msg: the message from its header section on.  The Received
+ * headers are read newest first while they record a hop from a trusted
+ * network (mta1's content filter re-injecting), and the first
+ * "(Authenticated sender: LOGIN)" wins; else X-Authenticated-User. */
+char	*engine_sasl_from_header(const struct conf *, const char *msg,
+	    size_t len);
 /* "IPV6:2001:db8::1" or "192.0.2.1" (XFORWARD ADDR) into a. */
 bool	engine_parse_client(const char *, struct addr *);
 

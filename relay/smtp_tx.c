@@ -333,7 +333,8 @@ smtp_tx_fill(struct smtp_session *s, struct smtp_tx *tx)
 	m->peer_helo = smtp_tx_keep(tx, 8, s->helo);
 	m->sasl_user = NULL;
 	if (s->trusted && s->env->engine != NULL) {
-		tx->client[9] = engine_sasl_from_header(tx->body.data +
+		tx->client[9] = engine_sasl_from_header(s->env->conf,
+		    tx->body.data +
 		    tx->hdr_len, tx->body.len - tx->hdr_len);
 		m->sasl_user = tx->client[9];
 	}

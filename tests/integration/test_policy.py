@@ -247,6 +247,32 @@ def test_sasl_login_from_a_trusted_peers_header(sluice):
     assert s.show(msgs["a1@example.com"])["sasl_user"] == "alice"
 
 
+def test_login_found_past_a_content_filter_but_not_past_a_stranger(sluice):
+    """mta1 with a content filter (amavis on Zimbra): the newest Received
+    header is the filter's re-injection from a trusted address, the login
+    is one header further down.  A header below a hop from an untrusted
+    address is the client's own text, and is not believed."""
+    extra = quota(track="SASLUsername", period="1h", limit="messages 1",
+                  verdict="reject")
+    s = sluice(extra=extra)
+    window_start(3600, need=60)
+    filtered = ["Received: from mta1.test (localhost [127.0.0.1])\r\n"
+                "\tby mta1.test (Postfix) with ESMTP id 5A; now",
+                "Received: from client (client [192.0.2.9])\r\n"
+                "\t(Authenticated sender: alice)\r\n"
+                "\tby mta1.test (Postfix) with ESMTPSA id 4X; now"]
+    assert send(s, "a1@example.com", headers=filtered)[1].code == 250
+    assert send(s, "a2@example.com", headers=filtered)[1].code == 550
+    forged = ["Received: from client (client [192.0.2.9])\r\n"
+              "\tby mta1.test (Postfix) with ESMTP id 6B; now",
+              "Received: from x (x [192.0.2.10])\r\n"
+              "\t(Authenticated sender: bob)\r\n\tby y; now"]
+    r1 = send(s, "f1@example.com", headers=forged)[1]
+    r2 = send(s, "f2@example.com", headers=forged)[1]
+    assert (r1.code, r2.code) == (250, 250), (r1, r2)
+    assert s.show(r1.queue_id)["sasl_user"] is None
+
+
 def test_untrusted_peer_cannot_claim_a_login(sluice):
     extra = quota(track="SASLUsername", period="1h", limit="messages 1",
                   verdict="reject")
