@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "policy/quota.h"
 #include "t.h"
@@ -606,6 +607,61 @@ test_report_prune_explain(void)
 	buf_free(&why);
 }
 
+/* Calendar windows in a named zone, driven by now alone: a day across
+ * the spring DST change (23 hours), a month end and a year end. */
+static void
+test_calendar(void)
+{
+	struct pol_policy *p;
+
+	setenv("TZ", "Europe/Berlin", 1);
+	tzset();
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "daily", "Sender:user@domain", "day", POL_UNIT_MESSAGES, 1,
+	    POL_V_DEFER);
+	quota(p, "monthly", "Sender:@domain", "month", POL_UNIT_MESSAGES, 2,
+	    POL_V_REJECT);
+	resolve();
+	/* 2026-03-29, 00:00 CET = 2026-03-28T23:00Z; it ends 23 hours
+	 * later, at 00:00 CEST = 2026-03-29T22:00Z */
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1774738800), "none",
+	    "day: the first message at local midnight");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1774821599), "defer@1774821600",
+	    "day across DST: 23:59:59 CEST is the same day, deferred to the "
+	    "next local midnight, 23 hours after the last");
+	/* the month: March has 2 (the one sent and the one deferred to
+	 * 30 March... which is still March) */
+	T_EQ_STR(outcome("b@x", "r@y", 1, 1774821599), "refused:550",
+	    "month: two of two used in March");
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "monthly", "Sender:@domain", "month", POL_UNIT_MESSAGES, 1,
+	    POL_V_DEFER);
+	resolve();
+	/* 2026-01-31 23:59:59 CET = 22:59:59Z; February starts at 23:00Z */
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1769900399 - 3600), "none",
+	    "month: January's one");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1769900399), "defer@1769900400",
+	    "month end: deferred to 1 February 00:00 local");
+	T_EQ_STR(outcome("b@x", "r@y", 1, 1769900400), "defer@1772319600",
+	    "February's room went to the deferred one: 1 March (28 days)");
+	/* year end: 2027-01-01 00:00 CET = 2026-12-31T23:00Z */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "daily", "Sender:user@domain", "day", POL_UNIT_MESSAGES, 1,
+	    POL_V_REJECT);
+	resolve();
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1798757999), "none",
+	    "year end: the last second of 2026");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1798757999), "refused:550",
+	    "year end: one a day");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1798758000), "none",
+	    "year end: 2027 begins with room");
+	setenv("TZ", "UTC", 1);
+	tzset();
+}
+
 int
 main(void)
 {
@@ -621,6 +677,7 @@ main(void)
 	test_keys();
 	test_overrides();
 	test_report_prune_explain();
+	test_calendar();
 	pol_set_free(&set);
 	pol_counters_free(&ctr);
 	return t_done();
