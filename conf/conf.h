@@ -3,8 +3,12 @@
  * daemon settings it yields.  One table of settings (name, default, unit,
  * bounds) is shared by the parser, `sluiced -n` and the dump.
  *
- * Ownership: conf_load() returns a struct conf the caller frees with
- * conf_free().  Nothing is applied by this module; the daemon decides.
+ * Ownership: conf_load() returns a struct conf holding one reference,
+ * which the caller drops with conf_unref() (or conf_free(), the same).
+ * A daemon that reloads shares one conf between the parts and the
+ * sessions that started under it: each holder takes its own reference
+ * (conf_ref) and drops it when done, and the last one frees the conf.
+ * Nothing is applied by this module; the daemon decides.
  */
 #ifndef SLUICE_CONF_H
 #define SLUICE_CONF_H
@@ -126,6 +130,8 @@ struct conf {
 						 * bare local part is @hostname */
 	struct pol_set		*policy;	/* groups and policies; NULL when
 						 * there are none */
+	unsigned		 refs;		/* conf_ref/conf_unref; 1 from
+						 * conf_load (loop thread only) */
 };
 
 /*
@@ -138,7 +144,31 @@ int	conf_load(const char *path, struct conf **confp, struct buf *errors);
  * name is the file name used in messages. */
 int	conf_load_string(const char *name, const char *text,
 	    struct conf **confp, struct buf *errors);
+/* Another holder of c: returns c with one more reference.  References
+ * are taken and dropped on one thread (the daemon's loop). */
+struct conf *conf_ref(struct conf *c);
+/* Drops the caller's reference and clears its pointer; the conf is freed
+ * with its last reference.  Accepts NULL. */
+void	conf_unref(struct conf **);
+/* conf_unref(), for code that is the sole owner (conf_load's caller). */
 void	conf_free(struct conf **);
+/* The admin socket path can be read from a file with errors elsewhere
+ * (`sluicectl reload` must reach the daemon, which reports them): the
+ * path as the file sets it, or the default, in a malloc'd string; NULL
+ * when the file cannot be read. */
+char	*conf_admin_socket(const char *path);
+
+/* Told of each setting a reload cannot change (see conf_keep_restart):
+ * its name as written in the file and a sentence for the log. */
+typedef void conf_kept_fn(void *arg, const char *setting, const char *why);
+/*
+ * A reload: the settings that need a restart (listen, state-dir, user,
+ * admin socket) are copied from running into next, which then describes
+ * what the daemon really runs; kept(arg, ...) is called for each one whose
+ * value next had changed.  Returns how many were.
+ */
+size_t	conf_keep_restart(struct conf *next, const struct conf *running,
+	    conf_kept_fn *kept, void *arg);
 /* Writes every setting with its effective value, defaults included, one
  * per line, in the configuration language (`sluiced -n -d`). */
 void	conf_dump(const struct conf *, struct buf *out);

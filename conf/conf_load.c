@@ -25,23 +25,35 @@
 
 #define HOSTS_FILE	"/etc/hosts"
 
+/* Reads text into a new conf, whatever errors it finds (into errs). */
+static struct conf *
+load_any(const char *name, const char *text, size_t len,
+    struct conf_errs *errs)
+{
+	struct conf_toks toks = { NULL, 0, 0 };
+	struct conf_node *root;
+	struct conf *c;
+
+	c = xcalloc(1, sizeof(*c));
+	c->refs = 1;
+	c->path = xstrdup(name);
+	conf_lex(text, len, &toks, errs);
+	root = conf_parse(&conf_daemon_grammar, &toks, errs);
+	conf_daemon_apply(c, root, errs);
+	conf_node_free(&root);
+	conf_toks_free(&toks);
+	return c;
+}
+
 static int
 load_text(const char *name, const char *text, size_t len,
     struct conf **confp, struct buf *errors)
 {
 	struct conf_errs errs = { NULL, 0, 0, 0 };
-	struct conf_toks toks = { NULL, 0, 0 };
-	struct conf_node *root;
 	struct conf *c;
 
 	*confp = NULL;
-	c = xcalloc(1, sizeof(*c));
-	c->path = xstrdup(name);
-	conf_lex(text, len, &toks, &errs);
-	root = conf_parse(&conf_daemon_grammar, &toks, &errs);
-	conf_daemon_apply(c, root, &errs);
-	conf_node_free(&root);
-	conf_toks_free(&toks);
+	c = load_any(name, text, len, &errs);
 	if (errs.n > 0) {
 		conf_errs_write(&errs, name, errors);
 		conf_errs_free(&errs);
@@ -110,13 +122,48 @@ conf_load_string(const char *name, const char *text, struct conf **confp,
 	return load_text(name, text, strlen(text), confp, errors);
 }
 
+struct conf *
+conf_ref(struct conf *c)
+{
+	c->refs++;
+	return c;
+}
+
+char *
+conf_admin_socket(const char *path)
+{
+	struct conf_errs errs = { NULL, 0, 0, 0 };
+	struct buf text = BUF_INIT;
+	struct conf *c;
+	char *sock = NULL;
+
+	if (read_file(path, &text) == NULL) {
+		c = load_any(path, text.data ? text.data : "", text.len, &errs);
+		if (c->admin_socket != NULL)
+			sock = xstrdup(c->admin_socket);
+		conf_errs_free(&errs);
+		conf_free(&c);
+	}
+	buf_free(&text);
+	return sock;
+}
+
 void
 conf_free(struct conf **cp)
+{
+	conf_unref(cp);
+}
+
+void
+conf_unref(struct conf **cp)
 {
 	struct conf *c = *cp;
 	size_t i;
 
 	if (c == NULL)
+		return;
+	*cp = NULL;
+	if (--c->refs > 0)
 		return;
 	pol_set_free(&c->policy);
 	free(c->path);
@@ -142,7 +189,6 @@ conf_free(struct conf **cp)
 	free(c->resolver);
 	free(c->postmaster);
 	free(c);
-	*cp = NULL;
 }
 
 bool

@@ -90,6 +90,7 @@ api_reason(int code)
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 422: return "Unprocessable Entity";
 	case 503: return "Service Unavailable";
 	default:  return "Internal Server Error";
 	}
@@ -482,6 +483,65 @@ api_route_msg(struct api *api, struct evhttp_request *req, const char *rest)
 		api_body(api, req, id);
 }
 
+/* Appends "name":[...] with each line of text (lines end in '\n'). */
+static void
+api_json_lines(struct buf *json, const char *name, const char *text)
+{
+	const char *p, *nl;
+	char *line;
+	bool first = true;
+
+	buf_printf(json, "\"%s\":[", name);
+	for (p = text; p != NULL && (nl = strchr(p, '\n')) != NULL;
+	    p = nl + 1) {
+		line = xstrndup(p, (size_t)(nl - p));
+		if (!first)
+			buf_addc(json, ',');
+		api_json_str(json, line);
+		free(line);
+		first = false;
+	}
+	buf_addc(json, ']');
+}
+
+/* POST /v1/reload: 200 {"reloaded":true,"notes":[...]} or, when the
+ * file was refused, 422 {"error":...,"errors":["file:line: ...",...]}. */
+static void
+api_reload(struct api *api, struct evhttp_request *req)
+{
+	struct buf errors = BUF_INIT, notes = BUF_INIT, json = BUF_INIT;
+	struct api_query qa = { -1, NULL, 0 };
+	const char *msg;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		api_bad_method(req, "POST");
+		return;
+	}
+	if (api_query(req, "", &qa, &msg) == -1) {
+		api_error(req, 400, msg);
+		return;
+	}
+	if (api->deps.reload == NULL) {
+		api_error(req, 503, "reload not available");
+		return;
+	}
+	if (api->deps.reload(api->deps.reload_arg, &errors, &notes) == 0) {
+		buf_addstr(&json, "{\"reloaded\":true,");
+		api_json_lines(&json, "notes", notes.data);
+		buf_addc(&json, '}');
+		api_reply(req, 200, &json);
+	} else {
+		buf_addstr(&json, "{\"error\":\"the configuration was refused; "
+		    "the running one stays\",\"reloaded\":false,");
+		api_json_lines(&json, "errors", errors.data);
+		buf_addc(&json, '}');
+		api_reply(req, 422, &json);
+	}
+	buf_free(&errors);
+	buf_free(&notes);
+	buf_free(&json);
+}
+
 static void
 api_request(struct evhttp_request *req, void *arg)
 {
@@ -497,6 +557,8 @@ api_request(struct evhttp_request *req, void *arg)
 	path += 4;
 	if (strncmp(path, "queue/", 6) == 0)
 		api_route_msg(api, req, path + 6);
+	else if (strcmp(path, "reload") == 0)
+		api_reload(api, req);
 	else if (strcmp(path, "status") != 0 && strcmp(path, "queue") != 0)
 		api_error(req, 404, "not found");
 	else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)

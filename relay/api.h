@@ -13,6 +13,7 @@
  *   POST /v1/queue/release?sender=A  ("sender=" is the null sender)
  *   POST /v1/queue/delete?sender=A
  *   POST /v1/queue/flush             every retry due now
+ *   POST /v1/reload                  reads the configuration again
  * The POSTs answer once the change is committed, with the messages and
  * recipients they changed (README.md, "Queue operations").
  * Errors are JSON {"error": "..."} with a 4xx/5xx status.
@@ -39,6 +40,14 @@ struct api_deps {
 	 * so the delivery schedule can follow.  May be NULL. */
 	void			(*changed)(void *arg, const char *id);
 	void			*changed_arg;
+	/* POST /v1/reload: reads the configuration file again and applies
+	 * it.  0, or -1 when it was refused (the running one stays); errors
+	 * gets the problems ("file:line: message" lines), notes what was
+	 * kept from the running configuration ("SETTING: why" lines).  May
+	 * be NULL (the endpoint then answers 503). */
+	int			(*reload)(void *arg, struct buf *errors,
+				    struct buf *notes);
+	void			*reload_arg;
 };
 
 struct api;

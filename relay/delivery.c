@@ -13,6 +13,12 @@
  * for): "[relayhost]" when `deliver relayhost` applies, else the
  * recipient's domain (an MX destination, or a route, which is per
  * domain).
+ *
+ * Reloads (delivery_set_conf): d->deps.conf is the configuration new
+ * deliveries start under; each delivery holds a reference on its own
+ * (dl->conf) and on its resolver until dl_free, so a reload never
+ * changes an attempt half-way, and the old configuration goes with the
+ * last delivery that used it.
  */
 #include <sys/time.h>
 
@@ -182,6 +188,37 @@ dl_release(struct dl *dl)
 	}
 }
 
+static struct dl_resolver *
+resolver_new(struct dns *dns)
+{
+	struct dl_resolver *r = xcalloc(1, sizeof(*r));
+
+	r->dns = dns;
+	r->refs = 1;
+	return r;
+}
+
+static struct dl_resolver *
+resolver_ref(struct dl_resolver *r)
+{
+	r->refs++;
+	return r;
+}
+
+static void
+resolver_unref(struct dl_resolver **rp)
+{
+	struct dl_resolver *r = *rp;
+
+	if (r == NULL)
+		return;
+	*rp = NULL;
+	if (--r->refs > 0)
+		return;
+	dns_free(&r->dns);
+	free(r);
+}
+
 void
 dl_free(struct dl **dlp)
 {
@@ -193,7 +230,8 @@ dl_free(struct dl **dlp)
 	*dlp = NULL;
 	d = dl->d;
 	dl_release(dl);
-	dl_hops_free(dl);
+	dl_hops_free(dl);		/* before its resolver may go */
+	resolver_unref(&dl->res);
 	if (dl->conn != NULL)
 		conn_abort(d, dl->conn);
 	TAILQ_REMOVE(&d->active, dl, link);
@@ -204,6 +242,7 @@ dl_free(struct dl **dlp)
 	free(dl->mr);
 	free(dl->cand);
 	free(dl->fail_host);
+	conf_unref(&dl->conf);
 	free(dl);
 	delivery_check_done(d);
 }
@@ -221,7 +260,7 @@ tx_done(void *arg, const struct mta_tx *tx, const struct mta_result *res)
 	c->dl = NULL;
 	dl->conn = NULL;
 	dl_outcome(dl, res, mta_session_relay(c->s), c->host);
-	if (c->d->stopping && c->ready) {
+	if ((c->d->stopping || c->stale) && c->ready) {
 		c->ready = false;
 		mta_session_close(c->s);
 	}
@@ -259,7 +298,7 @@ void
 dl_try_next(struct dl *dl)
 {
 	struct delivery *d = dl->d;
-	const struct conf *conf = d->deps.conf;
+	const struct conf *conf = dl->conf;
 	const struct conf_nexthops *via = dl->via;
 	struct mta_params p;
 	struct dl_cand *cand;
@@ -402,6 +441,8 @@ dl_start(struct delivery *d, struct sched_delivery *sd, int64_t now)
 	int rc;
 
 	dl->d = d;
+	dl->conf = conf_ref(d->deps.conf);
+	dl->res = resolver_ref(d->res);
 	dl->sd = sd;
 	str_copy(dl->id, sd->id, sizeof(dl->id));
 	TAILQ_INSERT_TAIL(&d->active, dl, link);
@@ -435,7 +476,7 @@ dl_start(struct delivery *d, struct sched_delivery *sd, int64_t now)
 	dl->dest = xstrdup(sd->dest);
 	dl->domain = xstrdup(domain_of(dl->mr[0].addr));
 	str_lower(dl->domain);
-	dl->via = conf_route_for(d->deps.conf, dl->domain);
+	dl->via = conf_route_for(dl->conf, dl->domain);
 	dl->tx.sender = dl->msg->sender;
 	dl->tx.rcpts = dl->mr;
 	dl->tx.nrcpt = dl->n;
@@ -549,35 +590,6 @@ load_one(const struct queue_pending *p, void *arg)
 		sched_add(d->sched, p->id, p->rcpt, p->addr, p->due);
 }
 
-static int
-preload_one(const struct conf_nexthops *via, const char **errstr)
-{
-	if (via->tls == CONF_TLS_NONE)
-		return 0;
-	if (via->tls == CONF_TLS_VERIFY || via->ca_file != NULL)
-		return mta_tls_preload(via->ca_file, errstr);
-	/* may, encrypt: nothing is checked, the system's CAs are a nicety */
-	if (mta_tls_preload(NULL, errstr) == -1)
-		log_warn("event=tls-ca reason=\"%s\"", *errstr);
-	return 0;
-}
-
-int
-delivery_preload_tls(const struct conf *conf, int *line, const char **errstr)
-{
-	size_t i;
-
-	*line = conf->deliver.line;
-	if (preload_one(&conf->deliver, errstr) == -1)
-		return -1;
-	for (i = 0; i < conf->nroutes; i++) {
-		*line = conf->routes[i].via.line;
-		if (preload_one(&conf->routes[i].via, errstr) == -1)
-			return -1;
-	}
-	return 0;
-}
-
 int
 delivery_start(struct delivery **dp, const struct delivery_deps *deps,
     const char **errstr)
@@ -585,18 +597,21 @@ delivery_start(struct delivery **dp, const struct delivery_deps *deps,
 	const struct conf *conf = deps->conf;
 	struct sched_limits lim;
 	struct delivery *d;
+	struct dns *dns;
 	int line;
 
 	d = xcalloc(1, sizeof(*d));
 	d->deps = *deps;
+	conf_ref(d->deps.conf);
 	TAILQ_INIT(&d->active);
 	TAILQ_INIT(&d->conns);
 	TAILQ_INIT(&d->dead);
 	if (delivery_preload_tls(conf, &line, errstr) == -1)
 		goto fail;
-	if ((d->dns = dns_new(deps->base, conf->resolver, DL_DNS_SECS,
+	if ((dns = dns_new(deps->base, conf->resolver, DL_DNS_SECS,
 	    errstr)) == NULL)
 		goto fail;
+	d->res = resolver_new(dns);
 	lim.connections = (unsigned)conf->delivery.connections;
 	lim.per_destination = (unsigned)conf->delivery.per_destination;
 	d->sched = sched_new(&lim, dest_of, d);
@@ -691,14 +706,50 @@ delivery_free(struct delivery **dp)
 		conn_abort(d, c);
 	while (!TAILQ_EMPTY(&d->dead))
 		dead_free(d, TAILQ_FIRST(&d->dead));
-	dns_free(&d->dns);
+	resolver_unref(&d->res);
 	sched_free(&d->sched);
 	if (d->ev_pump != NULL)
 		event_free(d->ev_pump);
 	if (d->ev_grace != NULL)
 		event_free(d->ev_grace);
 	mta_tls_cache_clear();
+	conf_unref(&d->deps.conf);
 	free(d);
+}
+
+void
+delivery_set_conf(struct delivery *d, struct conf *conf)
+{
+	struct conf *old = d->deps.conf;
+	struct sched_limits lim;
+	struct dl_conn *c;
+	const char *errstr;
+	struct dns *dns;
+	d->deps.conf = conf_ref(conf);
+	conf_unref(&old);
+	/* a new resolver: the setting may have changed, and the system's
+	 * servers (resolv.conf) are read again */
+	if ((dns = dns_new(d->deps.base, conf->resolver, DL_DNS_SECS,
+	    &errstr)) == NULL)
+		log_warn("event=reload-warning setting=resolver reason=\"%s; "
+		    "the running resolver stays\"", errstr);
+	else {
+		resolver_unref(&d->res);
+		d->res = resolver_new(dns);
+	}
+	lim.connections = (unsigned)conf->delivery.connections;
+	lim.per_destination = (unsigned)conf->delivery.per_destination;
+	sched_set_limits(d->sched, &lim);
+	sched_rekey(d->sched);
+	TAILQ_FOREACH(c, &d->conns, link) {
+		c->stale = true;
+		if (c->dl == NULL && c->ready) {
+			c->ready = false;
+			mta_session_close(c->s);
+		}
+	}
+	delivery_unsuspend(d);
+	delivery_kick(d);
 }
 
 void

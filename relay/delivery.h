@@ -32,7 +32,7 @@ struct delivery;
 
 struct delivery_deps {
 	struct event_base	*base;
-	const struct conf	*conf;
+	struct conf		*conf;		/* delivery takes a reference */
 	struct queue		*queue;		/* reader calls */
 	struct queue_writer	*writer;	/* changes */
 };
@@ -43,10 +43,24 @@ struct delivery_deps {
 int	delivery_start(struct delivery **, const struct delivery_deps *,
 	    const char **errstr);
 /* Loads the CA files of every deliver and route statement (done by
- * delivery_start; `sluiced -n` calls it to check them).  0, or -1 with
+ * delivery_start; `sluiced -n` and `sluicectl check` call it to check
+ * them; delivery_tls.c).  0, or -1 with
  * *errstr (OpenSSL's reason) and *line that of the statement. */
 int	delivery_preload_tls(const struct conf *, int *line,
 	    const char **errstr);
+/* A reload, in delivery_reload_tls's wake: *next* is used from now on
+ * for new delivery attempts (routes, relayhost, TLS and AUTH settings,
+ * timeouts, retry, resolver, the limits).  Attempts under way finish
+ * under the configuration they started with (each holds a reference);
+ * idle sessions set up under the old one are closed, not reused; the
+ * waiting recipients are sorted by their new destinations; suspended
+ * destinations are tried again.  Takes a reference on conf. */
+void	delivery_set_conf(struct delivery *, struct conf *);
+/* A reload: loads next's CA files (the cache starts afresh).  0; or -1
+ * with *errstr and *line as delivery_preload_tls, the running
+ * configuration's files then being loaded again. */
+int	delivery_reload_tls(const struct conf *next, const struct conf *running,
+	    int *line, const char **errstr);
 /* A message has just been committed: its recipients join the schedule. */
 void	delivery_queued(struct delivery *, const struct queue_msg *);
 /* The queue changed under the schedule (an administrator's hold, release,

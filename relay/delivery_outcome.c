@@ -113,7 +113,7 @@ build_bounce(struct dl *dl, struct dl_job *job, struct dsn_rcpt *fr,
 	unsigned flags = 0;
 
 	memset(&rep, 0, sizeof(rep));
-	rep.hostname = dl->d->deps.conf->hostname;
+	rep.hostname = dl->conf->hostname;
 	rep.queue_id = m->id;
 	rep.arrival = (time_t)m->arrival;
 	rep.sender = m->sender;
@@ -151,7 +151,7 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
     const char *host)
 {
 	struct delivery *d = dl->d;
-	const struct conf *conf = d->deps.conf;
+	const struct conf *conf = dl->conf;
 	const struct queue_delivery *m = dl->msg;
 	struct dl_job *job = xcalloc(1, sizeof(*job));
 	struct dsn_rcpt *fr = xcalloc(dl->n, sizeof(*fr));
@@ -317,11 +317,11 @@ job_committed(void *arg)
 		 * delivered one may then be delivered twice) */
 		log_err("queue_id=%s event=record-failed error=\"%s\" "
 		    "retry_in=%llu", id, job->err,
-		    (unsigned long long)d->deps.conf->retry.initial);
+		    (unsigned long long)dl->conf->retry.initial);
 		for (i = 0; i < job->n; i++)
 			sched_add(d->sched, id, job->rec[i].rcpt,
 			    dl->msg->rcpts[job->rec[i].rcpt].addr, job->now +
-			    (int64_t)d->deps.conf->retry.initial);
+			    (int64_t)dl->conf->retry.initial);
 	} else if (job->dropped > 0 && !job->gone) {
 		log_info("queue_id=%s event=bounce-dropped from=<%s> nrcpt=%zu "
 		    "reason=\"no notification to a null or MAILER-DAEMON "

@@ -43,7 +43,9 @@ struct dl_hop {
 	bool			 answered;
 };
 
-/* An SMTP session to a next hop, in use by one delivery or idle. */
+/* An SMTP session to a next hop, in use by one delivery or idle.  Its
+ * settings (HELO name, TLS, AUTH, timeouts) are mta's copies of those of
+ * the configuration it was set up under. */
 struct dl_conn {
 	struct delivery		*d;
 	struct mta_session	*s;
@@ -51,17 +53,32 @@ struct dl_conn {
 	char			*host;		/* next hop name, for the DSN */
 	struct dl		*dl;		/* NULL: idle (or not yet used) */
 	bool			 ready;
+	bool			 stale;		/* set up before a reload:
+						   closed after its
+						   transaction */
 	TAILQ_ENTRY(dl_conn)	 link;
+};
+
+/* The resolver, shared by the deliveries that use it: a reload starts a
+ * new one (its resolver setting may have changed) while the deliveries
+ * waiting for answers from the old one keep it until they end. */
+struct dl_resolver {
+	struct dns		*dns;
+	unsigned		 refs;
 };
 
 /*
  * One delivery: some recipients of one message to one destination.  It
  * stays on the active list until its outcome is committed, so that a
  * resync never schedules a recipient whose outcome is still on its way
- * to the disk.
+ * to the disk.  It holds a reference on the configuration it started
+ * under (via, the HELO name, retry and the rest come from it to the
+ * end, whatever a reload does meanwhile) and on its resolver.
  */
 struct dl {
 	struct delivery		*d;
+	struct conf		*conf;
+	struct dl_resolver	*res;
 	char			 id[QUEUE_ID_SIZE];
 	struct sched_delivery	*sd;		/* NULL once its outcome is on
 						   its way to the disk */
@@ -107,7 +124,7 @@ struct delivery_counts {
 struct delivery {
 	struct delivery_deps	 deps;
 	struct sched		*sched;
-	struct dns		*dns;
+	struct dl_resolver	*res;		/* for new deliveries */
 	struct event		*ev_pump;
 	struct event		*ev_grace;
 	struct dl_list		 active;

@@ -132,7 +132,7 @@ hops_finish(struct dl *dl)
 		if (h->status == DNS_PERMFAIL && perm == NULL)
 			perm = h;
 		for (j = 0; j < h->ncand && dl->ncand < DL_CAND_MAX; j++) {
-			if (is_self(dl->d->deps.conf,
+			if (is_self(dl->conf,
 			    (const struct sockaddr *)&h->cand[j].ss)) {
 				loops++;
 				continue;
@@ -196,7 +196,7 @@ void
 dl_resolve(struct dl *dl)
 {
 	const struct conf_nexthops *via = dl->via;
-	struct dns *dns = dl->d->dns;
+	struct dns *dns = dl->res->dns;
 	size_t i;
 
 	dl->nhop = via->nhop ? via->nhop : 1;

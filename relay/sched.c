@@ -152,16 +152,22 @@ sched_dest_get(struct sched *s, const char *name)
 	return d;
 }
 
-struct sched *
-sched_new(const struct sched_limits *lim, sched_dest_fn *dest_of, void *arg)
+void
+sched_set_limits(struct sched *s, const struct sched_limits *lim)
 {
-	struct sched *s = xcalloc(1, sizeof(*s));
-
 	s->lim = *lim;
 	if (s->lim.connections == 0)
 		s->lim.connections = 1;
 	if (s->lim.per_destination == 0)
 		s->lim.per_destination = 1;
+}
+
+struct sched *
+sched_new(const struct sched_limits *lim, sched_dest_fn *dest_of, void *arg)
+{
+	struct sched *s = xcalloc(1, sizeof(*s));
+
+	sched_set_limits(s, lim);
 	s->dest_of = dest_of;
 	s->arg = arg;
 	heap_init(&s->heap);
@@ -262,6 +268,38 @@ sched_add(struct sched *s, const char *id, int rcpt, const char *addr,
 	it->dest = sched_dest_get(s, s->dest_of(addr, s->arg));
 	TAILQ_INSERT_TAIL(&m->items, it, msg_link);
 	heap_push(&s->heap, &it->node, due);
+}
+
+/* One waiting item's destination, asked again. */
+static void
+sched_item_rekey(struct sched *s, struct sched_item *it)
+{
+	const char *name = s->dest_of(it->addr, s->arg);
+
+	if (strcmp(name, it->dest->name) == 0)
+		return;
+	if (it->in_line) {
+		/* due already: back to the heap, at the due time it had */
+		TAILQ_REMOVE(&it->dest->line, it, line_link);
+		it->dest->nline--;
+		s->nline--;
+		it->in_line = false;
+		heap_push(&s->heap, &it->node, it->node.key);
+	}
+	it->dest = sched_dest_get(s, name);
+}
+
+void
+sched_rekey(struct sched *s)
+{
+	struct sched_msg *m;
+	struct sched_item *it;
+	size_t i;
+
+	for (i = 0; i < s->nmsgbuckets; i++)
+		for (m = s->msgs[i]; m != NULL; m = m->hnext)
+			TAILQ_FOREACH(it, &m->items, msg_link)
+				sched_item_rekey(s, it);
 }
 
 void

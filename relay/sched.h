@@ -43,6 +43,14 @@ struct sched_delivery {
 struct sched	*sched_new(const struct sched_limits *, sched_dest_fn *,
 		    void *arg);
 void		 sched_free(struct sched **);
+/* A reload: new limits for the deliveries handed out from now on (those
+ * under way finish; none is cut short). */
+void		 sched_set_limits(struct sched *, const struct sched_limits *);
+/* A reload: the destination function now answers differently (routes,
+ * relayhost), so every waiting recipient's destination is asked again;
+ * one whose destination changed leaves its old line, keeping its due
+ * time.  Deliveries under way keep theirs. */
+void		 sched_rekey(struct sched *);
 /* Adds a recipient (new, or to be retried) due at `due`.  A recipient
  * already scheduled is moved to the new time. */
 void		 sched_add(struct sched *, const char *id, int rcpt,

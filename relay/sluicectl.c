@@ -5,8 +5,12 @@
  * (ctl_http.c); `--json` prints the API's JSON as it came, otherwise
  * ctl_print.c formats it for people.
  *
+ * `check` needs no daemon: it loads the configuration and every file it
+ * names as sluiced would (reload.c, the checks of `sluiced -n`).
+ *
  * Exit status: 0 success, 1 failure (daemon unreachable, API error, no
- * such message, invalid configuration), 2 usage error.
+ * such message, invalid configuration, a reload refused), 2 usage
+ * error.
  *
  * What an attacker controls: nothing beyond the local user's own
  * arguments; the strings in the answers came from SMTP peers and are
@@ -23,6 +27,7 @@
 #include "../conf/conf.h"
 #include "../lib/buf.h"
 #include "ctl_priv.h"
+#include "reload.h"
 
 #define CTL_DEFAULT_CONF	"/etc/sluice/sluice.conf"
 #define CTL_EXIT_USAGE		2
@@ -42,6 +47,7 @@ struct ctl_opts {
 	bool		 help;
 	const char	*state;
 	const char	*sender;
+	const char	*conf;		/* check -c FILE */
 	char		**args;		/* positional arguments */
 	int		 nargs;
 };
@@ -69,7 +75,12 @@ ctl_usage(FILE *f)
 	    "  queue delete ID...|--sender A    remove messages\n"
 	    "  queue flush                      what waits for a retry: due"
 	    " now\n"
-	    "  check                            validate the configuration\n"
+	    "  check [-c FILE]                  validate a configuration"
+	    " (no daemon\n"
+	    "                                   needed): FILE: ok, or its"
+	    " errors\n"
+	    "  reload [--json]                  sluiced reads its configuration"
+	    " again\n"
 	    "  help                             this text\n"
 	    "A command's options may come in any order after it; --json may"
 	    " also come\nbefore it; every queue command but cat takes it."
@@ -149,6 +160,8 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 		rc = ctl_opt(argc, argv, &i, "--state", &o->state);
 		if (rc == 0)
 			rc = ctl_opt(argc, argv, &i, "--sender", &o->sender);
+		if (rc == 0)
+			rc = ctl_opt(argc, argv, &i, "-c", &o->conf);
 		if (rc == -1) {
 			ctl_bad_usage("missing value for", argv[i]);
 			return -1;
@@ -162,7 +175,8 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 }
 
 /* Refuses the options cmd does not take (allowed holds j for --json, t
- * for --state, s for --sender); 0, or -1 after a usage message. */
+ * for --state, s for --sender, c for -c); 0, or -1 after a usage
+ * message. */
 static int
 ctl_opts_allow(const struct ctl_opts *o, const char *allowed,
     const char *cmd)
@@ -175,6 +189,8 @@ ctl_opts_allow(const struct ctl_opts *o, const char *allowed,
 		bad = "--state";
 	else if (o->sender != NULL && strchr(allowed, 's') == NULL)
 		bad = "--sender";
+	else if (o->conf != NULL && strchr(allowed, 'c') == NULL)
+		bad = "-c";
 	if (bad == NULL)
 		return 0;
 	fprintf(stderr, "sluicectl: %s does not take %s\n", cmd, bad);
@@ -525,14 +541,119 @@ ctl_cmd_queue(struct ctl *c, struct ctl_opts *o)
 	return ctl_cmd_show(c, o, cat);
 }
 
+/* `check [-c FILE]`: what `sluiced -n` checks, without a daemon. */
 static int
 ctl_cmd_check(struct ctl *c, const struct ctl_opts *o)
 {
-	if (ctl_opts_allow(o, "", "check") == -1)
+	struct buf errors = BUF_INIT;
+	const char *path = o->conf != NULL ? o->conf : c->conf_path;
+	int rc = 0;
+
+	if (ctl_opts_allow(o, "c", "check") == -1)
 		return CTL_EXIT_USAGE;
 	if (o->nargs > 0)
 		return ctl_bad_usage("unexpected argument", o->args[0]);
-	return ctl_load_conf(c) == 0 ? 0 : 1;
+	if (reload_check(path, &c->conf, &errors) == -1) {
+		if (errors.len > 0)
+			fputs(errors.data, stderr);
+		rc = 1;
+	} else
+		printf("%s: ok\n", path);
+	buf_free(&errors);
+	return rc;
+}
+
+/* The lines of a reload answer's array member, one per line, escaped
+ * for the terminal; false when it is not an array of strings. */
+static bool
+ctl_put_lines(FILE *f, const struct ctl_json *j, const char *key)
+{
+	const struct ctl_json *a = ctl_json_get(j, key);
+	size_t i;
+
+	if (a == NULL || a->type != CTL_JSON_ARRAY)
+		return false;
+	for (i = 0; i < a->n; i++) {
+		if (a->items[i]->type != CTL_JSON_STRING)
+			return false;
+		ctl_put(f, a->items[i]->str);
+		fputc('\n', f);
+	}
+	return true;
+}
+
+#define CTL_NOT_RELOADED \
+	"sluicectl: the configuration was not reloaded: sluiced runs on as " \
+	"before\n"
+
+/* Prints a reload's answer; the exit status. */
+static int
+ctl_reload_answer(struct ctl_resp *r, bool json)
+{
+	struct ctl_json *j;
+	const char *errstr = "not JSON";
+	int rc = 1;
+
+	if (json && (r->status == 200 || r->status == 422)) {
+		fwrite(r->body, 1, r->len, stdout);
+		return r->status == 200 ? 0 : 1;
+	}
+	if ((j = ctl_json_parse(r->body, r->len, &errstr)) == NULL)
+		fprintf(stderr, "sluicectl: bad answer from the daemon (HTTP "
+		    "%d): %s\n", r->status, errstr);
+	else if (r->status == 200) {
+		puts("configuration reloaded");
+		rc = ctl_put_lines(stdout, j, "notes") ? 0 : 1;
+	} else if (r->status == 422 && ctl_put_lines(stderr, j, "errors"))
+		fputs(CTL_NOT_RELOADED, stderr);
+	else {
+		fputs("sluicectl: ", stderr);
+		ctl_put(stderr, ctl_json_str(j, "error") ? ctl_json_str(j,
+		    "error") : "unexpected answer");
+		fputc('\n', stderr);
+	}
+	ctl_json_free(&j);
+	return rc;
+}
+
+/*
+ * `reload`: sluiced reads its configuration file again.  Applied: a line
+ * saying so and one per setting kept until a restart; refused (HTTP
+ * 422): the file's errors, exit 1, the daemon running on as it was.  A
+ * file with errors still names the admin socket: the daemon is asked
+ * all the same, so that it logs why it refuses; should it be out of
+ * reach, the errors found here are printed.
+ */
+static int
+ctl_cmd_reload(struct ctl *c, const struct ctl_opts *o)
+{
+	char err[PATH_MAX + 512], *salvaged = NULL;
+	struct buf local = BUF_INIT;
+	struct ctl_resp r;
+	int rc = 1;
+
+	if (ctl_opts_allow(o, "j", "reload") == -1)
+		return CTL_EXIT_USAGE;
+	if (o->nargs > 0)
+		return ctl_bad_usage("unexpected argument", o->args[0]);
+	if (c->sock == NULL && conf_load(c->conf_path, &c->conf, &local) == 0)
+		c->sock = c->conf->admin_socket;
+	else if (c->sock == NULL)
+		c->sock = salvaged = conf_admin_socket(c->conf_path);
+	if (c->sock == NULL)
+		fputs(local.data, stderr);
+	else if (ctl_http(c->sock, "POST", "/v1/reload", &r, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sluicectl: %s\n", err);
+		if (local.len > 0)
+			fprintf(stderr, "%s" CTL_NOT_RELOADED, local.data);
+	} else {
+		rc = ctl_reload_answer(&r, o->json);
+		ctl_resp_free(&r);
+	}
+	free(salvaged);
+	buf_free(&local);
+	return rc;
 }
 
 /*
@@ -598,7 +719,8 @@ main(int argc, char **argv)
 		return ctl_bad_usage(NULL, NULL);
 	cmd = argv[0];
 	if (strcmp(cmd, "help") != 0 && strcmp(cmd, "status") != 0 &&
-	    strcmp(cmd, "queue") != 0 && strcmp(cmd, "check") != 0) {
+	    strcmp(cmd, "queue") != 0 && strcmp(cmd, "check") != 0 &&
+	    strcmp(cmd, "reload") != 0) {
 		fprintf(stderr, "sluicectl: unknown command: %s\n", cmd);
 		return ctl_bad_usage(NULL, NULL);
 	}
@@ -612,9 +734,11 @@ main(int argc, char **argv)
 		rc = ctl_cmd_status(&c, &o);
 	else if (strcmp(cmd, "queue") == 0)
 		rc = ctl_cmd_queue(&c, &o);
+	else if (strcmp(cmd, "reload") == 0)
+		rc = ctl_cmd_reload(&c, &o);
 	else
 		rc = ctl_cmd_check(&c, &o);
-	conf_free(&c.conf);
+	conf_unref(&c.conf);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		perror("sluicectl: stdout");
 		rc = 1;

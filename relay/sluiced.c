@@ -9,6 +9,15 @@
  * is the queue database opened, so every file it creates belongs to that
  * user.  Shutdown (SIGTERM): new clients and idle sessions get 421,
  * transactions in progress finish, the writer commits what it was given.
+ *
+ * Reload (SIGHUP, POST /v1/reload): the file is read and checked in full
+ * (reload.c); if it has errors they are logged and the running
+ * configuration stays.  Otherwise d->conf becomes the new one and every
+ * part that keeps a configuration is told (reloaded()).  Nobody is cut
+ * short: each SMTP session and each delivery attempt holds a reference
+ * on the configuration it started under (conf_ref), and the old one is
+ * freed with the last of them.  What is not configuration (queue, quota
+ * counters in the engine, schedule, connection counts) is not touched.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -34,7 +43,7 @@
 #include "api.h"
 #include "delivery.h"
 #include "engine.h"
-#include "mta.h"
+#include "reload.h"
 #include "smtp.h"
 #include "tls.h"
 
@@ -194,15 +203,99 @@ part_done(void *arg)
 		event_base_loopexit(d->base, NULL);
 }
 
+/*
+ * Logs each line of text as one key=value line: errors ("file:line:
+ * message") as event=config-error, notes ("SETTING: why") as
+ * event=reload-restart-needed.  Double quotes become single ones, so
+ * that a value stays whole.
+ */
+static void
+log_lines(const char *text, bool notes)
+{
+	char line[1024], *why;
+	const char *p, *nl;
+	size_t n, i;
+
+	for (p = text; p != NULL && (nl = strchr(p, '\n')) != NULL;
+	    p = nl + 1) {
+		n = (size_t)(nl - p) < sizeof(line) ? (size_t)(nl - p) :
+		    sizeof(line) - 1;
+		for (i = 0; i < n; i++)
+			line[i] = p[i] == '"' ? '\'' : p[i];
+		line[n] = '\0';
+		if (!notes)
+			log_err("event=config-error error=\"%s\"", line);
+		else if ((why = strstr(line, ": ")) != NULL) {
+			*why = '\0';
+			log_warn("event=reload-restart-needed setting=\"%s\" "
+			    "reason=\"%s\"", line, why + 2);
+		}
+	}
+}
+
+/*
+ * The parts that keep a configuration, told of a new one (each takes its
+ * own reference; old is still valid here and freed once the sessions and
+ * deliveries that started under it have ended).  A part added later
+ * that keeps configuration pointers is told here too.
+ */
+static void
+reloaded(struct sluiced *d, struct conf *old, struct conf *conf)
+{
+	(void)old;
+	smtp_server_set_conf(d->smtp, conf, d->tls);
+	delivery_set_conf(d->delivery, conf);
+	engine_set_conf(d->engine, conf);
+}
+
+/* Reads the configuration file again and swaps it in; 0, or -1 when it
+ * was refused (errors says why, the running one stays).  notes gets
+ * what was kept from the running one. */
+static int
+reload(void *arg, struct buf *errors, struct buf *notes)
+{
+	struct sluiced *d = arg;
+	struct reload_next next;
+	struct conf *old;
+
+	log_info("event=reload config=%s", d->conf->path);
+	if (d->stopping) {
+		buf_printf(errors, "%s: sluiced is shutting down\n",
+		    d->conf->path);
+		log_lines(errors->data, false);
+		return -1;
+	}
+	if (reload_prepare(d->conf, d->tls, &next, errors, notes) == -1) {
+		log_lines(errors->data, false);
+		log_err("event=reload-failed config=%s reason=\"the "
+		    "configuration has errors; the running one stays\"",
+		    d->conf->path);
+		return -1;
+	}
+	log_lines(notes->data, true);
+	old = d->conf;
+	d->conf = next.conf;
+	if (d->tls != NULL)
+		SSL_CTX_free(d->tls);
+	d->tls = next.tls;
+	reloaded(d, old, d->conf);
+	conf_unref(&old);
+	log_info("event=reloaded config=%s hostname=%s", d->conf->path,
+	    d->conf->hostname);
+	return 0;
+}
+
 static void
 on_signal(evutil_socket_t sig, short ev, void *arg)
 {
 	struct sluiced *d = arg;
+	struct buf errors = BUF_INIT, notes = BUF_INIT;
 
 	(void)ev;
 	if (sig == SIGHUP) {
-		log_info("event=reload status=ignored reason=\"nothing in this "
-		    "version can be reloaded; restart to apply changes\"");
+		reload(d, &errors, &notes);
+		buf_free(&errors);
+		buf_free(&notes);
 		return;
 	}
 	if (d->stopping)
@@ -264,6 +357,8 @@ start(struct sluiced *d)
 	deps.status_arg = d;
 	deps.changed = changed;
 	deps.changed_arg = d;
+	deps.reload = reload;
+	deps.reload_arg = d;
 	if (api_start(&d->api, d->base, d->conf->admin_socket, &deps,
 	    &errstr) == -1)
 		fatal("event=fatal reason=\"admin socket %s: %s\"",
@@ -288,7 +383,7 @@ stop(struct sluiced *d)
 	event_base_free(d->base);
 	if (d->tls)
 		SSL_CTX_free(d->tls);
-	conf_free(&d->conf);
+	conf_unref(&d->conf);
 }
 
 int
@@ -297,10 +392,9 @@ main(int argc, char **argv)
 	const char *path = "/etc/sluice/sluice.conf";
 	bool check = false, dump = false, use_syslog = false;
 	struct buf out = BUF_INIT;
-	const char *errstr;
 	struct sluiced d;
 	size_t i;
-	int ch, line;
+	int ch;
 
 	while ((ch = getopt(argc, argv, "c:hndsvV")) != -1) {
 		switch (ch) {
@@ -316,35 +410,25 @@ main(int argc, char **argv)
 	if (optind != argc || (dump && !check))
 		usage();
 	memset(&d, 0, sizeof(d));
-	if (conf_load(path, &d.conf, &out) == -1) {
-		fputs(out.data ? out.data : "", stderr);
-		buf_free(&out);
-		return 1;
-	}
 	if (check) {
 		/* what the daemon will load at start-up, -n loads now */
-		if (d.conf->tls_cert != NULL && (d.tls = tls_server_ctx_new(
-		    d.conf->tls_cert, d.conf->tls_key, &errstr)) == NULL) {
-			fprintf(stderr, "%s: %s\n", path, errstr);
-			conf_free(&d.conf);
+		if (reload_check(path, &d.conf, &out) == -1) {
+			fputs(out.data ? out.data : "", stderr);
+			buf_free(&out);
 			return 1;
 		}
-		if (d.tls)
-			SSL_CTX_free(d.tls);
-		if (delivery_preload_tls(d.conf, &line, &errstr) == -1) {
-			fprintf(stderr, "%s:%d: %s\n", path, line, errstr);
-			mta_tls_cache_clear();
-			conf_free(&d.conf);
-			return 1;
-		}
-		mta_tls_cache_clear();
 		if (dump) {
 			conf_dump(d.conf, &out);
 			fputs(out.data ? out.data : "", stdout);
 		}
 		buf_free(&out);
-		conf_free(&d.conf);
+		conf_unref(&d.conf);
 		return 0;
+	}
+	if (conf_load(path, &d.conf, &out) == -1) {
+		fputs(out.data ? out.data : "", stderr);
+		buf_free(&out);
+		return 1;
 	}
 	log_init("sluiced", use_syslog);
 	signal(SIGPIPE, SIG_IGN);

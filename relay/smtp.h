@@ -30,9 +30,16 @@ struct smtp_counters {
 
 /* Binds every listener of conf (before privileges are dropped).  tls may
  * be NULL when no listener has tls.  Accepting starts with
- * smtp_server_enable().  0, or -1 with *errstr. */
+ * smtp_server_enable().  Takes references on conf and tls (the caller
+ * keeps its own).  0, or -1 with *errstr. */
 int	smtp_server_new(struct smtp_server **, struct event_base *,
-	    const struct conf *, SSL_CTX *tls, const char **errstr);
+	    struct conf *, SSL_CTX *tls, const char **errstr);
+/* A reload: sessions accepted from now on work under conf and tls (NULL:
+ * no STARTTLS); those under way keep the configuration and context they
+ * started with (the server holds references on both until the last of
+ * them ends).  The listeners stay as bound. */
+void	smtp_server_set_conf(struct smtp_server *, struct conf *,
+	    SSL_CTX *tls);
 /* Told of every message once it is committed (on the loop thread), so
  * that delivery can schedule it. */
 typedef void smtp_queued_fn(void *arg, const struct queue_msg *);

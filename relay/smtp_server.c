@@ -10,6 +10,18 @@
  * calling accept(2); the kernel's backlog then holds the client, which is
  * a delay, not a refusal.
  *
+ * Reloads: sessions work under a generation (struct smtp_gen), the
+ * session environment of one configuration and TLS context.  A session
+ * takes a reference on the current generation when it is accepted and
+ * drops it when it ends; the generation holds a reference on its conf
+ * (conf_ref) and on its SSL_CTX, so a reload (smtp_server_set_conf)
+ * starts a new generation for new sessions while the sessions under way
+ * finish under the configuration they started with, and the old one is
+ * freed with the last of them.  A transaction whose commit outlives its
+ * session uses no configuration.  The listeners are bound once, from the
+ * configuration given to smtp_server_new (kept for them: their
+ * conf_listen entries live in it); a reload does not change them.
+ *
  * What an attacker controls: the number and timing of connections.
  */
 #include <sys/queue.h>
@@ -29,15 +41,25 @@
 #include "../lib/xalloc.h"
 #include "smtp.h"
 
+struct smtp_gen {
+	struct smtp_session_env		 env;	/* what its sessions see */
+	struct conf			*conf;	/* env.conf, a reference */
+	unsigned			 refs;	/* sessions, +1 while current */
+	LIST_ENTRY(smtp_gen)		 link;
+};
+
 struct smtp_entry {
 	struct smtp_session		*session;
+	struct smtp_gen			*gen;
 	TAILQ_ENTRY(smtp_entry)		 link;
 };
 
 struct smtp_server {
 	struct event_base		*base;
-	const struct conf		*conf;
-	struct smtp_session_env		 env;
+	struct conf			*listen_conf;	/* the listeners' */
+	struct smtp_gen			*gen;	/* new sessions' */
+	LIST_HEAD(, smtp_gen)		 gens;	/* all, current too */
+	bool				 shutting_down;
 	struct smtp_counters		 counters;
 	struct smtp_listen_ctx		*listeners;
 	size_t				 nlisteners;
@@ -81,9 +103,47 @@ fail:
 	return -1;
 }
 
+/* A generation for conf and tls, its environment otherwise a copy of
+ * tmpl's (NULL: the first). */
+static struct smtp_gen *
+smtp_gen_new(struct smtp_server *s, const struct smtp_session_env *tmpl,
+    struct conf *conf, SSL_CTX *tls)
+{
+	struct smtp_gen *g = xcalloc(1, sizeof(*g));
+
+	if (tmpl != NULL)
+		g->env = *tmpl;
+	g->env.base = s->base;
+	g->env.counters = &s->counters;
+	g->env.shutting_down = s->shutting_down;
+	g->conf = conf_ref(conf);
+	g->env.conf = g->conf;
+	if (tls != NULL)
+		SSL_CTX_up_ref(tls);
+	g->env.tls = tls;
+	g->refs = 1;
+	LIST_INSERT_HEAD(&s->gens, g, link);
+	return g;
+}
+
+static void
+smtp_gen_unref(struct smtp_gen **gp)
+{
+	struct smtp_gen *g = *gp;
+
+	*gp = NULL;
+	if (g == NULL || --g->refs > 0)
+		return;
+	LIST_REMOVE(g, link);
+	if (g->env.tls != NULL)
+		SSL_CTX_free(g->env.tls);
+	conf_unref(&g->conf);
+	free(g);
+}
+
 int
 smtp_server_new(struct smtp_server **sp, struct event_base *base,
-    const struct conf *conf, SSL_CTX *tls, const char **errstr)
+    struct conf *conf, SSL_CTX *tls, const char **errstr)
 {
 	struct smtp_server *s;
 	size_t i;
@@ -91,12 +151,10 @@ smtp_server_new(struct smtp_server **sp, struct event_base *base,
 
 	s = xcalloc(1, sizeof(*s));
 	s->base = base;
-	s->conf = conf;
+	s->listen_conf = conf_ref(conf);
 	TAILQ_INIT(&s->sessions);
-	s->env.base = base;
-	s->env.conf = conf;
-	s->env.tls = tls;
-	s->env.counters = &s->counters;
+	LIST_INIT(&s->gens);
+	s->gen = smtp_gen_new(s, NULL, conf, tls);
 	s->listeners = xcalloc(conf->nlisten, sizeof(*s->listeners));
 	for (i = 0; i < conf->nlisten; i++) {
 		if ((fd = smtp_bind(&conf->listen[i], errstr)) == -1) {
@@ -169,16 +227,16 @@ void
 smtp_server_enable(struct smtp_server *s, struct queue_writer *w,
     smtp_queued_fn *queued, void *queued_arg)
 {
-	s->env.writer = w;
-	s->env.queued = queued;
-	s->env.queued_arg = queued_arg;
+	s->gen->env.writer = w;
+	s->gen->env.queued = queued;
+	s->gen->env.queued_arg = queued_arg;
 	smtp_server_listen(s, true);
 }
 
 void
 smtp_server_set_engine(struct smtp_server *s, struct engine *e)
 {
-	s->env.engine = e;
+	s->gen->env.engine = e;
 }
 
 /* The hard ceiling: past it, accept(2) waits (a delay, not a refusal). */
@@ -186,6 +244,26 @@ static uint64_t
 smtp_ceiling(const struct conf *conf)
 {
 	return conf->limits.connections + conf->limits.connections / 10 + 10;
+}
+
+void
+smtp_server_set_conf(struct smtp_server *s, struct conf *conf, SSL_CTX *tls)
+{
+	struct smtp_gen *g = smtp_gen_new(s, &s->gen->env, conf, tls);
+	uint64_t ceiling = smtp_ceiling(conf);
+
+	smtp_gen_unref(&s->gen);	/* its sessions keep it */
+	s->gen = g;
+	if (s->shutting_down)
+		return;
+	/* the connection limits may have moved the hard ceiling */
+	if (s->paused && s->counters.sessions < ceiling) {
+		s->paused = false;
+		smtp_server_listen(s, true);
+	} else if (!s->paused && s->counters.sessions >= ceiling) {
+		s->paused = true;
+		smtp_server_listen(s, false);
+	}
 }
 
 static unsigned
@@ -209,17 +287,18 @@ smtp_session_gone(void *arg, struct smtp_session *sess)
 	TAILQ_FOREACH(e, &s->sessions, link) {
 		if (e->session == sess) {
 			TAILQ_REMOVE(&s->sessions, e, link);
+			smtp_gen_unref(&e->gen);
 			free(e);
 			break;
 		}
 	}
 	s->counters.sessions--;
-	if (s->paused && !s->env.shutting_down &&
-	    s->counters.sessions < smtp_ceiling(s->conf)) {
+	if (s->paused && !s->shutting_down &&
+	    s->counters.sessions < smtp_ceiling(s->gen->env.conf)) {
 		s->paused = false;
 		smtp_server_listen(s, true);
 	}
-	if (s->env.shutting_down && TAILQ_EMPTY(&s->sessions) && s->done) {
+	if (s->shutting_down && TAILQ_EMPTY(&s->sessions) && s->done) {
 		void (*done)(void *) = s->done;
 		s->done = NULL;
 		done(s->done_arg);
@@ -232,6 +311,7 @@ smtp_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
 {
 	struct smtp_listen_ctx *lc = arg;
 	struct smtp_server *s = lc->server;
+	const struct conf *conf = s->gen->env.conf;
 	const char *over = NULL;
 	struct smtp_entry *e;
 	struct addr a;
@@ -242,17 +322,19 @@ smtp_server_accept(struct evconnlistener *evl, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	if (s->counters.sessions >= s->conf->limits.connections)
+	if (s->counters.sessions >= conf->limits.connections)
 		over = "too many connections";
-	else if (smtp_count_ip(s, &a) >= s->conf->limits.connections_per_ip)
+	else if (smtp_count_ip(s, &a) >= conf->limits.connections_per_ip)
 		over = "too many connections from your address";
 	e = xcalloc(1, sizeof(*e));
+	e->gen = s->gen;
+	e->gen->refs++;
 	s->counters.sessions++;
 	s->counters.sessions_total++;
 	TAILQ_INSERT_TAIL(&s->sessions, e, link);
-	e->session = smtp_session_new(&s->env, lc->listen, fd, sa, over,
+	e->session = smtp_session_new(&e->gen->env, lc->listen, fd, sa, over,
 	    smtp_session_gone, s);
-	if (!s->paused && s->counters.sessions >= smtp_ceiling(s->conf)) {
+	if (!s->paused && s->counters.sessions >= smtp_ceiling(conf)) {
 		s->paused = true;
 		smtp_server_listen(s, false);
 		log_warn("event=accept-paused sessions=%llu reason=\"connection "
@@ -282,8 +364,11 @@ smtp_server_shutdown(struct smtp_server *s, unsigned grace,
 {
 	struct smtp_entry *e, *next;
 	struct timeval tv = { grace, 0 };
+	struct smtp_gen *g;
 
-	s->env.shutting_down = true;
+	s->shutting_down = true;
+	LIST_FOREACH(g, &s->gens, link)
+		g->env.shutting_down = true;
 	s->done = done;
 	s->done_arg = arg;
 	/* keep listening: a client that connects now is told 421 */
@@ -319,6 +404,8 @@ smtp_server_free(struct smtp_server **sp)
 	for (i = 0; i < s->nlisteners; i++)
 		evconnlistener_free(s->listeners[i].evl);
 	free(s->listeners);
+	smtp_gen_unref(&s->gen);
+	conf_unref(&s->listen_conf);
 	if (s->grace_ev)
 		event_free(s->grace_ev);
 	if (s->retry_ev)

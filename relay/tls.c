@@ -1,7 +1,8 @@
 /*
  * tls: builds the OpenSSL server context.  Protocols below TLS 1.2 and
- * compression are off; the certificate and key are read once, at start-up
- * (as root, before privileges are dropped).
+ * compression are off; the certificate and key are read at start-up (as
+ * root, before privileges are dropped) and again by each reload (as the
+ * daemon's user; reload.c keeps the running context when that fails).
  */
 #include <stdio.h>
 
