@@ -72,8 +72,7 @@ api_json_time(struct buf *b, int64_t t)
 	buf_printf(b, "\"%s\"", tb);
 }
 
-/* A time, or null for 0 (never). */
-static void
+void
 api_json_time_or_null(struct buf *b, int64_t t)
 {
 	if (t == 0)
@@ -121,7 +120,7 @@ api_error(struct evhttp_request *req, int code, const char *msg)
 	buf_free(&json);
 }
 
-static void
+void
 api_bad_method(struct evhttp_request *req, const char *allow)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
@@ -250,6 +249,21 @@ api_query_param(const struct evkeyval *e, const char *allowed,
 	return 0;
 }
 
+int
+api_query_parse(struct evhttp_request *req, struct evkeyvalq *kv,
+    const char **msg)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+
+	TAILQ_INIT(kv);
+	if (q != NULL && evhttp_parse_query_str(q, kv) == -1) {
+		*msg = "malformed query string";
+		return -1;
+	}
+	return 0;
+}
+
 /* Reads the query's parameters the endpoint takes (allowed: t state=,
  * s sender=, l limit=) into *qa, which holds the defaults; 0, or -1 with
  * *msg.  qa->sender is the caller's to free either way. */
@@ -257,22 +271,14 @@ static int
 api_query(struct evhttp_request *req, const char *allowed,
     struct api_query *qa, const char **msg)
 {
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
 	struct evkeyvalq kv;
 	struct evkeyval *e;
-	int rc = 0;
+	int rc;
 
-	if (q == NULL)
-		return 0;
-	TAILQ_INIT(&kv);
-	if (evhttp_parse_query_str(q, &kv) == -1) {
-		*msg = "malformed query string";
-		return -1;
-	}
-	TAILQ_FOREACH(e, &kv, next)
-		if ((rc = api_query_param(e, allowed, qa, msg)) == -1)
-			break;
+	if ((rc = api_query_parse(req, &kv, msg)) == 0)
+		TAILQ_FOREACH(e, &kv, next)
+			if ((rc = api_query_param(e, allowed, qa, msg)) == -1)
+				break;
 	evhttp_clear_headers(&kv);
 	return rc;
 }
@@ -559,6 +565,11 @@ api_request(struct evhttp_request *req, void *arg)
 		api_route_msg(api, req, path + 6);
 	else if (strcmp(path, "reload") == 0)
 		api_reload(api, req);
+	else if (strncmp(path, "quotas", 6) == 0 && (path[6] == '\0' ||
+	    path[6] == '/'))
+		api_quotas(api, req, path + 6);
+	else if (strcmp(path, "explain") == 0)
+		api_explain(api, req);
 	else if (strcmp(path, "status") != 0 && strcmp(path, "queue") != 0)
 		api_error(req, 404, "not found");
 	else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)

@@ -13,6 +13,12 @@
  *   POST /v1/queue/release?sender=A  ("sender=" is the null sender)
  *   POST /v1/queue/delete?sender=A
  *   POST /v1/queue/flush             every retry due now
+ *   GET  /v1/quotas[?key=K]          usage per quota and key
+ *   POST /v1/quotas/set?key=K&limit=N  an override of K's limit
+ *   POST /v1/quotas/exempt?key=K     K is counted, never limited
+ *   POST /v1/quotas/clear?key=K      K's override goes
+ *   GET  /v1/explain?sender=A&recipient=B[&recipient=C...][&client_ip=IP]
+ *        [&helo=H][&sasl=U][&size=N]  what the engine would decide now
  *   POST /v1/reload                  reads the configuration again
  * The POSTs answer once the change is committed, with the messages and
  * recipients they changed (README.md, "Queue operations").
@@ -25,6 +31,8 @@
 
 #include "../lib/buf.h"
 #include "../queue/queue.h"
+
+struct engine;
 
 /* Appends the daemon's own status fields to a JSON object being built
  * (e.g. `"hostname":"x","uptime":12,` : each field followed by a comma). */
@@ -40,6 +48,9 @@ struct api_deps {
 	 * so the delivery schedule can follow.  May be NULL. */
 	void			(*changed)(void *arg, const char *id);
 	void			*changed_arg;
+	/* The policy engine (quota report, overrides, explain), or NULL:
+	 * those endpoints then answer 503. */
+	struct engine		*engine;
 	/* POST /v1/reload: reads the configuration file again and applies
 	 * it.  0, or -1 when it was refused (the running one stays); errors
 	 * gets the problems ("file:line: message" lines), notes what was

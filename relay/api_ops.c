@@ -7,8 +7,8 @@
  * - An operation is one job of the queue writer, so it is atomic and its
  *   reply reports exactly what was committed.  The job collects, on the
  *   writer thread, the messages the queue says it changed (one entry per
- *   message, with its count of recipients); the done callback sorts and
- *   merges them there, so the loop thread only reads the result.
+ *   message, with its count of recipients) and sorts and merges them
+ *   there, so the loop thread only reads the result.
  * - Only after the commit, on the loop thread, is deps.changed told each
  *   changed message once, so the delivery schedule follows what is on
  *   disk.  A failed job changed nothing and tells nobody.
@@ -16,11 +16,13 @@
  *   every retry due now (queue_admin.c says why quota deferrals are not
  *   flushed).
  *
- * Ownership: an operation owns itself from api_op_start until its result
- * is back on the loop, after api_stop() too (it is then only unlinked from
- * the api, and its request forgotten).  A client may hang up while its job
- * is in flight: the connection's close callback records whether libevent
- * frees the request or leaves it to us (see api_op_closed).
+ * Ownership: a job in flight (struct api_op, the request's side of any
+ * change through the writer: these operations and api_policy.c's quota
+ * overrides) owns itself from api_job_start until its result is back on
+ * the loop, after api_stop() too (it is then only unlinked from the api,
+ * and its request forgotten).  A client may hang up while its job is in
+ * flight: the connection's close callback records whether libevent frees
+ * the request or leaves it to us (see api_op_closed).
  *
  * What an attacker controls: the sender (any bytes from the query string),
  * which reaches SQL as a bound parameter and the log as a JSON string.
@@ -43,22 +45,31 @@ struct api_changed {
 	unsigned	 nrcpt;		/* its recipients changed */
 };
 
+/* A job in flight and the request that waits for it. */
 struct api_op {
 	struct api		*api;	/* NULL once api_stop() ran */
 	struct event_base	*base;	/* for the writer thread */
 	struct evhttp_request	*req;	/* NULL: libevent freed it */
 	bool			 detached; /* req is ours to free */
+	queue_job_fn		*run;
+	api_finish_fn		*finish;
+	void			*arg;	/* run's and finish's */
+	/* set on the writer thread, read on the loop after loop_call */
+	int			 rc;
+	char			 err[256];
+	TAILQ_ENTRY(api_op)	 link;
+};
+
+/* A queue operation: what it acts on and what it changed. */
+struct api_qop {
 	enum api_action		 action;
 	char			 id[QUEUE_ID_SIZE]; /* "" unless by id */
 	char			*sender; /* by sender, or NULL */
 	int64_t			 now;	/* release's and flush's due */
-	/* set on the writer thread, read on the loop after loop_call */
-	int			 rc;
-	char			 err[256];
+	/* filled by the job on the writer thread */
 	struct api_changed	*msgs;
 	size_t			 nmsg, cap;
 	unsigned		 nrcpt;
-	TAILQ_ENTRY(api_op)	 link;
 };
 
 static const struct {
@@ -84,11 +95,11 @@ api_action_from_name(const char *name)
 
 /* Writer thread: a change the queue reports.  A message's rows come
  * together, so merging with the last entry keeps the list short; the
- * done callback merges whatever else repeats. */
+ * job merges whatever else repeats once it is done. */
 static void
-api_op_change(const struct queue_change *c, void *arg)
+api_qop_change(const struct queue_change *c, void *arg)
 {
-	struct api_op *op = arg;
+	struct api_qop *op = arg;
 	struct api_changed *m;
 
 	if (op->nmsg == 0 || strcmp(op->msgs[op->nmsg - 1].id, c->id) != 0) {
@@ -107,48 +118,6 @@ api_op_change(const struct queue_change *c, void *arg)
 	}
 }
 
-/* Writer thread: the job inside the group transaction. */
-static int
-api_op_job(struct queue_txn *txn, void *arg, const char **errstr)
-{
-	struct api_op *op = arg;
-	struct queue_change c;
-	bool id = op->id[0] != '\0';
-	int rc = -1;
-
-	op->nmsg = 0;
-	op->nrcpt = 0;
-	switch (op->action) {
-	case API_HOLD:
-		rc = id ? queue_txn_rcpt_hold(txn, op->id, -1, api_op_change,
-		    op, errstr) : queue_txn_hold_sender(txn, op->sender,
-		    api_op_change, op, errstr);
-		break;
-	case API_RELEASE:
-		rc = id ? queue_txn_rcpt_release(txn, op->id, -1, op->now,
-		    api_op_change, op, errstr) : queue_txn_release_sender(txn,
-		    op->sender, op->now, api_op_change, op, errstr);
-		break;
-	case API_DELETE:
-		if (!id)
-			return queue_txn_delete_sender(txn, op->sender,
-			    api_op_change, op, errstr);
-		/* queue_txn_delete has no callback: report as by sender */
-		if ((rc = queue_txn_delete(txn, op->id, errstr)) == 1) {
-			memset(&c, 0, sizeof(c));
-			c.id = op->id;
-			c.rcpt = -1;
-			c.state = QUEUE_DONE;
-			api_op_change(&c, op);
-		}
-		break;
-	case API_FLUSH:
-		rc = queue_txn_flush(txn, op->now, api_op_change, op, errstr);
-		break;
-	}
-	return rc;
-}
-
 static int
 api_changed_cmp(const void *a, const void *b)
 {
@@ -159,7 +128,7 @@ api_changed_cmp(const void *a, const void *b)
 /* Writer thread: sorts the changed messages (by id, so by arrival) and
  * merges the entries of a message that came apart. */
 static void
-api_op_merge(struct api_op *op)
+api_qop_merge(struct api_qop *op)
 {
 	size_t i, n = 0;
 
@@ -175,22 +144,56 @@ api_op_merge(struct api_op *op)
 	op->nmsg = n + 1;
 }
 
-/*
- * The client's connection is going away with the job in flight.  libevent
- * either frees the request right after this callback (evhttp_free, the
- * request still on the connection), or, on EOF or a timeout, detaches it
- * (its connection is then NULL) and leaves it to us to free.
- */
-static void
-api_op_closed(struct evhttp_connection *evcon, void *arg)
+/* Writer thread: the queue operation inside the group transaction. */
+static int
+api_qop_run(struct queue_txn *txn, struct api_qop *op, const char **errstr)
 {
-	struct api_op *op = arg;
+	struct queue_change c;
+	bool id = op->id[0] != '\0';
+	int rc = -1;
 
-	(void)evcon;
-	if (op->req != NULL && evhttp_request_get_connection(op->req) == NULL)
-		op->detached = true;
-	else
-		op->req = NULL;
+	switch (op->action) {
+	case API_HOLD:
+		rc = id ? queue_txn_rcpt_hold(txn, op->id, -1, api_qop_change,
+		    op, errstr) : queue_txn_hold_sender(txn, op->sender,
+		    api_qop_change, op, errstr);
+		break;
+	case API_RELEASE:
+		rc = id ? queue_txn_rcpt_release(txn, op->id, -1, op->now,
+		    api_qop_change, op, errstr) : queue_txn_release_sender(txn,
+		    op->sender, op->now, api_qop_change, op, errstr);
+		break;
+	case API_DELETE:
+		if (!id)
+			return queue_txn_delete_sender(txn, op->sender,
+			    api_qop_change, op, errstr);
+		/* queue_txn_delete has no callback: report as by sender */
+		if ((rc = queue_txn_delete(txn, op->id, errstr)) == 1) {
+			memset(&c, 0, sizeof(c));
+			c.id = op->id;
+			c.rcpt = -1;
+			c.state = QUEUE_DONE;
+			api_qop_change(&c, op);
+		}
+		break;
+	case API_FLUSH:
+		rc = queue_txn_flush(txn, op->now, api_qop_change, op, errstr);
+		break;
+	}
+	return rc;
+}
+
+static int
+api_qop_job(struct queue_txn *txn, void *arg, const char **errstr)
+{
+	struct api_qop *op = arg;
+	int rc;
+
+	op->nmsg = 0;
+	op->nrcpt = 0;
+	if ((rc = api_qop_run(txn, op, errstr)) >= 0)
+		api_qop_merge(op);
+	return rc;
 }
 
 /* One line per changed message (each message's lines carry its id; a
@@ -198,16 +201,16 @@ api_op_closed(struct evhttp_connection *evcon, void *arg)
  * leaving the queue, as postsuper -d logs "removed"), and one for a
  * whole-sender operation or a flush.  Called after the commit. */
 static void
-api_op_log(const struct api_op *op)
+api_qop_log(const struct api_qop *op, int rc, const char *err)
 {
 	const char *done = api_actions[op->action].done;
 	struct buf sender = BUF_INIT;
 	size_t i;
 
-	if (op->rc == -1) {
+	if (rc < 0) {
 		log_err("%s%s%sevent=api-error what=%s error=\"%s\"",
 		    op->id[0] ? "queue_id=" : "", op->id, op->id[0] ? " " : "",
-		    api_actions[op->action].name, op->err);
+		    api_actions[op->action].name, err);
 		return;
 	}
 	for (i = 0; i < op->nmsg; i++)
@@ -236,7 +239,7 @@ api_op_log(const struct api_op *op)
 
 /* The reply: what was asked, the counts, and each changed message. */
 static void
-api_op_json(struct api_op *op, struct buf *json, const char *state)
+api_qop_json(const struct api_qop *op, struct buf *json, const char *state)
 {
 	size_t i;
 
@@ -270,7 +273,8 @@ api_op_json(struct api_op *op, struct buf *json, const char *state)
  * changed (the queue does not tell "no such message" from "nothing to
  * do"). */
 static void
-api_op_answer(struct api_op *op)
+api_qop_answer(struct api *api, struct evhttp_request *req,
+    const struct api_qop *op)
 {
 	struct queue_detail *d = NULL;
 	struct buf json = BUF_INIT;
@@ -278,7 +282,7 @@ api_op_answer(struct api_op *op)
 	int found = op->nmsg > 0;
 
 	if (op->id[0] != '\0' && op->action != API_DELETE) {
-		found = queue_show(op->api->deps.queue, op->id, &d, &errstr);
+		found = queue_show(api->deps.queue, op->id, &d, &errstr);
 		if (found == 1 && d != NULL)
 			state = api_summary_state(&d->info);
 		else if (found == -1) {
@@ -288,13 +292,74 @@ api_op_answer(struct api_op *op)
 		}
 	}
 	if (op->id[0] != '\0' && !found)
-		api_error(op->req, 404, "no such message");
+		api_error(req, 404, "no such message");
 	else {
-		api_op_json(op, &json, state);
-		api_reply(op->req, 200, &json);
+		api_qop_json(op, &json, state);
+		api_reply(req, 200, &json);
 	}
 	queue_detail_free(&d);
 	buf_free(&json);
+}
+
+/* Loop thread: a queue operation's result: logged, the schedule told,
+ * the client answered. */
+static void
+api_qop_finish(struct api *api, struct evhttp_request *req, int rc,
+    const char *err, void *arg)
+{
+	struct api_qop *op = arg;
+	size_t i;
+
+	if (rc < 0)
+		op->nmsg = op->nrcpt = 0;
+	api_qop_log(op, rc, err);
+	if (rc >= 0 && api != NULL && api->deps.changed != NULL)
+		for (i = 0; i < op->nmsg; i++)
+			api->deps.changed(api->deps.changed_arg,
+			    op->msgs[i].id);
+	if (req != NULL && rc >= 0)
+		api_qop_answer(api, req, op);
+	else if (req != NULL)
+		api_error(req, 500, err);
+	free(op->msgs);
+	free(op->sender);
+	free(op);
+}
+
+void
+api_op_start(struct api *api, struct evhttp_request *req,
+    enum api_action action, const char *id, const char *sender)
+{
+	struct api_qop *op = xcalloc(1, sizeof(*op));
+
+	op->action = action;
+	if (id != NULL)
+		str_copy(op->id, id, sizeof(op->id));
+	else if (sender != NULL)
+		op->sender = xstrdup(sender);
+	op->now = (int64_t)time(NULL);
+	if (api_job_start(api, req, api_qop_job, api_qop_finish, op) == -1) {
+		free(op->sender);
+		free(op);
+	}
+}
+
+/*
+ * The client's connection is going away with the job in flight.  libevent
+ * either frees the request right after this callback (evhttp_free, the
+ * request still on the connection), or, on EOF or a timeout, detaches it
+ * (its connection is then NULL) and leaves it to us to free.
+ */
+static void
+api_op_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct api_op *op = arg;
+
+	(void)evcon;
+	if (op->req != NULL && evhttp_request_get_connection(op->req) == NULL)
+		op->detached = true;
+	else
+		op->req = NULL;
 }
 
 /* Loop thread: the job's result is back. */
@@ -302,29 +367,28 @@ static void
 api_op_finish(void *arg)
 {
 	struct api_op *op = arg;
-	size_t i;
+	struct evhttp_request *req = NULL;
 
 	if (op->api != NULL)
 		TAILQ_REMOVE(&op->api->pending, op, link);
-	api_op_log(op);
-	if (op->rc >= 0 && op->api != NULL && op->api->deps.changed != NULL)
-		for (i = 0; i < op->nmsg; i++)
-			op->api->deps.changed(op->api->deps.changed_arg,
-			    op->msgs[i].id);
-	if (op->detached)
-		evhttp_request_free(op->req);
-	else if (op->req != NULL && op->api != NULL) {	/* api_ops_orphan */
+	if (!op->detached && op->req != NULL && op->api != NULL) {
 		/* before the reply: sending it may free the connection */
 		evhttp_connection_set_closecb(evhttp_request_get_connection(
 		    op->req), NULL, NULL);
-		if (op->rc >= 0)
-			api_op_answer(op);
-		else
-			api_error(op->req, 500, op->err);
+		req = op->req;
 	}
-	free(op->msgs);
-	free(op->sender);
+	op->finish(op->api, req, op->rc, op->err, op->arg);
+	if (op->detached)
+		evhttp_request_free(op->req);
 	free(op);
+}
+
+static int
+api_op_run(struct queue_txn *txn, void *arg, const char **errstr)
+{
+	struct api_op *op = arg;
+
+	return op->run(txn, op->arg, errstr);
 }
 
 /* Writer thread: copy what the loop needs, then hand it over. */
@@ -335,37 +399,31 @@ api_op_done(void *arg, int rc, const char *errstr)
 
 	op->rc = rc < 0 ? -1 : rc;
 	str_copy(op->err, rc < 0 && errstr ? errstr : "", sizeof(op->err));
-	if (rc < 0)
-		op->nmsg = op->nrcpt = 0;
-	else
-		api_op_merge(op);
 	loop_call(op->base, api_op_finish, op);
 }
 
-void
-api_op_start(struct api *api, struct evhttp_request *req,
-    enum api_action action, const char *id, const char *sender)
+int
+api_job_start(struct api *api, struct evhttp_request *req, queue_job_fn *run,
+    api_finish_fn *finish, void *arg)
 {
 	struct api_op *op;
 
 	if (api->deps.writer == NULL) {
 		api_error(req, 503, "the queue writer is not running");
-		return;
+		return -1;
 	}
 	op = xcalloc(1, sizeof(*op));
 	op->api = api;
 	op->base = api->base;
 	op->req = req;
-	op->action = action;
-	if (id != NULL)
-		str_copy(op->id, id, sizeof(op->id));
-	else if (sender != NULL)
-		op->sender = xstrdup(sender);
-	op->now = (int64_t)time(NULL);
+	op->run = run;
+	op->finish = finish;
+	op->arg = arg;
 	TAILQ_INSERT_TAIL(&api->pending, op, link);
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
 	    api_op_closed, op);
-	queue_writer_submit(api->deps.writer, api_op_job, api_op_done, op);
+	queue_writer_submit(api->deps.writer, api_op_run, api_op_done, op);
+	return 0;
 }
 
 void

@@ -76,8 +76,7 @@ ctl_width(const char *s)
 	return w;
 }
 
-/* ctl_put, then spaces up to cols. */
-static void
+void
 ctl_put_pad(FILE *f, const char *s, size_t cols)
 {
 	size_t w = ctl_width(s);
@@ -140,7 +139,7 @@ ctl_u64(const struct ctl_json *o, const char *key)
 
 /* A duration in seconds, its unit always shown and the larger units
  * spelled out once they help: 87s, 12m 05s, 1h 02m 03s, 3d 04h. */
-static void
+void
 ctl_fmt_duration(char *b, size_t n, uint64_t s)
 {
 	if (s < 120)
@@ -196,9 +195,8 @@ ctl_time_parse(const char *s, int64_t *out)
 	return 0;
 }
 
-/* When a due time comes, for people: "now" once it has passed, else
- * "in 4m 10s"; "-" when there is none (held mail waits for an admin). */
-static void
+/* "-" when there is none: held mail waits for an admin. */
+void
 ctl_fmt_due(char *b, size_t n, const char *due, int64_t now)
 {
 	char d[32];

@@ -1,7 +1,9 @@
 /*
  * ctl: the parts of sluicectl, the admin API's client: a small blocking
  * HTTP/1.0 client over a UNIX socket (ctl_http.c), a strict JSON reader
- * (ctl_json.c) and the human-readable output (ctl_print.c).
+ * (ctl_json.c), the human-readable output (ctl_print.c, and
+ * ctl_print_policy.c for quotas and explain), and the policy engine's
+ * commands (ctl_policy.c) besides sluicectl.c's own.
  */
 #ifndef SLUICE_CTL_PRIV_H
 #define SLUICE_CTL_PRIV_H
@@ -87,9 +89,76 @@ ctl_print_fn	ctl_print_queue;
 ctl_print_fn	ctl_print_queue_filtered;
 ctl_print_fn	ctl_print_show;
 ctl_print_fn	ctl_print_op;
+/* ctl_print_policy.c: the quota report, an override's confirmation,
+ * and explain's trace followed by each recipient's outcome. */
+ctl_print_fn	ctl_print_quota;
+ctl_print_fn	ctl_print_quota_op;
+ctl_print_fn	ctl_print_explain;
 
 /* "2026-11-24T14:27:01Z" (the API's times) as Unix seconds; 0, or -1
  * when s is not exactly that form. */
 int	ctl_time_parse(const char *s, int64_t *out);
+/* ctl_put, then spaces up to cols. */
+void	ctl_put_pad(FILE *, const char *s, size_t cols);
+/* A duration for people: 87s, 12m 05s, 1h 02m 03s, 3d 04h. */
+void	ctl_fmt_duration(char *b, size_t n, uint64_t secs);
+/* When an API time t comes, relative to now: "now" once it has passed,
+ * else "in 4m 10s"; "-" for NULL or a time that is not one. */
+void	ctl_fmt_due(char *b, size_t n, const char *t, int64_t now);
+
+/*
+ * What the command files share with sluicectl.c.
+ */
+#define CTL_EXIT_USAGE		2
+
+struct conf;
+struct ctl {
+	const char	*conf_path;
+	const char	*sock;		/* -s, or the configuration's */
+	struct conf	*conf;
+};
+
+/* A usage error: msg (and arg), then a pointer to `help`; with no msg,
+ * the whole usage.  Returns CTL_EXIT_USAGE. */
+int	ctl_bad_usage(const char *msg, const char *arg);
+/* When argv[*i] is `name V` or `name=V`: 1 and *val; 0 when it is
+ * another argument; -1 when the value is missing. */
+int	ctl_opt(int argc, char **argv, int *i, const char *name,
+	    const char **val);
+/* One API call that must answer 200: 0 with *r; else the error is
+ * printed and the result is -1 for an API error, -2 when the daemon could
+ * not be reached.  id names the message the call is about, or NULL. */
+int	ctl_call(struct ctl *, const char *method, const char *path,
+	    const char *id, struct ctl_resp *r);
+/* Prints r's JSON as is (json) or through print; 0 or -1. */
+int	ctl_output(struct ctl_resp *, bool json, ctl_print_fn *print);
+
+/*
+ * ctl_policy.c: `quota` and `explain`.  Their options, read anywhere
+ * after the command like the others (ctl_policy_opt from sluicectl.c's
+ * option loop).
+ */
+#define CTL_RCPT_MAX		100	/* --recipient per explain */
+struct ctl_policy_opts {
+	const char	*key;		/* quota --key */
+	const char	*rcpts[CTL_RCPT_MAX];	/* explain --recipient */
+	int		 nrcpt;		/* given: past CTL_RCPT_MAX is
+					   an error ctl_cmd_explain reports */
+	const char	*client_ip, *helo, *sasl, *size;
+};
+/* Like ctl_opt, for the options above: 1 when argv[*i] was one (read),
+ * 0 when not, -1 when its value is missing. */
+int	ctl_policy_opt(int argc, char **argv, int *i,
+	    struct ctl_policy_opts *);
+/* The first of these options given that allowed does not take (k for
+ * --key, x for explain's), or NULL. */
+const char *ctl_policy_opt_bad(const struct ctl_policy_opts *,
+	    const char *allowed);
+/* `quota [--key K]`, `quota set KEY LIMIT`, `quota exempt KEY`, `quota
+ * clear KEY`; `explain --sender A --recipient B...`.  The exit status. */
+int	ctl_cmd_quota(struct ctl *, bool json, const struct ctl_policy_opts *,
+	    char **args, int nargs);
+int	ctl_cmd_explain(struct ctl *, bool json, const char *sender,
+	    const struct ctl_policy_opts *, char **args, int nargs);
 
 #endif

@@ -30,13 +30,6 @@
 #include "reload.h"
 
 #define CTL_DEFAULT_CONF	"/etc/sluice/sluice.conf"
-#define CTL_EXIT_USAGE		2
-
-struct ctl {
-	const char	*conf_path;
-	const char	*sock;		/* -s, or the configuration's */
-	struct conf	*conf;
-};
 
 /*
  * The options of a command, read anywhere after the command word (and
@@ -48,6 +41,7 @@ struct ctl_opts {
 	const char	*state;
 	const char	*sender;
 	const char	*conf;		/* check -c FILE */
+	struct ctl_policy_opts pol;	/* quota --key, explain's */
 	char		**args;		/* positional arguments */
 	int		 nargs;
 };
@@ -75,6 +69,18 @@ ctl_usage(FILE *f)
 	    "  queue delete ID...|--sender A    remove messages\n"
 	    "  queue flush                      what waits for a retry: due"
 	    " now\n"
+	    "  quota [--json] [--key K]         usage per quota and key\n"
+	    "  quota set KEY LIMIT              another limit for KEY (each"
+	    " quota's\n"
+	    "                                   first), kept until cleared\n"
+	    "  quota exempt KEY                 KEY is counted, never limited\n"
+	    "  quota clear KEY                  KEY's limits as configured\n"
+	    "  explain --sender A --recipient B [--recipient C...]"
+	    " [--client-ip IP]\n"
+	    "          [--helo H] [--sasl U] [--size N] [--json]\n"
+	    "                                   what the policies would decide"
+	    " now, and\n"
+	    "                                   why (changes nothing)\n"
 	    "  check [-c FILE]                  validate a configuration"
 	    " (no daemon\n"
 	    "                                   needed): FILE: ok, or its"
@@ -94,7 +100,7 @@ ctl_usage(FILE *f)
 
 /* A usage error: msg (and arg), then a pointer to `help`; with no msg,
  * the whole usage. */
-static int
+int
 ctl_bad_usage(const char *msg, const char *arg)
 {
 	if (msg == NULL) {
@@ -107,9 +113,7 @@ ctl_bad_usage(const char *msg, const char *arg)
 	return CTL_EXIT_USAGE;
 }
 
-/* When argv[*i] is `name V` or `name=V`: 1 and *val; 0 when it is
- * another argument; -1 when the value is missing. */
-static int
+int
 ctl_opt(int argc, char **argv, int *i, const char *name, const char **val)
 {
 	size_t n = strlen(name);
@@ -161,6 +165,8 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 		if (rc == 0)
 			rc = ctl_opt(argc, argv, &i, "--sender", &o->sender);
 		if (rc == 0)
+			rc = ctl_policy_opt(argc, argv, &i, &o->pol);
+		if (rc == 0)
 			rc = ctl_opt(argc, argv, &i, "-c", &o->conf);
 		if (rc == -1) {
 			ctl_bad_usage("missing value for", argv[i]);
@@ -175,8 +181,8 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 }
 
 /* Refuses the options cmd does not take (allowed holds j for --json, t
- * for --state, s for --sender, c for -c); 0, or -1 after a usage
- * message. */
+ * for --state, s for --sender, c for -c, k for --key, x for explain's
+ * options); 0, or -1 after a usage message. */
 static int
 ctl_opts_allow(const struct ctl_opts *o, const char *allowed,
     const char *cmd)
@@ -191,6 +197,8 @@ ctl_opts_allow(const struct ctl_opts *o, const char *allowed,
 		bad = "--sender";
 	else if (o->conf != NULL && strchr(allowed, 'c') == NULL)
 		bad = "-c";
+	if (bad == NULL)
+		bad = ctl_policy_opt_bad(&o->pol, allowed);
 	if (bad == NULL)
 		return 0;
 	fprintf(stderr, "sluicectl: %s does not take %s\n", cmd, bad);
@@ -252,12 +260,7 @@ ctl_socket(struct ctl *c)
 	return 0;
 }
 
-/*
- * One API call that must answer 200: 0 with *r; else the error is printed
- * and the result is -1 for an API error, -2 when the daemon could not be
- * reached.  id names the message the call is about, for the messages.
- */
-static int
+int
 ctl_call(struct ctl *c, const char *method, const char *path,
     const char *id, struct ctl_resp *r)
 {
@@ -294,8 +297,7 @@ ctl_call(struct ctl *c, const char *method, const char *path,
 	return -1;
 }
 
-/* Prints r's JSON as is (json) or through print; 0 or -1. */
-static int
+int
 ctl_output(struct ctl_resp *r, bool json, ctl_print_fn *print)
 {
 	struct ctl_json *j;
@@ -720,7 +722,8 @@ main(int argc, char **argv)
 	cmd = argv[0];
 	if (strcmp(cmd, "help") != 0 && strcmp(cmd, "status") != 0 &&
 	    strcmp(cmd, "queue") != 0 && strcmp(cmd, "check") != 0 &&
-	    strcmp(cmd, "reload") != 0) {
+	    strcmp(cmd, "reload") != 0 && strcmp(cmd, "quota") != 0 &&
+	    strcmp(cmd, "explain") != 0) {
 		fprintf(stderr, "sluicectl: unknown command: %s\n", cmd);
 		return ctl_bad_usage(NULL, NULL);
 	}
@@ -736,6 +739,13 @@ main(int argc, char **argv)
 		rc = ctl_cmd_queue(&c, &o);
 	else if (strcmp(cmd, "reload") == 0)
 		rc = ctl_cmd_reload(&c, &o);
+	else if (strcmp(cmd, "quota") == 0)
+		rc = ctl_opts_allow(&o, "jk", "quota") == -1 ? CTL_EXIT_USAGE :
+		    ctl_cmd_quota(&c, o.json, &o.pol, o.args, o.nargs);
+	else if (strcmp(cmd, "explain") == 0)
+		rc = ctl_opts_allow(&o, "jsx", "explain") == -1 ?
+		    CTL_EXIT_USAGE : ctl_cmd_explain(&c, o.json, o.sender,
+		    &o.pol, o.args, o.nargs);
 	else
 		rc = ctl_cmd_check(&c, &o);
 	conf_unref(&c.conf);

@@ -357,6 +357,7 @@ start(struct sluiced *d)
 	deps.status_arg = d;
 	deps.changed = changed;
 	deps.changed_arg = d;
+	deps.engine = d->engine;
 	deps.reload = reload;
 	deps.reload_arg = d;
 	if (api_start(&d->api, d->base, d->conf->admin_socket, &deps,
