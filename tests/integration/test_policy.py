@@ -282,3 +282,24 @@ def test_untrusted_peer_cannot_claim_a_login(sluice):
     xau = ["X-Authenticated-User: mallory"]
     assert send(s, "m1@example.com", headers=xau)[1].code == 250
     assert send(s, "m2@example.com", headers=xau)[1].code == 250
+
+
+def test_reload_keeps_counters_and_applies_new_limits(sluice):
+    s = sluice(extra=quota(period="1h", limit="messages 2", verdict="reject"))
+    window_start(3600, need=60)
+    assert send(s, "alice@example.com")[1].code == 250
+    assert send(s, "alice@example.com")[1].code == 250
+    assert send(s, "alice@example.com")[1].code == 550
+    text = s.conf.read_text()
+    s.conf.write_text(text.replace("limit messages 2", "limit messages 3"))
+    s.ctl_ok("reload")
+    s.wait_log(r"event=policies-loaded policies=1 groups=0 quotas=1 "
+               r"counters=1")
+    # the two counted before the reload still count: one more, then no
+    assert send(s, "alice@example.com")[1].code == 250
+    assert send(s, "alice@example.com")[1].code == 550
+    # a quota renamed is a new counter
+    s.conf.write_text(s.conf.read_text().replace("quota per-user",
+                                                 "quota per-sender"))
+    s.ctl_ok("reload")
+    assert send(s, "alice@example.com")[1].code == 250
