@@ -242,14 +242,69 @@ centry_drop_front(struct pol_centry *e, uint32_t from)
 	}
 }
 
+/* Takes window i out. */
+static void
+centry_remove(struct pol_centry *e, uint32_t i)
+{
+	struct pol_cwin *w = pol_cwins(e);
+
+	memmove(&w[i], &w[i + 1], (e->nwin - i - 1) * sizeof(*w));
+	e->nwin--;
+	if (e->more != NULL && e->nwin <= 1) {
+		if (e->nwin == 1)
+			e->w0 = e->more[0];
+		free(e->more);
+		e->more = NULL;
+	}
+}
+
+/*
+ * A reload may change a quota's period or window: what was counted under
+ * the old one moves into the window of the new one that holds its start
+ * (so it keeps its time: an hour's 2 messages become 2 of the day), or,
+ * sliding, into one counter at the latest start.  Without this, a window
+ * of the old period that starts after the current window of the new one
+ * would read as mail waiting for later.
+ */
+static void
+centry_realign(struct pol_centry *e, const struct pol_quota *q)
+{
+	struct pol_cwin moved, *dst, *w;
+	int64_t s, end;
+	uint32_t i = 0;
+	unsigned u;
+
+	while (i < e->nwin) {
+		w = pol_cwins(e);
+		if (q->window == POL_WIN_SLIDING) {
+			if (e->nwin == 1)
+				return;
+			s = w[e->nwin - 1].start;
+		} else
+			pol_window_at(&q->period, w[i].start, &s, &end);
+		if (s == w[i].start) {
+			i++;
+			continue;
+		}
+		moved = w[i];
+		centry_remove(e, i);
+		dst = pol_centry_win(e, s);
+		for (u = 0; u < POL_NUNIT; u++)
+			dst->used[u] += moved.used[u];
+		i = 0;
+	}
+}
+
 void
 pol_centry_expire(struct pol_centry *e, const struct pol_quota *q,
     int64_t now)
 {
-	struct pol_cwin *w = pol_cwins(e);
+	struct pol_cwin *w;
 	int64_t s, end;
 	uint32_t i;
 
+	centry_realign(e, q);
+	w = pol_cwins(e);
 	if (q->window == POL_WIN_SLIDING) {
 		if (e->nwin > 0 && now - w[0].start >=
 		    (int64_t)q->period.secs && now > w[0].start)
@@ -424,7 +479,7 @@ report_entry(const struct pol_counters *c, const struct pol_quota *q,
 }
 
 void
-pol_counters_report(const struct pol_counters *c, const struct pol_set *set,
+pol_counters_report(struct pol_counters *c, const struct pol_set *set,
     const char *key, int64_t now, pol_usage_cb *cb, void *arg)
 {
 	const struct pol_quota **map = quota_by_qid(c, set);
@@ -439,6 +494,7 @@ pol_counters_report(const struct pol_counters *c, const struct pol_set *set,
 			if (map[e->qid] == NULL ||
 			    (key != NULL && strcmp(key, e->key) != 0))
 				continue;
+			pol_centry_expire(e, map[e->qid], now);
 			report_entry(c, map[e->qid], e, now, &r);
 			cb(&r, arg);
 		}

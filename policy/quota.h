@@ -188,7 +188,8 @@ enum pol_override_kind pol_counters_override_of(const struct pol_counters *,
 
 /*
  * The report (sluicectl quota): cb once per quota and key with something
- * counted or reserved, for the quotas of set (key NULL: all keys).
+ * counted or reserved, for the quotas of set (key NULL: all keys).  Ended
+ * windows are dropped on the way, as a decision would.
  */
 struct pol_usage_report {
 	const struct pol_quota	*quota;
@@ -201,7 +202,7 @@ struct pol_usage_report {
 	uint64_t		 override_limit;
 };
 typedef void pol_usage_cb(const struct pol_usage_report *, void *arg);
-void	pol_counters_report(const struct pol_counters *, const struct pol_set *,
+void	pol_counters_report(struct pol_counters *, const struct pol_set *,
 	    const char *key, int64_t now, pol_usage_cb *, void *arg);
 
 /*

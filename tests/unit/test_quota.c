@@ -607,6 +607,47 @@ test_report_prune_explain(void)
 	buf_free(&why);
 }
 
+/* A reload that changes a quota's period: the counts keep their time
+ * and land in the new window holding it; none reads as mail waiting. */
+static void
+test_period_change(void)
+{
+	struct pol_policy *p;
+	struct pol_decision d;
+
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 3,
+	    POL_V_REJECT);
+	resolve();
+	outcome("a@x", "r@y", 1, 115);
+	outcome("a@x", "r@y", 1, 116);
+	/* the same names, a period of 100s: [100, 200) holds [110, 120),
+	 * which starts after it (it must not read as a reservation) */
+	pol_set_free(&set);
+	set = pol_set_new();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "100s", POL_UNIT_MESSAGES, 3,
+	    POL_V_REJECT);
+	resolve();
+	msg_send("a@x", "r@y", 1, 150, false, &d);
+	T_EQ_INT((long long)d.use[0].used, 2, "period change: 2 counted");
+	T_EQ_INT(d.use[0].start, 100, "period change: in the new window");
+	pol_decision_clear(&d);
+	T_EQ_STR(outcome("a@x", "r@y", 1, 150), "none", "period change: 3 of 3");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 151), "refused:550",
+	    "period change: 4 of 3");
+	/* shorter again, 10s: the 3 counts sit in [100, 110), past */
+	pol_set_free(&set);
+	set = pol_set_new();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 3,
+	    POL_V_DEFER);
+	resolve();
+	T_EQ_STR(outcome("a@x", "r@y", 1, 152), "none",
+	    "period change: shorter, a fresh window");
+}
+
 /* Calendar windows in a named zone, driven by now alone: a day across
  * the spring DST change (23 hours), a month end and a year end. */
 static void
@@ -678,6 +719,7 @@ main(void)
 	test_overrides();
 	test_report_prune_explain();
 	test_calendar();
+	test_period_change();
 	pol_set_free(&set);
 	pol_counters_free(&ctr);
 	return t_done();
