@@ -271,17 +271,6 @@ conf_quota_apply(struct pol_set *set, struct pol_policy *p,
 		pol_quota_remove(a.q);
 }
 
-/* backlog 0 is 10 x the first limit: the dump says how many that is. */
-static uint64_t
-backlog_of(const struct pol_quota *q)
-{
-	const struct conf_kw *kw = &conf_daemon_kws[KW_PQ_BACKLOG];
-
-	if (q->backlog != 0 || q->nlimit == 0)
-		return q->backlog;
-	return q->limits[0].n > kw->hi / 10 ? kw->hi : q->limits[0].n * 10;
-}
-
 void
 conf_quota_dump(const struct pol_quota *q, const char *indent,
     struct buf *out)
@@ -325,7 +314,7 @@ conf_quota_dump(const struct pol_quota *q, const char *indent,
 	buf_printf(out, "%s\trelease %s\n%s\tbacklog %llu\n%s\twhen-full %s\n"
 	    "%s\tmax-defer %s\n", indent,
 	    release_words[q->release == POL_RELEASE_SMOOTH], indent,
-	    (unsigned long long)backlog_of(q), indent,
+	    (unsigned long long)pol_quota_backlog(q), indent,
 	    pol_verdict_name(q->when_full), indent, num);
 	if (q->tell_sender)
 		buf_printf(out, "%s\ttell-sender delay\n", indent);

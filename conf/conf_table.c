@@ -241,7 +241,7 @@ const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	[KW_PQ_RELEASE] = { "policy quota", "release", "burst|smooth", 1, 1,
 	  CONF_KW_OPTION,
 	  CONF_U_NONE,		"burst",		0, 0,	0 },
-	/* deferred recipients per key; 0, the default: 10 x the first limit */
+	/* deferred recipients per key; 0, the default: pol_quota_backlog() */
 	[KW_PQ_BACKLOG] = { "policy quota", "backlog", "N",	1, 1,
 	  CONF_KW_OPTION,
 	  CONF_U_COUNT,		"0",			0, 10 * 1024 * GIB, 0 },

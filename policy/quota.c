@@ -268,6 +268,20 @@ pol_quota_set_verdict(struct pol_quota *q, enum pol_verdict v,
 	return 0;
 }
 
+uint64_t
+pol_quota_backlog(const struct pol_quota *q)
+{
+	size_t i;
+
+	if (q->backlog != 0)
+		return q->backlog;
+	for (i = 0; i < q->nlimit; i++)
+		if (q->limits[i].unit != POL_UNIT_SIZE && q->limits[i].n > 0)
+			return q->limits[i].n > UINT64_MAX / 10 ? UINT64_MAX :
+			    q->limits[i].n * 10;
+	return POL_BACKLOG_SIZE_ONLY;
+}
+
 const struct pol_limit *
 pol_quota_limit(const struct pol_quota *q, enum pol_unit u)
 {

@@ -24,8 +24,9 @@
  * never leave), `window sliding` with a calendar period, ipv6-prefix on
  * a track that is not SenderIP; each error with its line.
  *
- * Keys (what a quota counts per), normalised: the domain lower-cased, the
- * local part as given, an IPv4-mapped client as IPv4:
+ * Keys (what a quota counts per), normalised: lower-cased (matching
+ * ignores case, so counting does too: `Alice@` cannot get a quota of her
+ * own), an IPv4-mapped client as IPv4:
  *	Sender:user@domain	alice@example.com  (the null sender: <>)
  *	Sender:@domain		@example.com
  *	Sender:user@		alice@
@@ -108,7 +109,7 @@ struct pol_quota {
 	bool			 stop;
 	/* read now, acted on by the deferral scheduler (issue 5) */
 	enum pol_release	 release;
-	uint64_t		 backlog;	/* 0: 10 x the first limit */
+	uint64_t		 backlog;	/* 0: pol_quota_backlog() */
 	enum pol_verdict	 when_full;	/* tempfail, hold or reject */
 	uint64_t		 max_defer;	/* seconds, default 5 days */
 	bool			 tell_sender;	/* tell-sender delay */
@@ -135,6 +136,11 @@ int	pol_quota_add_limit(struct pol_quota *, enum pol_unit, uint64_t n,
  * for pol_policy_set_access. */
 int	pol_quota_set_verdict(struct pol_quota *, enum pol_verdict,
 	    const char *reply, int line, char *err, size_t errsz);
+/* The deferred recipients a key may have waiting: backlog, or by default
+ * 10 x the messages or recipients limit (the first written, not 0), or
+ * POL_BACKLOG_SIZE_ONLY for a quota that limits only size. */
+#define POL_BACKLOG_SIZE_ONLY	10000
+uint64_t pol_quota_backlog(const struct pol_quota *);
 /* The limit of unit u, or NULL. */
 const struct pol_limit *pol_quota_limit(const struct pol_quota *,
 	    enum pol_unit);
@@ -243,6 +249,8 @@ struct pol_use {
 	int64_t			 release;	/* defer: when it has room */
 	size_t			 nrcpt;		/* recipients it covers */
 	bool			 never;		/* the message can never fit */
+	bool			 full;		/* the key's backlog is full:
+						   verdict is when-full's */
 	/* private */
 	size_t			*ri;		/* those recipients */
 	uint32_t		 qid;

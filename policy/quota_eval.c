@@ -36,12 +36,22 @@
 #include "../lib/xalloc.h"
 #include "quota_priv.h"
 
-/* An address split for keys: local part as given, domain lower-cased. */
+static void
+lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+/* An address as a key: its whole, its domain or its local part,
+ * lower-cased (so that varying the case of an address, which matching
+ * ignores, cannot multiply a quota). */
 static void
 addr_key(const char *a, enum pol_track t, char *out, size_t outsz)
 {
 	const char *at;
-	size_t len = strlen(a), i, n;
+	size_t len = strlen(a);
 
 	if (len >= 2 && a[0] == '<' && a[len - 1] == '>') {
 		a++;
@@ -52,24 +62,14 @@ addr_key(const char *a, enum pol_track t, char *out, size_t outsz)
 		return;
 	}
 	at = memrchr(a, '@', len);
-	if (t == POL_TRACK_SENDER_LOCAL || t == POL_TRACK_RCPT_LOCAL) {
+	if (t == POL_TRACK_SENDER_LOCAL || t == POL_TRACK_RCPT_LOCAL)
 		snprintf(out, outsz, "%.*s@", (int)(at ? at - a : (int)len), a);
-		return;
-	}
-	if (t == POL_TRACK_SENDER_DOMAIN || t == POL_TRACK_RCPT_DOMAIN)
+	else if (t == POL_TRACK_SENDER_DOMAIN || t == POL_TRACK_RCPT_DOMAIN)
 		snprintf(out, outsz, "@%.*s", at ? (int)(len - (size_t)(at -
 		    a) - 1) : 0, at ? at + 1 : "");
 	else
 		snprintf(out, outsz, "%.*s", (int)len, a);
-	/* the domain, lower-cased */
-	n = strlen(out);
-	for (i = n; i > 0 && out[i - 1] != '@'; i--)
-		;
-	if (i == 0)
-		return;
-	for (; i < n; i++)
-		if (out[i] >= 'A' && out[i] <= 'Z')
-			out[i] = (char)(out[i] - 'A' + 'a');
+	lower(out);
 }
 
 static bool
@@ -121,9 +121,11 @@ quota_key(const struct pol_quota *q, const struct pol_msg *m, size_t r,
 		if (m->sasl == NULL || *m->sasl == '\0')
 			return false;
 		snprintf(out, outsz, "%s", m->sasl);
+		lower(out);
 		return true;
 	case POL_TRACK_POLICY:
 		snprintf(out, outsz, "%s", q->policy->name);
+		lower(out);
 		return true;
 	}
 	return false;
@@ -250,6 +252,19 @@ over(struct pol_use *u, const double a[POL_NUNIT],
 	return v != POL_V_DEFER || u->never;
 }
 
+/* Deferring the use's recipients would take the key's waiting ones past
+ * the backlog: when-full's verdict instead (a compromised account cannot
+ * fill the queue). */
+static bool
+backlog_full(struct pol_use *u, double waiting)
+{
+	if (waiting + (double)u->nrcpt <= (double)pol_quota_backlog(u->quota))
+		return false;
+	u->full = true;
+	u->verdict = u->quota->when_full;
+	return true;
+}
+
 static void
 eval_fixed(struct pol_use *u, struct pol_centry *e, const double a[],
     const double lim[], int64_t now)
@@ -259,6 +274,7 @@ eval_fixed(struct pol_use *u, struct pol_centry *e, const double a[],
 	const struct pol_cwin *w = e ? pol_cwins(e) : NULL, *cur = NULL;
 	const struct pol_cwin *tail = NULL;
 	int64_t s, end, ns, ne;
+	double waiting = 0;
 	uint32_t i;
 
 	pol_window_at(&q->period, now, &s, &end);
@@ -276,6 +292,11 @@ eval_fixed(struct pol_use *u, struct pol_centry *e, const double a[],
 	    fits(cur ? cur->used : zero, a, lim)))
 		return;
 	if (over(u, a, lim))
+		return;
+	for (i = 0; tail != NULL && i < e->nwin; i++)
+		if (w[i].start > s)
+			waiting += w[i].used[POL_UNIT_RECIPIENTS];
+	if (backlog_full(u, waiting))
 		return;
 	/* the first window with room after the backlog */
 	if (tail != NULL && tail->start > s && fits(tail->used, a, lim)) {
@@ -315,6 +336,9 @@ eval_sliding(struct pol_use *u, struct pol_centry *e, const double a[],
 	    fits(used, a, lim)))
 		return;
 	if (over(u, a, lim))
+		return;
+	if (w != NULL && w->start > now &&
+	    backlog_full(u, w->used[POL_UNIT_RECIPIENTS]))
 		return;
 	/* when value(t) + a <= lim for every unit: the decay is linear */
 	t = (double)(w && w->start > now ? w->start : now);
@@ -392,6 +416,9 @@ trace_use(struct buf *why, const struct pol_use *u)
 		buf_addstr(why, ": within the limit\n");
 	else if (u->never)
 		buf_addstr(why, ": over, and the message can never fit\n");
+	else if (u->full)
+		buf_printf(why, ": over, and the key's backlog is full: "
+		    "%s\n", pol_verdict_name(u->verdict));
 	else if (u->verdict == POL_V_DEFER) {
 		fmt_time(u->release, tr, sizeof(tr));
 		buf_printf(why, ": over, defer until %s\n", tr);
@@ -520,6 +547,13 @@ combine(struct pol_decision *d)
 		    "sent", refuse->quota->policy->name, refuse->quota->name,
 		    pol_unit_name(refuse->unit),
 		    (unsigned long long)refuse->limit);
+	else if (refuse->full)
+		snprintf(d->reply, sizeof(d->reply), "%s Too much mail waiting "
+		    "for quota %s/%s (backlog %llu)%s", refuse->verdict ==
+		    POL_V_REJECT ? "550 5.7.1" : "451 4.7.1",
+		    refuse->quota->policy->name, refuse->quota->name,
+		    (unsigned long long)pol_quota_backlog(refuse->quota),
+		    refuse->verdict == POL_V_REJECT ? "" : ", try again later");
 	else if (refuse->quota->reply != NULL)
 		pol_verdict_reply(refuse->verdict, refuse->quota->reply,
 		    d->reply, sizeof(d->reply));

@@ -15,8 +15,7 @@
  * meanwhile loads it from the disk at its next start.  The reply comes
  * after both.
  *
- * Keys are normalised as the engine writes them: the domain after the
- * last '@' lower-cased, the rest as given.
+ * Keys are normalised as the engine writes them: lower-cased.
  *
  * What an attacker controls: whoever can reach the socket sends any
  * query; keys with control characters are refused, so a key cannot forge
@@ -89,7 +88,6 @@ static int
 api_key(const char *in, char *out, size_t outsz, const char **msg)
 {
 	size_t n, i;
-	char *at;
 
 	if (in == NULL || *in == '\0') {
 		*msg = "key= is required (an address, @domain, user@, a "
@@ -112,8 +110,7 @@ api_key(const char *in, char *out, size_t outsz, const char **msg)
 	}
 	memcpy(out, in, n);
 	out[n] = '\0';
-	if ((at = strrchr(out, '@')) != NULL)
-		str_lower(at);
+	str_lower(out);
 	return 0;
 }
 

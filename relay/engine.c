@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../lib/log.h"
+#include "../lib/timefmt.h"
 #include "../lib/xalloc.h"
 #include "engine.h"
 
@@ -112,9 +113,25 @@ log_policies(const struct engine *e)
 {
 	const struct pol_set *set = e->conf->policy;
 
+	const struct pol_quota *q;
+	size_t i;
+
 	log_info("event=policies-loaded policies=%zu groups=%zu quotas=%zu "
 	    "counters=%zu", set ? set->npolicy : 0, set ? set->ngroup : 0,
 	    set ? set->nquota : 0, pol_counters_count(e->ctr));
+	for (i = 0; set != NULL && i < set->nquota; i++) {
+		q = set->quotas[i];
+		if (q->release == POL_RELEASE_BURST && !q->tell_sender &&
+		    q->max_defer == POL_MAX_DEFER_DEFAULT)
+			continue;
+		log_warn("event=config-warning quota=%s/%s line=%d reason=\"%s%s"
+		    "%sis read but not acted on in this version: deferred mail "
+		    "leaves at the start of its window and waits as long as "
+		    "its quota says\"", q->policy->name, q->name, q->line,
+		    q->release == POL_RELEASE_SMOOTH ? "release smooth " : "",
+		    q->max_defer != POL_MAX_DEFER_DEFAULT ? "max-defer " : "",
+		    q->tell_sender ? "tell-sender delay " : "");
+	}
 }
 
 int
@@ -341,6 +358,10 @@ use_state(const struct pol_use *u)
 		return "within";
 	if (u->never)
 		return "never-fits";
+	if (u->full)
+		return u->verdict == POL_V_HOLD ? "backlog-full-hold" :
+		    u->verdict == POL_V_REJECT ? "backlog-full-reject" :
+		    "backlog-full-tempfail";
 	return pol_verdict_name(u->verdict);
 }
 
@@ -348,13 +369,14 @@ use_state(const struct pol_use *u)
 static void
 log_use(const char *qid, const char *sender, const struct pol_use *u)
 {
-	char track[64], rel[32] = "";
+	char track[64], rel[TIMEFMT_LEN + 16] = "", t[TIMEFMT_LEN];
 	double now = u->used + u->amount;
 
 	pol_track_format(u->quota, track, sizeof(track));
-	if (u->verdict == POL_V_DEFER && !u->never)
-		snprintf(rel, sizeof(rel), " release=%lld",
-		    (long long)u->release);
+	if (u->verdict == POL_V_DEFER && !u->never) {
+		time_rfc3339((time_t)u->release, t, sizeof(t));
+		snprintf(rel, sizeof(rel), " release=%s", t);
+	}
 	if (u->exempt)
 		log_info("queue_id=%s event=quota policy=%s quota_name=%s "
 		    "track=%s key=%s from=<%s> unit=%s quota=%.2f/exempt "

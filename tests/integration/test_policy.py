@@ -5,6 +5,7 @@ from a trusted peer's header), and counters that survive a restart.
 Quota windows are aligned to the epoch (a period of 4s: [0,4), [4,8),
 ...), so a test that must fit in one window waits for a window to begin
 (the clock is the event awaited)."""
+import calendar
 import math
 import time
 
@@ -142,8 +143,9 @@ def test_defer_quota_stores_the_release_time(sluice):
     rc = det["recipients"][0]
     assert rc["state"] == "deferred", det
     release = s.wait_log(r"queue_id=%s event=quota .*verdict=defer "
-                         r"release=(\d+)" % r.queue_id)
-    due = int(release.group(1))
+                         r"release=(\S+)" % r.queue_id)
+    due = calendar.timegm(time.strptime(release.group(1),
+                                        "%Y-%m-%dT%H:%M:%SZ"))
     assert due % 30 == 0 and 0 < due - time.time() <= 30, due
     deferred = s.queue_json("--state", "deferred")
     assert [m["id"] for m in deferred] == [r.queue_id]
@@ -303,3 +305,21 @@ def test_reload_keeps_counters_and_applies_new_limits(sluice):
                                                  "quota per-sender"))
     s.ctl_ok("reload")
     assert send(s, "alice@example.com")[1].code == 250
+
+
+def test_backlog_full_gets_the_when_full_answer(sluice):
+    s = sluice(extra=quota(period="30s", limit="messages 1", verdict="defer",
+                           more="backlog 2 when-full reject\n"
+                                "release smooth"))
+    s.wait_log(r"event=config-warning quota=outbound/per-user line=\d+ "
+               r"reason=\"release smooth is read but not acted on")
+    window_start(30, need=5)
+    codes = [send(s, "alice@example.com")[1] for _ in range(4)]
+    assert [r.code for r in codes] == [250, 250, 250, 550], codes
+    assert "Too much mail waiting for quota outbound/per-user (backlog 2)" \
+        in codes[3].text
+    s.wait_log(r"event=quota .*key=alice@example.com .*"
+               r"verdict=backlog-full-reject")
+    assert len(s.queue_json("--state", "deferred")) == 2
+    # another sender is not behind alice's backlog
+    assert send(s, "bob@example.com")[1].code == 250
