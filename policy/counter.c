@@ -456,14 +456,13 @@ report_entry(const struct pol_counters *c, const struct pol_quota *q,
 	if (q->window == POL_WIN_SLIDING) {
 		r->start = now - (int64_t)q->period.secs;
 		r->end = now;
-		for (u = 0; u < POL_NUNIT && e->nwin > 0; u++) {
-			if (w[0].start > now) {
-				r->reserved[u] = w[0].used[u];
-				r->last_release = w[0].start;
-			} else
-				r->used[u] = pol_sliding_value(w[0].used[u],
-				    w[0].start, now, q->period.secs);
-		}
+		/* a deferral moves the counter to its release time: its
+		 * value then, which is what a decision compares now */
+		for (u = 0; u < POL_NUNIT && e->nwin > 0; u++)
+			r->used[u] = pol_sliding_value(w[0].used[u],
+			    w[0].start, now, q->period.secs);
+		if (e->nwin > 0 && w[0].start > now)
+			r->last_release = w[0].start;
 		return;
 	}
 	pol_window_at(&q->period, now, &r->start, &r->end);
