@@ -165,14 +165,16 @@ status_fields(struct buf *b, void *arg)
 	buf_add_json_str(b, d->conf->hostname);
 	buf_printf(b, ",\"version\":\"%s\",\"pid\":%ld,\"uptime\":%lld,"
 	    "\"state\":\"%s\",\"sessions\":%llu,\"sessions_total\":%llu,"
-	    "\"accepted\":%llu,\"accepted_bytes\":%llu,\"rejects\":%llu,",
+	    "\"accepted\":%llu,\"accepted_bytes\":%llu,\"rejects\":%llu,"
+	    "\"policy_refusals\":%llu,",
 	    SLUICE_VERSION, (long)getpid(),
 	    (long long)(time(NULL) - d->started),
 	    d->stopping ? "stopping" : "running",
 	    (unsigned long long)c->sessions,
 	    (unsigned long long)c->sessions_total,
 	    (unsigned long long)c->messages, (unsigned long long)c->bytes,
-	    (unsigned long long)c->rejects);
+	    (unsigned long long)c->rejects,
+	    (unsigned long long)c->policy_refusals);
 	delivery_status_json(d->delivery, b);
 }
 

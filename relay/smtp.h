@@ -26,6 +26,7 @@ struct smtp_counters {
 	uint64_t	messages;	/* accepted (250 after DATA) */
 	uint64_t	bytes;
 	uint64_t	rejects;	/* 5xx replies */
+	uint64_t	policy_refusals; /* by access rules and quotas */
 };
 
 /* Binds every listener of conf (before privileges are dropped).  tls may

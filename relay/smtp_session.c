@@ -386,6 +386,7 @@ smtp_rcpt_access(struct smtp_session *s, const char *rcpt)
 		    sizeof(reply));
 	}
 	if (v == POL_V_REJECT || v == POL_V_TEMPFAIL) {
+		s->env->counters->policy_refusals++;
 		smtp_refuse(s, "%s", reply);
 		return;
 	}

@@ -382,6 +382,7 @@ smtp_tx_access_again(struct smtp_session *s, struct smtp_tx *tx,
 		    reply, sizeof(reply));
 		if (v == POL_V_REJECT || v == POL_V_TEMPFAIL) {
 			s->stage = "data";
+			s->env->counters->policy_refusals++;
 			smtp_refuse(s, "%s", reply);
 			return -1;
 		}
@@ -427,6 +428,7 @@ smtp_tx_policies(struct smtp_session *s, struct smtp_tx *tx)
 	    tx->access, tx->nrcpt, tx->body.len, tx->id, &tx->quota);
 	if (tx->quota.refuse != POL_V_NONE) {
 		s->stage = "data";
+		s->env->counters->policy_refusals++;
 		smtp_refuse(s, "%s", tx->quota.reply);
 		return -1;
 	}

@@ -6,6 +6,7 @@ Quota windows are aligned to the epoch (a period of 4s: [0,4), [4,8),
 ...), so a test that must fit in one window waits for a window to begin
 (the clock is the event awaited)."""
 import calendar
+import json
 import math
 import time
 
@@ -79,6 +80,8 @@ def test_reject_quota_counts_each_sender_and_resets(sluice):
     s.wait_log(r"quota=4\.00/3 \(133\.3%\) verdict=reject")
     s.wait_log(r"event=reject stage=data .*from=<alice@example.com>.*"
                r"550 5\.7\.1 Quota exceeded \(outbound/per-user\)")
+    status = json.loads(s.ctl_ok("status", "--json").stdout)
+    assert status["policy_refusals"] == 2, status
     # the next window has room again
     time.sleep(max(0, end - time.time()) + 0.05)
     assert swaks_code(s, "alice@example.com") == 250
