@@ -260,20 +260,23 @@ centry_remove(struct pol_centry *e, uint32_t i)
 
 /*
  * A reload may change a quota's period or window: what was counted under
- * the old one moves into the window of the new one that holds its start
- * (so it keeps its time: an hour's 2 messages become 2 of the day), or,
- * sliding, into one counter at the latest start.  Without this, a window
- * of the old period that starts after the current window of the new one
- * would read as mail waiting for later.
+ * the old one moves into the window of the new one that holds its start,
+ * or into the current one when that window is already over (a period
+ * made shorter: the counts could be from any time up to now, and a limit
+ * must not be granted afresh); sliding, into one counter at the latest
+ * start.  So an hour's 2 messages become 2 of the day, a day's 5 become
+ * 5 of the current hour.  Without this, a window of the old period could
+ * read as mail waiting for later, or its counts be lost.
  */
 static void
-centry_realign(struct pol_centry *e, const struct pol_quota *q)
+centry_realign(struct pol_centry *e, const struct pol_quota *q, int64_t now)
 {
 	struct pol_cwin moved, *dst, *w;
-	int64_t s, end;
+	int64_t s, end, cur, cend;
 	uint32_t i = 0;
 	unsigned u;
 
+	pol_window_at(&q->period, now, &cur, &cend);
 	while (i < e->nwin) {
 		w = pol_cwins(e);
 		if (q->window == POL_WIN_SLIDING) {
@@ -286,6 +289,8 @@ centry_realign(struct pol_centry *e, const struct pol_quota *q)
 			i++;
 			continue;
 		}
+		if (q->window != POL_WIN_SLIDING && s < cur)
+			s = cur;
 		moved = w[i];
 		centry_remove(e, i);
 		dst = pol_centry_win(e, s);
@@ -303,7 +308,7 @@ pol_centry_expire(struct pol_centry *e, const struct pol_quota *q,
 	int64_t s, end;
 	uint32_t i;
 
-	centry_realign(e, q);
+	centry_realign(e, q, now);
 	w = pol_cwins(e);
 	if (q->window == POL_WIN_SLIDING) {
 		if (e->nwin > 0 && now - w[0].start >=
@@ -359,6 +364,71 @@ quota_by_qid(const struct pol_counters *c, const struct pol_set *set)
 				break;
 			}
 	return map;
+}
+
+/* Where a window [start, oend) counted under another period goes under
+ * q's: the new window holding its start while that one is current or
+ * later; else the current one if the old window reached into it (the
+ * counts may be from any time up to its end); else nowhere (-1). */
+static int64_t
+repoint_start(const struct pol_quota *q, int64_t start, int64_t oend,
+    int64_t now)
+{
+	int64_t s, end, cur, cend;
+
+	pol_window_at(&q->period, now, &cur, &cend);
+	pol_window_at(&q->period, start, &s, &end);
+	if (s >= cur)
+		return s;
+	return oend > cur ? cur : -1;
+}
+
+void
+pol_counters_repoint(struct pol_counters *c, const struct pol_set *old,
+    const struct pol_set *set, int64_t now)
+{
+	const struct pol_quota *q, *oq;
+	struct pol_clink *l;
+	struct pol_centry *e;
+	struct pol_cwin *w, moved[64], *dst;
+	int64_t os, oend, ns;
+	size_t i, j, b;
+	uint32_t qid, k, n;
+	unsigned u;
+
+	for (i = 0; old != NULL && set != NULL && i < set->nquota; i++) {
+		q = set->quotas[i];
+		for (j = 0, oq = NULL; j < old->nquota && oq == NULL; j++)
+			if (strcmp(old->quotas[j]->ident, q->ident) == 0)
+				oq = old->quotas[j];
+		if (oq == NULL || q->window == POL_WIN_SLIDING ||
+		    oq->window == POL_WIN_SLIDING ||
+		    (oq->period.kind == q->period.kind &&
+		    oq->period.secs == q->period.secs))
+			continue;
+		qid = pol_counters_qid(c, q->ident);
+		for (b = 0; b < c->keys.nbucket; b++)
+			for (l = c->keys.bucket[b]; l != NULL; l = l->next) {
+				e = (struct pol_centry *)l;
+				if (e->qid != qid || e->nwin == 0)
+					continue;
+				n = e->nwin < 64 ? e->nwin : 64;
+				memcpy(moved, pol_cwins(e), n * sizeof(*moved));
+				while (e->nwin > 0)
+					centry_remove(e, e->nwin - 1);
+				for (k = 0; k < n; k++) {
+					pol_window_at(&oq->period,
+					    moved[k].start, &os, &oend);
+					if ((ns = repoint_start(q, os, oend,
+					    now)) < 0)
+						continue;
+					dst = pol_centry_win(e, ns);
+					w = &moved[k];
+					for (u = 0; u < POL_NUNIT; u++)
+						dst->used[u] += w->used[u];
+				}
+			}
+	}
 }
 
 size_t

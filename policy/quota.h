@@ -179,6 +179,14 @@ size_t	pol_counters_prune(struct pol_counters *, const struct pol_set *,
 	    int64_t now, void (*drop)(void *, const char *quota,
 	    const char *key), void *arg);
 size_t	pol_counters_count(const struct pol_counters *);	/* keys */
+/* A reload: the counters of each quota whose period changed (same
+ * identity in old and set) move to the new period's windows: a window
+ * goes to the new one holding its start while that is current or later,
+ * else to the current one if it reached into it (a shorter period: the
+ * counts may be from any time up to then; no limit is granted afresh),
+ * else it is over.  Keys with more than 64 windows keep their first 64. */
+void	pol_counters_repoint(struct pol_counters *, const struct pol_set *old,
+	    const struct pol_set *set, int64_t now);
 
 /* Admin overrides (sluicectl quota set|exempt|clear): for KEY in every
  * quota that counts it, a different first limit, or no limit at all. */
@@ -255,6 +263,9 @@ struct pol_use {
 	size_t			*ri;		/* those recipients */
 	uint32_t		 qid;
 	bool			 sliding;
+	struct pol_centry	*e;		/* during the decision */
+	double			 a[POL_NUNIT];	/* this message's amount */
+	double			 lim[POL_NUNIT];	/* the limits in force */
 	struct pol_applied	*applied;
 	size_t			 napplied;
 };

@@ -265,46 +265,68 @@ backlog_full(struct pol_use *u, double waiting)
 	return true;
 }
 
+static const struct pol_cwin *
+window_find(const struct pol_centry *e, int64_t start)
+{
+	const struct pol_cwin *w;
+	uint32_t i;
+
+	if (e == NULL)
+		return NULL;
+	w = pol_cwins((struct pol_centry *)e);
+	for (i = 0; i < e->nwin; i++)
+		if (w[i].start == start)
+			return &w[i];
+	return NULL;
+}
+
+/* The first time from t on when the use's amount fits its window: what
+ * is counted and reserved there, plus this message, within the limits.
+ * Past the last window holding anything, every window is empty, so the
+ * walk ends (a message that fits no window was refused before). */
+static int64_t
+fixed_fit(const struct pol_use *u, int64_t t)
+{
+	static const double zero[POL_NUNIT];
+	const struct pol_cwin *w;
+	int64_t s, end;
+
+	for (;;) {
+		pol_window_at(&u->quota->period, t, &s, &end);
+		w = window_find(u->e, s);
+		if (fits(w ? w->used : zero, u->a, u->lim) || end <= t)
+			return t;
+		t = end;
+	}
+}
+
 static void
 eval_fixed(struct pol_use *u, struct pol_centry *e, const double a[],
     const double lim[], int64_t now)
 {
 	const struct pol_quota *q = u->quota;
 	static const double zero[POL_NUNIT];
-	const struct pol_cwin *w = e ? pol_cwins(e) : NULL, *cur = NULL;
-	const struct pol_cwin *tail = NULL;
-	int64_t s, end, ns, ne;
+	const struct pol_cwin *w = e ? pol_cwins(e) : NULL, *cur;
+	int64_t s, end;
 	double waiting = 0;
 	uint32_t i;
 
 	pol_window_at(&q->period, now, &s, &end);
-	for (i = 0; e != NULL && i < e->nwin; i++) {
-		if (w[i].start == s)
-			cur = &w[i];
-		if (w[i].start >= s)
-			tail = &w[i];
-	}
+	cur = window_find(e, s);
 	u->start = s;
 	u->end = end;
 	use_set(u, cur ? cur->used : zero, a, lim,
 	    show_unit(q, cur ? cur->used : zero, a, lim));
-	if (u->exempt || ((tail == NULL || tail == cur) &&
-	    fits(cur ? cur->used : zero, a, lim)))
+	if (u->exempt || fits(cur ? cur->used : zero, a, lim))
 		return;
 	if (over(u, a, lim))
 		return;
-	for (i = 0; tail != NULL && i < e->nwin; i++)
+	for (i = 0; e != NULL && i < e->nwin; i++)
 		if (w[i].start > s)
 			waiting += w[i].used[POL_UNIT_RECIPIENTS];
 	if (backlog_full(u, waiting))
 		return;
-	/* the first window with room after the backlog */
-	if (tail != NULL && tail->start > s && fits(tail->used, a, lim)) {
-		u->release = tail->start;
-		return;
-	}
-	pol_window_next(&q->period, tail ? tail->start : s, &ns, &ne);
-	u->release = ns;
+	u->release = fixed_fit(u, end);
 }
 
 /* cbpolicyd's decayed value at t of a sliding counter (its value as
@@ -317,13 +339,41 @@ slide_at(const struct pol_cwin *w, unsigned k, int64_t t, uint64_t period)
 	return pol_sliding_value(w->used[k], w->start, t, period);
 }
 
+/* The first time from t on when value + amount fits every limit: the
+ * decay is linear, so it is a formula (a counter moved to a later
+ * release time is worth its value there until then). */
+static int64_t
+sliding_fit(const struct pol_use *u, int64_t from)
+{
+	const struct pol_cwin *w = u->e && u->e->nwin ?
+	    pol_cwins(u->e) : NULL;
+	uint64_t p = u->quota->period.secs;
+	double t = (double)(w && w->start > from ? w->start : from), need;
+	int64_t r;
+	unsigned k;
+
+	for (k = 0; k < POL_NUNIT && w != NULL; k++) {
+		if (w->used[k] <= 0 || slide_at(w, k, (int64_t)t, p) + u->a[k] <=
+		    u->lim[k])
+			continue;
+		need = (double)w->start + (double)p * (1.0 - (u->lim[k] -
+		    u->a[k]) / w->used[k]);
+		if (need > t)
+			t = need;
+	}
+	r = (int64_t)t;
+	if ((double)r < t)
+		r++;		/* ceil(3) without libm */
+	return r;
+}
+
 static void
 eval_sliding(struct pol_use *u, struct pol_centry *e, const double a[],
     const double lim[], int64_t now)
 {
 	const struct pol_quota *q = u->quota;
 	const struct pol_cwin *w = e && e->nwin ? pol_cwins(e) : NULL;
-	double used[POL_NUNIT], t, need;
+	double used[POL_NUNIT];
 	uint64_t p = q->period.secs;
 	unsigned k;
 
@@ -340,19 +390,7 @@ eval_sliding(struct pol_use *u, struct pol_centry *e, const double a[],
 	if (w != NULL && w->start > now &&
 	    backlog_full(u, w->used[POL_UNIT_RECIPIENTS]))
 		return;
-	/* when value(t) + a <= lim for every unit: the decay is linear */
-	t = (double)(w && w->start > now ? w->start : now);
-	for (k = 0; k < POL_NUNIT && w != NULL; k++) {
-		if (w->used[k] <= 0 || w->used[k] + a[k] <= lim[k])
-			continue;
-		need = (double)w->start + (double)p * (1.0 - (lim[k] - a[k]) /
-		    w->used[k]);
-		if (need > t)
-			t = need;
-	}
-	u->release = (int64_t)t;
-	if ((double)u->release < t)
-		u->release++;		/* ceil(3) without libm */
+	u->release = sliding_fit(u, now);
 }
 
 static void
@@ -367,6 +405,9 @@ eval_use(struct pol_counters *c, struct pol_use *u, const struct pol_msg *m,
 	amount_of(q, m, u->nrcpt, true, a);
 	if (e != NULL)
 		pol_centry_expire(e, q, now);
+	u->e = e;
+	memcpy(u->a, a, sizeof(u->a));
+	memcpy(u->lim, lim, sizeof(u->lim));
 	if (q->window == POL_WIN_SLIDING)
 		eval_sliding(u, e, a, lim, now);
 	else
@@ -507,6 +548,43 @@ collect(const struct pol_set *set, struct pol_counters *c,
 	free(pols);
 }
 
+static bool
+covers(const struct pol_use *u, size_t r)
+{
+	size_t j;
+
+	for (j = 0; j < u->nrcpt; j++)
+		if (u->ri[j] == r)
+			return true;
+	return false;
+}
+
+/* A deferred recipient: the earliest time from t on when every quota
+ * that applies to it has room (each quota's first fit, again from the
+ * latest of them, until they agree). */
+static int64_t
+common_fit(const struct pol_decision *d, size_t r, int64_t t)
+{
+	const struct pol_use *u;
+	int64_t next, f;
+	size_t i;
+
+	for (;;) {
+		next = t;
+		for (i = 0; i < d->nuse; i++) {
+			u = &d->use[i];
+			if (u->exempt || !covers(u, r))
+				continue;
+			f = u->sliding ? sliding_fit(u, t) : fixed_fit(u, t);
+			if (f > next)
+				next = f;
+		}
+		if (next == t)
+			return t;
+		t = next;
+	}
+}
+
 /* Step 4: each recipient's verdict; the message's refusal if any. */
 static void
 combine(struct pol_decision *d)
@@ -534,10 +612,13 @@ combine(struct pol_decision *d)
 		    rank(refuse->verdict)))
 			refuse = u;
 	}
-	/* a deferred recipient waits for its latest quota */
-	for (i = 0; i < d->nrcpt; i++)
+	for (i = 0; i < d->nrcpt; i++) {
 		if (d->rcpt[i].verdict != POL_V_DEFER)
 			d->rcpt[i].release = 0;
+		else
+			d->rcpt[i].release = common_fit(d, i,
+			    d->rcpt[i].release);
+	}
 	if (refuse == NULL)
 		return;
 	d->refuse = refuse->verdict;

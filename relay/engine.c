@@ -162,6 +162,8 @@ engine_new(struct engine **ep, struct event_base *base,
 void
 engine_set_conf(struct engine *e, const struct conf *conf)
 {
+	pol_counters_repoint(e->ctr, e->conf->policy, conf->policy,
+	    (int64_t)time(NULL));
 	e->conf = conf;
 	log_policies(e);
 }

@@ -347,6 +347,30 @@ test_two_quotas_and_stop(void)
 	T_EQ_STR(outcome("a@x", "r@y", 1, 601), "defer@612",
 	    "two: a5: domain's 606 window is full (b2, a3, a4)");
 
+	/* one sender's backlog does not hold up the others of a shared
+	 * quota: alice waits for her own quota, whose windows are hours
+	 * away; the domain's current window still has room for bob */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "user", "Sender:user@domain", "1h", POL_UNIT_MESSAGES, 1,
+	    POL_V_DEFER);
+	quota(p, "dom", "Sender:@domain", "30s", POL_UNIT_MESSAGES, 2,
+	    POL_V_DEFER);
+	resolve();
+	T_EQ_STR(outcome("alice@x", "r@y", 1, 3600), "none", "shared: a1");
+	T_EQ_STR(outcome("alice@x", "r@y", 1, 3601), "defer@7200",
+	    "shared: a2 waits for alice's next hour");
+	T_EQ_STR(outcome("alice@x", "r@y", 1, 3602), "defer@10800",
+	    "shared: a3 the hour after");
+	T_EQ_STR(outcome("bob@x", "r@y", 1, 3603), "none",
+	    "shared: bob goes now (the domain has 1 of 2 in this window)");
+	T_EQ_STR(outcome("carol@x", "r@y", 1, 3604), "defer@3630",
+	    "shared: carol: the domain's window is full, the next has room");
+	T_EQ_STR(outcome("dave@x", "r@y", 1, 3605), "defer@3630",
+	    "shared: dave: 2 of 2 in the domain's next window");
+	T_EQ_STR(outcome("erin@x", "r@y", 1, 3606), "defer@3660",
+	    "shared: erin: the one after");
+
 	/* stop: the second policy's quota is not evaluated */
 	fresh();
 	p = policy("first", 10, POL_SENDER, "any");
@@ -677,15 +701,25 @@ test_period_change(void)
 	T_EQ_STR(outcome("a@x", "r@y", 1, 150), "none", "period change: 3 of 3");
 	T_EQ_STR(outcome("a@x", "r@y", 1, 151), "refused:550",
 	    "period change: 4 of 3");
-	/* shorter again, 10s: the 3 counts sit in [100, 110), past */
-	pol_set_free(&set);
-	set = pol_set_new();
-	p = policy("out", 10, POL_SENDER, "any");
-	quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 3,
-	    POL_V_DEFER);
-	resolve();
-	T_EQ_STR(outcome("a@x", "r@y", 1, 152), "none",
-	    "period change: shorter, a fresh window");
+	/* shorter again, 10s, told as a reload: the 3 counts of
+	 * [100, 200) may be from any time up to now: the current window */
+	{
+		struct pol_set *old = set;
+
+		set = pol_set_new();
+		p = policy("out", 10, POL_SENDER, "any");
+		quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES,
+		    3, POL_V_DEFER);
+		resolve();
+		pol_counters_repoint(ctr, old, set, 152);
+		pol_set_free(&old);
+	}
+	T_EQ_STR(outcome("a@x", "r@y", 1, 152), "defer@160",
+	    "period change: shorter: the 3 counted are in the current "
+	    "window, not granted afresh");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 160), "none",
+	    "period change: shorter: the next window has the deferred one "
+	    "and room for more");
 }
 
 /* Calendar windows in a named zone, driven by now alone: a day across
