@@ -11,16 +11,17 @@
  *    to: a message counts 1 (messages), its recipients (recipients), its
  *    size once, or once per recipient on Recipient tracks (size).
  * 3. A use is within its limit when the current window can take the whole
- *    amount and no mail of that key waits for a later window (mail queues
- *    behind the backlog).  Otherwise the quota's verdict applies: defer
- *    gets the start of the first window with room, after what is already
- *    reserved; a message larger than a limit can never fit and is refused.
- *    Unlike cbpolicyd, a limit of N lets N through, not N + 1.
+ *    amount.  Otherwise the quota's verdict applies: defer gets the first
+ *    window with room (fixed_fit, sliding_fit); a message larger than a
+ *    limit can never fit and is refused; past `backlog` recipients
+ *    waiting for the key, when-full's verdict.  Unlike cbpolicyd, a limit
+ *    of N lets N through, not N + 1.
  * 4. A recipient takes the strongest verdict of its uses (reject,
- *    tempfail, hold, discard, defer, pass) and, deferred, the latest
- *    release: then every quota that applies to it has room.  A reject or
- *    tempfail refuses the whole message (one reply at end of DATA), and
- *    then nothing is counted, as cbpolicyd writes nothing on a refusal.
+ *    tempfail, hold, discard, defer, pass) and, deferred, the earliest
+ *    time at which every quota that applies to it has room (common_fit).
+ *    A reject or tempfail refuses the whole message (one reply at end of
+ *    DATA), and then nothing is counted, as cbpolicyd writes nothing on a
+ *    refusal.
  * 5. With commit, each use counts what leaves: now for recipients that go
  *    now, in the window of their release for deferred ones (a reservation),
  *    nothing for held or discarded ones; a message counts once, at its
