@@ -320,6 +320,17 @@ to_input(const struct engine_ident *id, const char *rcpt,
 	in->recipient = rcpt;
 }
 
+static bool
+writes_sasl(const struct pol_policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nmatch; i++)
+		if (p->matches[i].has[POL_SASL])
+			return true;
+	return false;
+}
+
 enum pol_verdict
 engine_rcpt(struct engine *e, const struct engine_ident *id,
     const char *rcpt, const char *qid, char *reply, size_t replysz)
@@ -340,6 +351,10 @@ engine_rcpt(struct engine *e, const struct engine_ident *id,
 	if (pols != stack)
 		free(pols);
 	if (p == NULL)
+		return POL_V_NONE;
+	/* the login a trusted peer's header may name is not known yet: a
+	 * rule on sasl is decided at the end of DATA, not on a guess */
+	if (id->login_pending && writes_sasl(p))
 		return POL_V_NONE;
 	if (p->access.verdict == POL_V_REJECT ||
 	    p->access.verdict == POL_V_TEMPFAIL)

@@ -34,6 +34,9 @@ struct engine_ident {
 	const char		*helo;		/* or NULL */
 	const char		*sender;	/* "" the null sender */
 	const char		*sasl;		/* or NULL */
+	bool			 login_pending;	/* RCPT from a trusted peer:
+						   its header may name a
+						   login at end of DATA */
 };
 
 /* Loads counters and overrides from q.  0, or -1 with *errstr. */
@@ -56,8 +59,10 @@ char	*engine_sasl_from_header(const struct conf *, const char *msg,
 bool	engine_parse_client(const char *, struct addr *);
 
 /* RCPT: access control for one recipient.  The verdict of the first
- * matched policy with a rule (POL_V_NONE when none); reply is the SMTP
- * reply for reject and tempfail.  Logs the refusals. */
+ * matched policy with a rule (POL_V_NONE when none, or when that rule's
+ * policy has a sasl dimension and the login is pending: the end of DATA
+ * decides); reply is the SMTP reply for reject and tempfail.  Logs the
+ * refusals. */
 enum pol_verdict engine_rcpt(struct engine *, const struct engine_ident *,
 	    const char *rcpt, const char *id, char *reply, size_t replysz);
 

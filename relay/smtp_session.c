@@ -355,6 +355,7 @@ smtp_ident(struct smtp_session *s, struct engine_ident *id,
 	}
 	id->helo = fw ? xf->helo : s->helo;
 	id->sender = s->tx != NULL ? s->tx->sender : "";
+	id->login_pending = s->trusted;
 }
 
 /* Relay access (DESIGN.md): a trusted client may relay anywhere; anyone

@@ -364,9 +364,9 @@ smtp_tx_ident(const struct smtp_tx *tx, struct engine_ident *id,
 	id->sasl = tx->msg.sasl_user;
 }
 
-/* Access again when the header named a login (a policy's sasl dimension
- * may decide differently now); -1 when a recipient is now refused: the
- * whole message is, with that reply. */
+/* Access again for a trusted peer, now that its header has said whether
+ * there is a login (rules on sasl were left open at RCPT); -1 when a
+ * recipient is now refused: the whole message is, with that reply. */
 static int
 smtp_tx_access_again(struct smtp_session *s, struct smtp_tx *tx,
     const struct engine_ident *id)
@@ -375,7 +375,7 @@ smtp_tx_access_again(struct smtp_session *s, struct smtp_tx *tx,
 	enum pol_verdict v;
 	size_t i;
 
-	if (id->sasl == NULL)
+	if (!s->trusted)
 		return 0;
 	for (i = 0; i < tx->nrcpt; i++) {
 		v = engine_rcpt(s->env->engine, id, tx->rcpts[i], tx->id,

@@ -326,3 +326,32 @@ def test_backlog_full_gets_the_when_full_answer(sluice):
     assert len(s.queue_json("--state", "deferred")) == 2
     # another sender is not behind alice's backlog
     assert send(s, "bob@example.com")[1].code == 250
+
+
+def test_rule_on_sasl_waits_for_the_login_of_a_trusted_peer(sluice):
+    """`sasl -` (no login) cannot be decided at RCPT for mail from mta1:
+    the login is in the header.  The end of DATA decides."""
+    s = sluice(extra="""
+policy anon priority 5 {
+    sasl -
+    recipient @restricted.test
+    access reject reply "login required"
+}
+""")
+    rr, d = send(s, "m@example.com", ["x@restricted.test"],
+                 headers=["X-Authenticated-User: mary"])
+    assert rr[0].code == 250 and d.code == 250, (rr, d)
+    assert s.show(d.queue_id)["sasl_user"] == "mary"
+    rr, d = send(s, "n@example.com", ["x@restricted.test"])
+    assert rr[0].code == 250, rr
+    assert (d.code, d.enhanced) == (550, "5.7.1") and \
+        "login required" in d.text, d
+    # explain agrees with both
+    ok = json.loads(s.ctl_ok("explain", "--sender", "m@example.com",
+                             "--recipient", "x@restricted.test", "--sasl",
+                             "mary", "--json").stdout)
+    assert ok["recipients"][0]["access"] is None, ok
+    no = json.loads(s.ctl_ok("explain", "--sender", "n@example.com",
+                             "--recipient", "x@restricted.test",
+                             "--json").stdout)
+    assert no["recipients"][0]["access"]["verdict"] == "reject", no
