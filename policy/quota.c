@@ -282,6 +282,17 @@ pol_quota_backlog(const struct pol_quota *q)
 	return POL_BACKLOG_SIZE_ONLY;
 }
 
+size_t
+pol_quota_override_index(const struct pol_quota *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->nlimit; i++)
+		if (q->limits[i].unit != POL_UNIT_SIZE)
+			return i;
+	return 0;
+}
+
 const struct pol_limit *
 pol_quota_limit(const struct pol_quota *q, enum pol_unit u)
 {

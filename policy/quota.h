@@ -141,6 +141,9 @@ int	pol_quota_set_verdict(struct pol_quota *, enum pol_verdict,
  * POL_BACKLOG_SIZE_ONLY for a quota that limits only size. */
 #define POL_BACKLOG_SIZE_ONLY	10000
 uint64_t pol_quota_backlog(const struct pol_quota *);
+/* The limit an override replaces: the first of messages or recipients,
+ * else the first (a quota on size alone). */
+size_t	pol_quota_override_index(const struct pol_quota *);
 /* The limit of unit u, or NULL. */
 const struct pol_limit *pol_quota_limit(const struct pol_quota *,
 	    enum pol_unit);
@@ -189,7 +192,8 @@ void	pol_counters_repoint(struct pol_counters *, const struct pol_set *old,
 	    const struct pol_set *set, int64_t now);
 
 /* Admin overrides (sluicectl quota set|exempt|clear): for KEY in every
- * quota that counts it, a different first limit, or no limit at all. */
+ * quota that counts it, a different limit (pol_quota_override_index: the
+ * first messages or recipients limit, else the first), or none at all. */
 enum pol_override_kind {
 	POL_OVR_NONE,
 	POL_OVR_LIMIT,

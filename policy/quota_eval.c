@@ -188,7 +188,7 @@ limits_of(const struct pol_counters *c, const struct pol_quota *q,
 	for (i = 0; i < q->nlimit; i++)
 		lim[q->limits[i].unit] = (double)q->limits[i].n;
 	if (k == POL_OVR_LIMIT && q->nlimit > 0)
-		lim[q->limits[0].unit] = (double)ovr;
+		lim[q->limits[pol_quota_override_index(q)].unit] = (double)ovr;
 	return false;
 }
 

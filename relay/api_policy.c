@@ -187,18 +187,22 @@ api_usage_limits(struct buf *b, const struct pol_usage_report *r)
 	const struct pol_quota *q = r->quota;
 	const struct pol_limit *l;
 	size_t i;
+	bool over;
 
 	buf_addstr(b, ",\"limits\":[");
 	for (i = 0; i < q->nlimit; i++) {
 		l = &q->limits[i];
 		buf_printf(b, "%s{\"unit\":\"%s\",\"limit\":", i ? "," : "",
 		    pol_unit_name(l->unit));
+		over = r->override == POL_OVR_LIMIT &&
+		    i == pol_quota_override_index(q);
 		if (r->override == POL_OVR_EXEMPT)
 			buf_addstr(b, "null");
 		else
-			buf_printf(b, "%" PRIu64, i == 0 && r->override ==
-			    POL_OVR_LIMIT ? r->override_limit : l->n);
-		buf_printf(b, ",\"configured\":%" PRIu64 ",\"used\":", l->n);
+			buf_printf(b, "%" PRIu64, over ? r->override_limit :
+			    l->n);
+		buf_printf(b, ",\"configured\":%" PRIu64 ",\"overridden\":%s"
+		    ",\"used\":", l->n, over ? "true" : "false");
 		api_json_figure(b, r->used[l->unit]);
 		buf_addstr(b, ",\"reserved\":");
 		api_json_figure(b, r->reserved[l->unit]);

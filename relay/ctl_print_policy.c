@@ -117,10 +117,8 @@ ctl_qrows(const struct ctl_json *q, struct ctl_qrow **rows, size_t *n,
 		row->key = ctl_json_str(q, "key");
 		row->unit = ctl_json_str(l, "unit") ? ctl_json_str(l, "unit") :
 		    "?";
-		/* an override replaces the first limit */
-		ctl_qrow_used(row, l, i == 0 && ctl_json_get(q, "override") !=
-		    NULL && ctl_json_get(q, "override")->type ==
-		    CTL_JSON_OBJECT);
+		/* an override replaces one limit, which says so */
+		ctl_qrow_used(row, l, ctl_json_bool(l, "overridden"));
 		ctl_qrow_reserved(row, q, l, now);
 		if (strcmp(window, "sliding") == 0)
 			snprintf(row->resets, sizeof(row->resets), "sliding");

@@ -53,7 +53,8 @@ def test_report_per_key(sluice):
     assert to_epoch(a["window_end"]) == end, a
     assert to_epoch(a["window_end"]) - to_epoch(a["window_start"]) == 3600
     assert a["limits"] == [{"unit": "messages", "limit": 5, "configured": 5,
-                            "used": 2, "reserved": 0}], a
+                            "overridden": False, "used": 2,
+                            "reserved": 0}], a
     assert a["last_release"] is None and a["override"] is None, a
     assert q[1]["limits"][0]["used"] == 1
 

@@ -63,7 +63,7 @@ test_quota_table(void)
 		  "\"key\":\"alice@x\",\"window\":\"fixed\","
 		  "\"window_end\":\"2026-11-24T15:00:00Z\",\"limits\":["
 		  "{\"unit\":\"messages\",\"limit\":5,\"configured\":2,"
-		  "\"used\":3,\"reserved\":2}],"
+		  "\"overridden\":true,\"used\":3,\"reserved\":2}],"
 		  "\"last_release\":\"2026-11-24T16:30:00Z\","
 		  "\"override\":{\"limit\":5}},"
 		  "{\"policy\":\"out\",\"quota\":\"dom\",\"key\":\"@x\","

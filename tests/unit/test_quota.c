@@ -556,6 +556,27 @@ test_overrides(void)
 	pol_counters_override(ctr, "vip@x", POL_OVR_NONE, 0);
 	T_EQ_STR(outcome("vip@x", "r@y", 1, 2), "refused:550",
 	    "cleared: the exempt key counted all along");
+	/* the override replaces the count limit, not a size limit written
+	 * first */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	{
+		struct pol_quota *q = quota(p, "q", "Sender:user@domain", "1h",
+		    POL_UNIT_SIZE, 2048, POL_V_REJECT);
+		char err[256];
+
+		T_OK(pol_quota_add_limit(q, POL_UNIT_MESSAGES, 1, 4, err,
+		    sizeof(err)) == 0, "second limit");
+		T_EQ_INT(pol_quota_override_index(q), 1, "override index");
+	}
+	resolve();
+	pol_counters_override(ctr, "big@x", POL_OVR_LIMIT, 3);
+	outcome("big@x", "r@y", 100, 0);
+	outcome("big@x", "r@y", 100, 1);
+	T_EQ_STR(outcome("big@x", "r@y", 100, 2), "none",
+	    "override: 3 messages, the size limit kept");
+	T_EQ_STR(outcome("big@x", "r@y", 100, 3), "refused:550",
+	    "override: 4 messages");
 }
 
 static int nreport;
