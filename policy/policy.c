@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "../lib/buf.h"
+#include "../lib/strutil.h"
 #include "../lib/xalloc.h"
 #include "policy_priv.h"
 #include "quota.h"
@@ -509,11 +510,26 @@ policy_cmp(const void *a, const void *b)
 	return pa->index < pb->index ? -1 : pa->index > pb->index;
 }
 
+/* A quota's counters are "policy/quota/track", lower-cased: they follow
+ * it across reloads that keep those, and start afresh when it counts
+ * something else (Sender:user@domain -> Sender:@domain). */
+static void
+quota_ident(struct pol_quota *q)
+{
+	char track[64];
+
+	pol_track_format(q, track, sizeof(track));
+	free(q->ident);
+	q->ident = xasprintf("%s/%s/%s", q->policy->name, q->name, track);
+	str_lower(q->ident);
+}
+
 /* Every quota in the order of evaluation: policies by priority, each
  * policy's quotas as written. */
 static void
 number_quotas(struct pol_set *set)
 {
+	struct pol_quota *q;
 	size_t i, j, n = 0;
 
 	for (i = 0; i < set->npolicy; i++)
@@ -523,9 +539,10 @@ number_quotas(struct pol_set *set)
 	set->nquota = 0;
 	for (i = 0; i < set->npolicy; i++)
 		for (j = 0; j < set->policies[i]->nquota; j++) {
-			set->quotas[set->nquota] = set->policies[i]->quotas[j];
-			set->quotas[set->nquota]->id = (uint32_t)set->nquota;
-			set->nquota++;
+			q = set->policies[i]->quotas[j];
+			q->id = (uint32_t)set->nquota;
+			quota_ident(q);
+			set->quotas[set->nquota++] = q;
 		}
 }
 

@@ -34,8 +34,8 @@
  *	Recipient:...		as Sender, per recipient
  *	SASLUsername		the login (mail without one is not counted)
  *	Policy			the policy's name: one counter for all
- * A counter's identity is "policy/quota" (pol_quota.ident) and the key,
- * so counters survive a reload that keeps those names.
+ * A counter's identity is "policy/quota/track" (pol_quota.ident) and the
+ * key, so counters survive a reload that keeps those.
  */
 #ifndef SLUICE_QUOTA_H
 #define SLUICE_QUOTA_H
@@ -87,7 +87,8 @@ struct pol_limit {
 
 struct pol_quota {
 	char			*name;
-	char			*ident;		/* "policy/quota", lower-cased */
+	char			*ident;		/* "policy/quota/track", lower-
+						   cased, once resolved */
 	struct pol_policy	*policy;
 	int			 line;
 	uint32_t		 id;		/* position in set->quotas */

@@ -311,7 +311,7 @@ test_defer_reservations(void)
 	T_OK(d.nrow == 4 && d.rows[0].start == 110 && d.rows[3].start == 140 &&
 	    d.rows[0].used[POL_UNIT_MESSAGES] == 2 &&
 	    d.rows[3].used[POL_UNIT_MESSAGES] == 1 &&
-	    strcmp(d.rows[0].quota, "out/q") == 0 &&
+	    strcmp(d.rows[0].quota, "out/q/sender:user@domain") == 0 &&
 	    strcmp(d.rows[0].key, "a@x") == 0, "rows: figures");
 	/* undo gives the reservation back */
 	pol_decision_undo(ctr, &d);
@@ -414,7 +414,8 @@ test_sliding(void)
 {
 	struct pol_policy *p;
 	struct pol_quota *q;
-	struct pol_counter_row row = { "out/s", "a@x", 1000, { 8, 0, 0 } };
+	struct pol_counter_row row = { "out/s/sender:user@domain", "a@x", 1000,
+	    { 8, 0, 0 } };
 	struct pol_decision d;
 
 	fresh();
