@@ -446,7 +446,7 @@ trace_use(struct buf *why, const struct pol_use *u)
 	pol_track_format(u->quota, track, sizeof(track));
 	fmt_time(u->start, tb, sizeof(tb));
 	fmt_time(u->end, te, sizeof(te));
-	buf_printf(why, "    quota %s/%s: track %s key %s: %s %.0f+%.0f/",
+	buf_printf(why, "  quota %s/%s: track %s key %s: %s %.0f+%.0f/",
 	    u->quota->policy->name, u->quota->name, track, u->key,
 	    pol_unit_name(u->unit), u->used, u->amount);
 	if (u->exempt)
@@ -539,6 +539,9 @@ collect(const struct pol_set *set, struct pol_counters *c,
 				u = use_of(d, c, q, key, m->nrcpt);
 				u->ri[u->nrcpt++] = r;
 				stop = q->stop;
+				if (why != NULL)
+					buf_printf(why, "    quota %s applies:"
+					    " key %s\n", q->name, key);
 				if (why != NULL && stop)
 					buf_printf(why, "    quota %s has "
 					    "stop: no later quota applies\n",
@@ -760,6 +763,8 @@ pol_quota_decide(const struct pol_set *set, struct pol_counters *c,
 	if (set == NULL || !set->resolved)
 		return;
 	collect(set, c, m, d, why);
+	if (why != NULL && d->nuse > 0)
+		buf_addstr(why, "quotas:\n");
 	for (i = 0; i < d->nuse; i++) {
 		eval_use(c, &d->use[i], m, now);
 		if (why != NULL)

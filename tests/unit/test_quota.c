@@ -645,8 +645,9 @@ test_report_prune_explain(void)
 	T_OK(strstr(why.data, "policy out (priority 10) matches") != NULL,
 	    "explain: the policy");
 	T_OK(strstr(why.data, "matched @x") != NULL, "explain: why");
-	T_OK(strstr(why.data, "quota out/q: track Sender:user@domain key "
-	    "a@x: messages 1+1/1") != NULL, "explain: used/limit");
+	T_OK(strstr(why.data, "    quota q applies: key a@x\nquotas:\n"
+	    "  quota out/q: track Sender:user@domain key a@x: messages 1+1/1") !=
+	    NULL, "explain: the quota under its recipient, then its figures");
 	T_OK(strstr(why.data, "verdict r@y: defer until "
 	    "1970-01-01T00:03:30Z") != NULL, "explain: the verdict");
 	pol_decision_clear(&d);
