@@ -56,11 +56,11 @@ $(B)/sluiced: $(B)/obj/relay/sluiced.o $(B)/libsluice.a
 $(B)/sluicectl: $(B)/obj/relay/sluicectl.o $(B)/libsluice.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libsluice.a
+$(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libsluice.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -I. -o $@ $< $(B)/libsluice.a $(LDLIBS)
 
-$(B)/tests-asan/%: tests/unit/%.c tests/unit/t.h $(B)/libsluice-asan.a
+$(B)/tests-asan/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libsluice-asan.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(ASANFL) -I. -o $@ $< $(B)/libsluice-asan.a $(LDLIBS)
 

@@ -9,6 +9,7 @@
 #include "t.h"
 #include "../../lib/buf.h"
 #include "../../relay/ctl_priv.h"
+#include "tctl.h"
 
 static void
 test_json_valid(void)
@@ -175,25 +176,6 @@ test_url_escape(void)
 	T_EQ_STR(b.data, "a%2Bb%40c.d%2F..%2F~x%20y%26z%3D%25%C3%A9",
 	    "url escape");
 	buf_free(&b);
-}
-
-/* Runs fn into a memory stream and returns what it wrote (malloc'd). */
-/* The printers' "now": 2026-11-24T14:30:00Z. */
-#define T_NOW	1795530600
-
-static char *
-capture(const char *json, ctl_print_fn *fn, int *rc)
-{
-	const char *errstr;
-	struct ctl_json *j = ctl_json_parse(json, strlen(json), &errstr);
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-
-	*rc = j ? fn(f, j, T_NOW, &errstr) : -2;
-	fclose(f);
-	ctl_json_free(&j);
-	return out;
 }
 
 static void

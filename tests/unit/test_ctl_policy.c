@@ -9,25 +9,7 @@
 
 #include "t.h"
 #include "../../relay/ctl_priv.h"
-
-/* The printers' "now": 2026-11-24T14:30:00Z. */
-#define T_NOW	1795530600
-
-/* Runs fn into a memory stream and returns what it wrote (malloc'd). */
-static char *
-capture(const char *json, ctl_print_fn *fn, int *rc)
-{
-	const char *errstr;
-	struct ctl_json *j = ctl_json_parse(json, strlen(json), &errstr);
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-
-	*rc = j ? fn(f, j, T_NOW, &errstr) : -2;
-	fclose(f);
-	ctl_json_free(&j);
-	return out;
-}
+#include "tctl.h"
 
 struct t_case {
 	const char	*name;

@@ -15,39 +15,14 @@
 #include "queue/queue.h"
 #include "queue/queue_priv.h"
 #include "tests/unit/t.h"
+#include "tests/unit/tq.h"
 
 static char tmpdir[] = "/tmp/test_queue_quota.XXXXXX";
-
-struct tq {
-	struct queue		*q;
-	struct queue_writer	*w;
-	char			 dir[256];
-};
 
 static int
 tq_open(struct tq *t, const char *name)
 {
-	struct queue_stats s;
-	const char *err = NULL;
-
-	snprintf(t->dir, sizeof(t->dir), "%s/%s", tmpdir, name);
-	mkdir(t->dir, 0700);
-	t->w = NULL;
-	if (queue_open(&t->q, t->dir, &err) == -1 ||
-	    queue_recover(t->q, 0, &s, &err) == -1 ||
-	    queue_writer_start(&t->w, t->q, &err) == -1) {
-		printf("# %s: %s\n", name, err);
-		queue_close(&t->q);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-tq_close(struct tq *t)
-{
-	queue_writer_stop(&t->w);
-	queue_close(&t->q);
+	return tq_open_in(t, tmpdir, name);
 }
 
 /* ---- jobs: operations run in one job ---- */
