@@ -68,16 +68,17 @@ struct sluiced {
 };
 
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: sluiced [-n [-d]] [-v] [-s] [-V] [-c FILE]\n"
+	fprintf(status ? stderr : stdout, "usage: sluiced [-n [-d]] [-v] [-s] [-V] [-c FILE]\n"
 	    "  -c FILE  configuration (default /etc/sluice/sluice.conf)\n"
 	    "  -n       check the configuration and exit (0 when valid)\n"
 	    "  -d       with -n: print the effective configuration\n"
 	    "  -s       log to syslog (facility mail) instead of stderr\n"
 	    "  -v       verbose (debug) logging\n"
-	    "  -V       print the version\n");
-	exit(2);
+	    "  -V       print the version\n"
+	    "  -h       this help\n");
+	exit(status);
 }
 
 /* mkdir -p: the missing parents get 0755 (like mkdir -p, so that the
@@ -399,19 +400,22 @@ main(int argc, char **argv)
 	size_t i;
 	int ch;
 
+	if (argc == 2 && strcmp(argv[1], "--help") == 0)
+		usage(0);
 	while ((ch = getopt(argc, argv, "c:hndsvV")) != -1) {
 		switch (ch) {
+		case 'h': usage(0); break;
 		case 'c': path = optarg; break;
 		case 'n': check = true; break;
 		case 'd': dump = true; break;
 		case 's': use_syslog = true; break;
 		case 'v': log_set_level(LOG_LVL_DEBUG); break;
 		case 'V': printf("sluiced %s\n", SLUICE_VERSION); return 0;
-		default: usage();
+		default: usage(2);
 		}
 	}
 	if (optind != argc || (dump && !check))
-		usage();
+		usage(2);
 	memset(&d, 0, sizeof(d));
 	if (check) {
 		/* what the daemon will load at start-up, -n loads now */
