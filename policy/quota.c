@@ -282,6 +282,32 @@ pol_quota_backlog(const struct pol_quota *q)
 	return POL_BACKLOG_SIZE_ONLY;
 }
 
+void
+pol_set_warnings(const struct pol_set *set, pol_error_fn *warn, void *arg)
+{
+	const struct pol_quota *q;
+	char msg[512];
+	size_t i;
+
+	for (i = 0; set != NULL && i < set->nquota; i++) {
+		q = set->quotas[i];
+		if (q->release == POL_RELEASE_BURST && !q->tell_sender &&
+		    q->max_defer == POL_MAX_DEFER_DEFAULT)
+			continue;
+		snprintf(msg, sizeof(msg), "quota %s/%s: read but not acted "
+		    "on in this version: %s%s%s%s%s (deferred mail leaves at "
+		    "the start of its window and waits as long as its quota "
+		    "says)", q->policy->name, q->name,
+		    q->release == POL_RELEASE_SMOOTH ? "release smooth" : "",
+		    q->release == POL_RELEASE_SMOOTH && (q->tell_sender ||
+		    q->max_defer != POL_MAX_DEFER_DEFAULT) ? ", " : "",
+		    q->max_defer != POL_MAX_DEFER_DEFAULT ? "max-defer" : "",
+		    q->max_defer != POL_MAX_DEFER_DEFAULT && q->tell_sender ?
+		    ", " : "", q->tell_sender ? "tell-sender delay" : "");
+		warn(arg, q->line, msg);
+	}
+}
+
 size_t
 pol_quota_override_index(const struct pol_quota *q)
 {

@@ -142,6 +142,11 @@ int	pol_quota_set_verdict(struct pol_quota *, enum pol_verdict,
  * POL_BACKLOG_SIZE_ONLY for a quota that limits only size. */
 #define POL_BACKLOG_SIZE_ONLY	10000
 uint64_t pol_quota_backlog(const struct pol_quota *);
+/* Each quota's settings that are read but not acted on in this version
+ * (release smooth, max-defer, tell-sender delay): one call of warn per
+ * quota, with its line. */
+void	pol_set_warnings(const struct pol_set *, pol_error_fn *warn,
+	    void *arg);
 /* The limit an override replaces: the first of messages or recipients,
  * else the first (a quota on size alone). */
 size_t	pol_quota_override_index(const struct pol_quota *);

@@ -107,31 +107,23 @@ prune(evutil_socket_t fd, short ev, void *arg)
 	queue_writer_submit(e->writer, prune_run, prune_done, j);
 }
 
+static void
+log_warning(void *arg, int line, const char *msg)
+{
+	(void)arg;
+	log_warn("event=config-warning line=%d reason=\"%s\"", line, msg);
+}
+
 /* What is enforced: at start-up and after each reload. */
 static void
 log_policies(const struct engine *e)
 {
 	const struct pol_set *set = e->conf->policy;
 
-	const struct pol_quota *q;
-	size_t i;
-
 	log_info("event=policies-loaded policies=%zu groups=%zu quotas=%zu "
 	    "counters=%zu", set ? set->npolicy : 0, set ? set->ngroup : 0,
 	    set ? set->nquota : 0, pol_counters_count(e->ctr));
-	for (i = 0; set != NULL && i < set->nquota; i++) {
-		q = set->quotas[i];
-		if (q->release == POL_RELEASE_BURST && !q->tell_sender &&
-		    q->max_defer == POL_MAX_DEFER_DEFAULT)
-			continue;
-		log_warn("event=config-warning quota=%s/%s line=%d reason=\"%s%s"
-		    "%sis read but not acted on in this version: deferred mail "
-		    "leaves at the start of its window and waits as long as "
-		    "its quota says\"", q->policy->name, q->name, q->line,
-		    q->release == POL_RELEASE_SMOOTH ? "release smooth " : "",
-		    q->max_defer != POL_MAX_DEFER_DEFAULT ? "max-defer " : "",
-		    q->tell_sender ? "tell-sender delay " : "");
-	}
+	pol_set_warnings(set, log_warning, NULL);
 }
 
 int

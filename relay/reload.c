@@ -15,6 +15,7 @@
 
 #include "delivery.h"
 #include "mta.h"
+#include "../policy/quota.h"
 #include "reload.h"
 #include "tls.h"
 
@@ -28,6 +29,27 @@ load_server_tls(const struct conf *conf, SSL_CTX **tlsp, const char **errstr)
 		return 0;
 	*tlsp = tls_server_ctx_new(conf->tls_cert, conf->tls_key, errstr);
 	return *tlsp != NULL ? 0 : -1;
+}
+
+struct warn_to {
+	const char	*path;
+	FILE		*f;
+};
+
+static void
+print_warning(void *arg, int line, const char *msg)
+{
+	struct warn_to *w = arg;
+
+	fprintf(w->f, "%s:%d: warning: %s\n", w->path, line, msg);
+}
+
+void
+reload_warnings(const struct conf *c, FILE *f)
+{
+	struct warn_to w = { c->path, f };
+
+	pol_set_warnings(c->policy, print_warning, &w);
 }
 
 int

@@ -10,6 +10,8 @@
 #ifndef SLUICE_RELOAD_H
 #define SLUICE_RELOAD_H
 
+#include <stdio.h>
+
 #include <openssl/ssl.h>
 
 #include "../conf/conf.h"
@@ -29,6 +31,10 @@ struct reload_next {
  */
 int	reload_check(const char *path, struct conf **confp,
 	    struct buf *errors);
+/* Prints what a valid configuration sets but this version does not act
+ * on, as "file:line: warning: ..." lines (sluiced -n, sluicectl check). */
+void	reload_warnings(const struct conf *, FILE *);
+
 /*
  * A reload of the daemon that runs `running` (with the server context
  * tls, or NULL): reads running->path again and checks it as

@@ -559,8 +559,10 @@ ctl_cmd_check(struct ctl *c, const struct ctl_opts *o)
 		if (errors.len > 0)
 			fputs(errors.data, stderr);
 		rc = 1;
-	} else
+	} else {
+		reload_warnings(c->conf, stderr);
 		printf("%s: ok\n", path);
+	}
 	buf_free(&errors);
 	return rc;
 }

@@ -424,6 +424,7 @@ main(int argc, char **argv)
 			buf_free(&out);
 			return 1;
 		}
+		reload_warnings(d.conf, stderr);
 		if (dump) {
 			conf_dump(d.conf, &out);
 			fputs(out.data ? out.data : "", stdout);
