@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/strutil.h"
 #include "policy/quota.h"
 
 #define NPOLICY		1000
@@ -151,16 +152,20 @@ decide_one(const struct pol_set *set, struct pol_counters *c,
 int
 main(int argc, char **argv)
 {
-	long ndec = argc > 1 ? atol(argv[1]) : 1000000;
-	long nkeys = argc > 2 ? atol(argv[2]) : 1000000;
+	uint64_t ndec = 1000000, nkeys = 1000000;
+	const char *es;
 	struct pol_set *set, *one;
 	struct pol_counters *c;
 	char (*senders)[64];
 	char sender[64];
 	double t0, t;
-	long i, before, after;
+	uint64_t i;
+	long before, after;
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 
+	if ((argc > 1 && str_to_u64(argv[1], 1, 100000000, &ndec, &es) == -1) ||
+	    (argc > 2 && str_to_u64(argv[2], 1, 100000000, &nkeys, &es) == -1))
+		die("usage: quota_bench [decisions] [keys]", es);
 	setenv("TZ", "UTC", 1);
 	set = big_set();
 	senders = calloc(NSENDER, sizeof(*senders));
@@ -172,7 +177,7 @@ main(int argc, char **argv)
 			    "user%d@d%d.example", j, g);
 		else
 			snprintf(senders[i], sizeof(senders[i]),
-			    "u%ld@e%d-%d.example", i, j, g);
+			    "u%llu@e%d-%d.example", (unsigned long long)i, j, g);
 	}
 	c = pol_counters_new();
 	t0 = now_sec();
@@ -180,12 +185,13 @@ main(int argc, char **argv)
 		rng ^= rng << 13;
 		rng ^= rng >> 7;
 		rng ^= rng << 17;
-		decide_one(set, c, senders[rng % NSENDER], 1000000 + i / 1000);
+		decide_one(set, c, senders[rng % NSENDER],
+		    1000000 + (int64_t)(i / 1000));
 	}
 	t = now_sec() - t0;
-	printf("policies=%d group_members=%d decisions=%ld seconds=%.3f "
+	printf("policies=%d group_members=%d decisions=%llu seconds=%.3f "
 	    "decisions_per_sec=%.0f keys=%zu\n", NPOLICY + 1,
-	    NGROUP * NMEMBER, ndec, t, (double)ndec / t,
+	    NGROUP * NMEMBER, (unsigned long long)ndec, t, (double)ndec / t,
 	    pol_counters_count(c));
 	pol_counters_free(&c);
 	free(senders);
@@ -200,8 +206,8 @@ main(int argc, char **argv)
 	before = rss_bytes();
 	t0 = now_sec();
 	for (i = 0; i < nkeys; i++) {
-		snprintf(sender, sizeof(sender), "sender%ld@domain%ld.example",
-		    i, i % 1000);
+		snprintf(sender, sizeof(sender), "sender%llu@domain%llu.example",
+		    (unsigned long long)i, (unsigned long long)(i % 1000));
 		decide_one(one, c, sender, 1000000);
 	}
 	t = now_sec() - t0;

@@ -78,11 +78,12 @@ msg_send(const char *sender, const char *rcpts, uint64_t size, int64_t now,
 	static const char *rv[64];
 	struct pol_msg m;
 	size_t n = 0;
-	char *s;
+	char *s, *rest;
 
 	snprintf(buf, sizeof(buf), "%s", rcpts);
-	for (s = strtok(buf, " "); s != NULL && n < 64; s = strtok(NULL, " "))
-		rv[n++] = s;
+	for (rest = buf; (s = strsep(&rest, " ")) != NULL && n < 64;)
+		if (*s != '\0')
+			rv[n++] = s;
 	memset(&m, 0, sizeof(m));
 	m.client = &client4;
 	m.sender = sender;
