@@ -239,8 +239,9 @@ struct pol_msg {
 	const char		*sasl;		/* or NULL */
 	const char *const	*rcpts;
 	const bool		*skip;		/* per recipient, or NULL: true
-						   when access said ok (no
-						   quota counts it) */
+						   when access decided it (ok,
+						   hold, discard): no quota
+						   counts it */
 	size_t			 nrcpt;
 	uint64_t		 size;		/* bytes */
 };

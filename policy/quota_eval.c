@@ -509,8 +509,8 @@ collect(const struct pol_set *set, struct pol_counters *c,
 			buf_printf(why, "recipient %s:\n", m->rcpts[r]);
 		if (m->skip != NULL && m->skip[r]) {
 			if (why != NULL)
-				buf_addstr(why, "  access ok: no quota "
-				    "applies\n");
+				buf_addstr(why, "  access decided (ok, hold or "
+				    "discard): no quota counts it\n");
 			continue;
 		}
 		in.recipient = m->rcpts[r];

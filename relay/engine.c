@@ -352,7 +352,11 @@ engine_rcpt(struct engine *e, const struct engine_ident *id,
 	    p->access.verdict == POL_V_TEMPFAIL)
 		pol_verdict_reply(p->access.verdict, p->access.reply, reply,
 		    replysz);
-	if (p->access.verdict != POL_V_OK && p->access.verdict != POL_V_PASS)
+	/* hold and discard act at the end of DATA, where a trusted peer's
+	 * mail is asked again: logged there, once */
+	if (p->access.verdict != POL_V_OK && p->access.verdict != POL_V_PASS &&
+	    !(id->login_pending && (p->access.verdict == POL_V_HOLD ||
+	    p->access.verdict == POL_V_DISCARD)))
 		log_info("queue_id=%s event=access policy=%s from=<%s> "
 		    "to=<%s> verdict=%s%s%s%s", qid, p->name, id->sender, rcpt,
 		    pol_verdict_name(p->access.verdict), *reply ? " reply=\"" :
@@ -412,7 +416,8 @@ engine_data(struct engine *e, const struct engine_ident *id,
 	size_t i;
 
 	for (i = 0; i < nrcpt; i++)
-		skip[i] = access != NULL && access[i] == POL_V_OK;
+		skip[i] = access != NULL && (access[i] == POL_V_OK ||
+		    access[i] == POL_V_HOLD || access[i] == POL_V_DISCARD);
 	memset(&m, 0, sizeof(m));
 	m.client = id->client;
 	m.helo = id->helo;

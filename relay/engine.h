@@ -68,7 +68,8 @@ enum pol_verdict engine_rcpt(struct engine *, const struct engine_ident *,
 
 /* End of DATA: the quota stage (pol_quota_decide with commit), logged
  * with cbpolicyd's quota=N/LIMIT (P%) figure.  access[i] is the verdict
- * access gave recipient i at RCPT (POL_V_OK exempts it from quotas).
+ * access gave recipient i (ok exempts it from quotas; held and discarded
+ * recipients are not counted either).
  * The caller stores d->rows with the message, or calls
  * pol_decision_undo() if the store fails. */
 void	engine_data(struct engine *, const struct engine_ident *,
