@@ -569,3 +569,98 @@ pol_counters_report(struct pol_counters *c, const struct pol_set *set,
 		}
 	free(map);
 }
+
+static void
+row_copy(struct pol_counter_row **out, size_t *n, const char *quota,
+    const char *key, const struct pol_cwin *w)
+{
+	struct pol_counter_row *row;
+
+	*out = xreallocarray(*out, *n + 1, sizeof(**out));
+	row = &(*out)[(*n)++];
+	row->quota = xstrdup(quota);
+	row->key = xstrdup(key);
+	row->start = w->start;
+	memcpy(row->used, w->used, sizeof(row->used));
+}
+
+/* The key's windows, all of them, for the store (replaces what it has);
+ * a key with none left gets one empty row, which clears it. */
+static void
+entry_rows(const struct pol_counters *c, struct pol_centry *e,
+    struct pol_counter_row **out, size_t *n)
+{
+	static const struct pol_cwin none;
+	const struct pol_cwin *w = pol_cwins(e);
+	uint32_t i;
+
+	if (e->nwin == 0)
+		row_copy(out, n, c->ident[e->qid], e->key, &none);
+	for (i = 0; i < e->nwin; i++)
+		row_copy(out, n, c->ident[e->qid], e->key, &w[i]);
+}
+
+void
+pol_counters_giveback(struct pol_counters *c, const struct pol_set *set,
+    const struct pol_counter_row *resv, size_t n, int64_t now,
+    struct pol_counter_row **out, size_t *nout)
+{
+	const struct pol_quota *q;
+	struct pol_centry *e, **done = NULL;
+	struct pol_cwin *w;
+	size_t i, j, ndone = 0;
+	uint32_t k;
+	unsigned u;
+
+	*out = NULL;
+	*nout = 0;
+	for (i = 0; i < n; i++) {
+		for (j = 0, q = NULL; set != NULL && j < set->nquota; j++)
+			if (strcmp(set->quotas[j]->ident, resv[i].quota) == 0)
+				q = set->quotas[j];
+		if (q == NULL || resv[i].start <= now)
+			continue;
+		e = pol_counters_entry(c, pol_counters_qid(c, resv[i].quota),
+		    resv[i].key, false);
+		if (e == NULL || e->nwin == 0)
+			continue;
+		w = pol_cwins(e);
+		if (q->window == POL_WIN_SLIDING)
+			k = w[0].start >= resv[i].start ? 0 : e->nwin;
+		else
+			for (k = 0; k < e->nwin && w[k].start !=
+			    resv[i].start; k++)
+				;
+		if (k == e->nwin)
+			continue;
+		for (u = 0; u < POL_NUNIT; u++) {
+			w[k].used[u] -= resv[i].used[u];
+			if (w[k].used[u] < 1e-9)
+				w[k].used[u] = 0;
+		}
+		if (q->window != POL_WIN_SLIDING && w[k].used[0] == 0 &&
+		    w[k].used[1] == 0 && w[k].used[2] == 0)
+			centry_remove(e, k);
+		for (j = 0; j < ndone && done[j] != e; j++)
+			;
+		if (j == ndone) {
+			done = xreallocarray(done, ndone + 1, sizeof(*done));
+			done[ndone++] = e;
+		}
+	}
+	for (j = 0; j < ndone; j++)
+		entry_rows(c, done[j], out, nout);
+	free(done);
+}
+
+void
+pol_rows_free(struct pol_counter_row *rows, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free((char *)rows[i].quota);
+		free((char *)rows[i].key);
+	}
+	free(rows);
+}

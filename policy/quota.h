@@ -244,6 +244,10 @@ struct pol_msg {
 						   counts it */
 	size_t			 nrcpt;
 	uint64_t		 size;		/* bytes */
+	bool			 bypass;	/* an administrator sends it
+						   now whatever the quotas
+						   say: counted now, no
+						   verdict */
 };
 
 /* What a commit added to one window (for pol_decision_undo). */
@@ -265,7 +269,10 @@ struct pol_use {
 	bool			 exempt;
 	int64_t			 start, end;	/* window counted in */
 	enum pol_verdict	 verdict;	/* NONE: within the limit */
-	int64_t			 release;	/* defer: when it has room */
+	int64_t			 release;	/* defer: the first deferred
+						   recipient's release */
+	int64_t			 release_last;	/* and the last one's */
+	size_t			 ndeferred;	/* its recipients deferred */
 	size_t			 nrcpt;		/* recipients it covers */
 	bool			 never;		/* the message can never fit */
 	bool			 full;		/* the key's backlog is full:
@@ -277,8 +284,14 @@ struct pol_use {
 	struct pol_centry	*e;		/* during the decision */
 	double			 a[POL_NUNIT];	/* this message's amount */
 	double			 lim[POL_NUNIT];	/* the limits in force */
-	struct pol_applied	*applied;
+	struct pol_applied	*applied;	/* this message's adds: fixed,
+						   per window; sliding, per
+						   placement in order */
 	size_t			 napplied;
+	int64_t			 last_t;	/* latest placement so far */
+	bool			 placed;	/* the message counted once */
+	struct pol_cwin		*vw;		/* sliding: the counter as the
+						   placements so far left it */
 };
 
 struct pol_rcpt_out {
@@ -286,7 +299,16 @@ struct pol_rcpt_out {
 						   (now, over a limit),
 						   DEFER, HOLD, DISCARD */
 	int64_t			 release;	/* DEFER: due time */
-	const struct pol_use	*use;		/* the deciding one, or NULL */
+	const struct pol_use	*use;		/* the deciding one, or NULL:
+						   DEFER, the one it waits
+						   for longest */
+	/* DEFER: how long it may wait (the smallest max-defer of the
+	 * quotas that defer it), whether its sender is to be told
+	 * (tell-sender delay), and the capacity it holds in later windows:
+	 * resv[0..nresv) of the decision's resv */
+	uint64_t		 max_defer;
+	bool			 tell_sender;
+	size_t			 resv0, nresv;
 };
 
 struct pol_decision {
@@ -301,6 +323,15 @@ struct pol_decision {
 	/* the counters' new figures, to store with the message (commit) */
 	struct pol_counter_row	*rows;
 	size_t			 nrow;
+	/* what each deferred recipient reserves: one row per quota and
+	 * key that counts it, its amount in the window it leaves in (a
+	 * sliding counter: the time it leaves); give it back with
+	 * pol_counters_giveback() if it does not leave after all */
+	struct pol_counter_row	*resv;
+	size_t			 nresv;
+	/* private */
+	size_t			*ru, *ru0;	/* recipient r's uses:
+						   ru[ru0[r]..ru0[r + 1]) */
 };
 
 /*
@@ -315,6 +346,20 @@ void	pol_quota_decide(const struct pol_set *, struct pol_counters *,
 	    struct pol_decision *out, struct buf *why);
 /* The message was not stored after all: gives back what commit took. */
 void	pol_decision_undo(struct pol_counters *, const struct pol_decision *);
+
+/*
+ * A deferred recipient does not leave after all (deleted, held, released
+ * early, expired): what it reserved (rows as the decision's resv gave
+ * them) goes back, in windows that have not started by now (a sliding
+ * counter: a reservation not reached yet); a window that started has
+ * spent it.  The keys changed get their new figures in *out (to store;
+ * free with pol_rows_free); quotas set no longer has are left alone.
+ */
+void	pol_counters_giveback(struct pol_counters *, const struct pol_set *,
+	    const struct pol_counter_row *resv, size_t n, int64_t now,
+	    struct pol_counter_row **out, size_t *nout);
+/* Frees rows whose quota and key strings were copied for the caller. */
+void	pol_rows_free(struct pol_counter_row *, size_t);
 void	pol_decision_clear(struct pol_decision *);
 
 #endif

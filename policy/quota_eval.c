@@ -237,18 +237,24 @@ use_set(struct pol_use *u, const double used[POL_NUNIT],
 	u->limit = isinf(lim[k]) ? 0 : (uint64_t)lim[k];
 }
 
-/* Over the limit: the quota's verdict; a message that alone exceeds a
- * limit can never fit, and is refused unless the verdict lets it go
- * (pass) or drops it (discard).  False when a release time is wanted. */
+/* Over the limit: the quota's verdict.  A message that can never fit
+ * is refused unless the verdict lets it go (pass) or drops it
+ * (discard): deferred, when one recipient alone exceeds a limit (a
+ * message splits by recipient under a recipients limit, so its number of
+ * recipients alone never stops it); otherwise, when the whole message
+ * does.  False when the recipients are to be placed (defer). */
 static bool
-over(struct pol_use *u, const double a[POL_NUNIT],
+over(struct pol_use *u, const struct pol_msg *m, const double a[POL_NUNIT],
     const double lim[POL_NUNIT])
 {
 	static const double zero[POL_NUNIT];
 	enum pol_verdict v = u->quota->verdict;
+	double one[POL_NUNIT];
 
 	u->verdict = v;
-	if (v != POL_V_PASS && v != POL_V_DISCARD && !fits(zero, a, lim))
+	amount_of(u->quota, m, 1, true, one);
+	if (v != POL_V_PASS && v != POL_V_DISCARD &&
+	    !fits(zero, v == POL_V_DEFER ? one : a, lim))
 		u->never = true;
 	return v != POL_V_DEFER || u->never;
 }
@@ -266,51 +272,105 @@ backlog_full(struct pol_use *u, double waiting)
 	return true;
 }
 
+/* The stored window of e starting at start (binary search: a key with a
+ * long backlog has many). */
 static const struct pol_cwin *
 window_find(const struct pol_centry *e, int64_t start)
 {
 	const struct pol_cwin *w;
-	uint32_t i;
+	uint32_t lo = 0, hi, mid;
 
 	if (e == NULL)
 		return NULL;
 	w = pol_cwins((struct pol_centry *)e);
-	for (i = 0; i < e->nwin; i++)
-		if (w[i].start == start)
-			return &w[i];
+	hi = e->nwin;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (w[mid].start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < e->nwin && w[lo].start == start ? &w[lo] : NULL;
+}
+
+static struct pol_applied *
+pend_find(const struct pol_use *u, int64_t start)
+{
+	size_t i;
+
+	for (i = u->napplied; i > 0; i--)
+		if (u->applied[i - 1].start == start)
+			return &u->applied[i - 1];
 	return NULL;
 }
 
-/* The first time from t on when the use's amount fits its window: what
- * is counted and reserved there, plus this message, within the limits.
- * Past the last window holding anything, every window is empty, so the
- * walk ends (a message that fits no window was refused before). */
-static int64_t
-fixed_fit(const struct pol_use *u, int64_t t)
+static void
+fixed_used(const struct pol_use *u, int64_t s, double used[POL_NUNIT])
 {
-	static const double zero[POL_NUNIT];
-	const struct pol_cwin *w;
-	int64_t s, end;
+	const struct pol_cwin *w = window_find(u->e, s);
+	const struct pol_applied *p = pend_find(u, s);
+	unsigned k;
+
+	for (k = 0; k < POL_NUNIT; k++)
+		used[k] = (w ? w->used[k] : 0) + (p ? p->add[k] : 0);
+}
+
+/* The first time from t on when inc fits a window of u: what is counted
+ * and reserved there, plus what this message put there, within the
+ * limits.  Past the last window holding anything every window is empty,
+ * so the walk ends (inc alone fits: a message where it does not was
+ * refused).  With `release smooth`, a window that starts after now hands
+ * out its share evenly: the n-th unit of L is due n/L of the way in. */
+static int64_t
+fixed_place(const struct pol_use *u, int64_t t, const double inc[POL_NUNIT],
+    int64_t now)
+{
+	double used[POL_NUNIT], frac, f;
+	int64_t s, end, due;
+	unsigned k;
 
 	for (;;) {
 		pol_window_at(&u->quota->period, t, &s, &end);
-		w = window_find(u->e, s);
-		if (fits(w ? w->used : zero, u->a, u->lim) || end <= t)
-			return t;
+		fixed_used(u, s, used);
+		if (fits(used, inc, u->lim) || end <= t)
+			break;
 		t = end;
 	}
+	if (u->quota->release != POL_RELEASE_SMOOTH || s <= now)
+		return t;
+	for (k = 0, frac = 0; k < POL_NUNIT; k++)
+		if (!isinf(u->lim[k]) && u->lim[k] > 0 &&
+		    (f = used[k] / u->lim[k]) > frac)
+			frac = f;
+	due = s + (int64_t)(frac * (double)(end - s));
+	return due > t ? due : t;
+}
+
+/* The key's deferred recipients: what later windows hold. */
+static double
+fixed_waiting(const struct pol_centry *e, int64_t s)
+{
+	const struct pol_cwin *w = e ? pol_cwins((struct pol_centry *)e) :
+	    NULL;
+	double waiting = 0;
+	uint32_t i;
+
+	for (i = 0; e != NULL && i < e->nwin; i++)
+		if (w[i].start > s)
+			waiting += w[i].used[POL_UNIT_RECIPIENTS];
+	return waiting;
 }
 
 static void
-eval_fixed(struct pol_use *u, struct pol_centry *e, const double a[],
-    const double lim[], int64_t now)
+eval_fixed(struct pol_use *u, struct pol_centry *e, const struct pol_msg *m,
+    const double a[], const double lim[], int64_t now)
 {
 	const struct pol_quota *q = u->quota;
 	static const double zero[POL_NUNIT];
-	const struct pol_cwin *w = e ? pol_cwins(e) : NULL, *cur;
+	const struct pol_cwin *cur;
 	int64_t s, end;
-	double waiting = 0;
-	uint32_t i;
+	double waiting;
 
 	pol_window_at(&q->period, now, &s, &end);
 	cur = window_find(e, s);
@@ -318,16 +378,12 @@ eval_fixed(struct pol_use *u, struct pol_centry *e, const double a[],
 	u->end = end;
 	use_set(u, cur ? cur->used : zero, a, lim,
 	    show_unit(q, cur ? cur->used : zero, a, lim));
+	waiting = fixed_waiting(e, s);
 	if (u->exempt || fits(cur ? cur->used : zero, a, lim))
 		return;
-	if (over(u, a, lim))
+	if (over(u, m, a, lim))
 		return;
-	for (i = 0; e != NULL && i < e->nwin; i++)
-		if (w[i].start > s)
-			waiting += w[i].used[POL_UNIT_RECIPIENTS];
-	if (backlog_full(u, waiting))
-		return;
-	u->release = fixed_fit(u, end);
+	backlog_full(u, waiting);
 }
 
 /* cbpolicyd's decayed value at t of a sliding counter (its value as
@@ -340,25 +396,26 @@ slide_at(const struct pol_cwin *w, unsigned k, int64_t t, uint64_t period)
 	return pol_sliding_value(w->used[k], w->start, t, period);
 }
 
-/* The first time from t on when value + amount fits every limit: the
- * decay is linear, so it is a formula (a counter moved to a later
- * release time is worth its value there until then). */
+/* The first time from t on when the counter (as the placements so far
+ * left it) plus inc fits every limit: the decay is linear, so it is a
+ * formula (a counter moved to a later release time is worth its value
+ * there until then). */
 static int64_t
-sliding_fit(const struct pol_use *u, int64_t from)
+sliding_place(const struct pol_use *u, int64_t from,
+    const double inc[POL_NUNIT])
 {
-	const struct pol_cwin *w = u->e && u->e->nwin ?
-	    pol_cwins(u->e) : NULL;
+	const struct pol_cwin *w = u->vw;
 	uint64_t p = u->quota->period.secs;
-	double t = (double)(w && w->start > from ? w->start : from), need;
+	double t = (double)(w->start > from ? w->start : from), need;
 	int64_t r;
 	unsigned k;
 
-	for (k = 0; k < POL_NUNIT && w != NULL; k++) {
-		if (w->used[k] <= 0 || slide_at(w, k, (int64_t)t, p) + u->a[k] <=
-		    u->lim[k])
+	for (k = 0; k < POL_NUNIT; k++) {
+		if (w->used[k] <= 0 || slide_at(w, k, (int64_t)t, p) +
+		    inc[k] <= u->lim[k] + 1e-9)
 			continue;
 		need = (double)w->start + (double)p * (1.0 - (u->lim[k] -
-		    u->a[k]) / w->used[k]);
+		    inc[k]) / w->used[k]);
 		if (need > t)
 			t = need;
 	}
@@ -369,8 +426,8 @@ sliding_fit(const struct pol_use *u, int64_t from)
 }
 
 static void
-eval_sliding(struct pol_use *u, struct pol_centry *e, const double a[],
-    const double lim[], int64_t now)
+eval_sliding(struct pol_use *u, struct pol_centry *e, const struct pol_msg *m,
+    const double a[], const double lim[], int64_t now)
 {
 	const struct pol_quota *q = u->quota;
 	const struct pol_cwin *w = e && e->nwin ? pol_cwins(e) : NULL;
@@ -378,6 +435,11 @@ eval_sliding(struct pol_use *u, struct pol_centry *e, const double a[],
 	uint64_t p = q->period.secs;
 	unsigned k;
 
+	u->vw = xcalloc(1, sizeof(*u->vw));
+	if (w != NULL)
+		*u->vw = *w;
+	else
+		u->vw->start = now;
 	for (k = 0; k < POL_NUNIT; k++)
 		used[k] = slide_at(w, k, now, p);
 	u->start = now - (int64_t)p;
@@ -386,12 +448,10 @@ eval_sliding(struct pol_use *u, struct pol_centry *e, const double a[],
 	if (u->exempt || ((w == NULL || w->start <= now) &&
 	    fits(used, a, lim)))
 		return;
-	if (over(u, a, lim))
+	if (over(u, m, a, lim))
 		return;
-	if (w != NULL && w->start > now &&
-	    backlog_full(u, w->used[POL_UNIT_RECIPIENTS]))
-		return;
-	u->release = sliding_fit(u, now);
+	if (w != NULL && w->start > now)
+		backlog_full(u, w->used[POL_UNIT_RECIPIENTS]);
 }
 
 static void
@@ -410,9 +470,9 @@ eval_use(struct pol_counters *c, struct pol_use *u, const struct pol_msg *m,
 	memcpy(u->a, a, sizeof(u->a));
 	memcpy(u->lim, lim, sizeof(u->lim));
 	if (q->window == POL_WIN_SLIDING)
-		eval_sliding(u, e, a, lim, now);
+		eval_sliding(u, e, m, a, lim, now);
 	else
-		eval_fixed(u, e, a, lim, now);
+		eval_fixed(u, e, m, a, lim, now);
 }
 
 static int
@@ -461,9 +521,18 @@ trace_use(struct buf *why, const struct pol_use *u)
 	else if (u->full)
 		buf_printf(why, ": over, and the key's backlog is full: "
 		    "%s\n", pol_verdict_name(u->verdict));
+	else if (u->verdict == POL_V_DEFER && u->ndeferred == 0)
+		buf_addstr(why, ": over for the whole message, but each "
+		    "recipient fits now\n");
 	else if (u->verdict == POL_V_DEFER) {
 		fmt_time(u->release, tr, sizeof(tr));
-		buf_printf(why, ": over, defer until %s\n", tr);
+		buf_printf(why, ": over, defer %zu recipient%s until %s",
+		    u->ndeferred, u->ndeferred == 1 ? "" : "s", tr);
+		if (u->release_last != u->release) {
+			fmt_time(u->release_last, tr, sizeof(tr));
+			buf_printf(why, " .. %s", tr);
+		}
+		buf_addc(why, '\n');
 	} else
 		buf_printf(why, ": over, verdict %s\n",
 		    pol_verdict_name(u->verdict));
@@ -552,41 +621,28 @@ collect(const struct pol_set *set, struct pol_counters *c,
 	free(pols);
 }
 
-static bool
-covers(const struct pol_use *u, size_t r)
+/* Each recipient's uses, in the order met: ru[ru0[r]..ru0[r + 1]). */
+static void
+index_uses(struct pol_decision *d)
 {
-	size_t j;
+	size_t i, j, r, n = 0, *fill;
 
-	for (j = 0; j < u->nrcpt; j++)
-		if (u->ri[j] == r)
-			return true;
-	return false;
-}
-
-/* A deferred recipient: the earliest time from t on when every quota
- * that applies to it has room (each quota's first fit, again from the
- * latest of them, until they agree). */
-static int64_t
-common_fit(const struct pol_decision *d, size_t r, int64_t t)
-{
-	const struct pol_use *u;
-	int64_t next, f;
-	size_t i;
-
-	for (;;) {
-		next = t;
-		for (i = 0; i < d->nuse; i++) {
-			u = &d->use[i];
-			if (u->exempt || !covers(u, r))
-				continue;
-			f = u->sliding ? sliding_fit(u, t) : fixed_fit(u, t);
-			if (f > next)
-				next = f;
-		}
-		if (next == t)
-			return t;
-		t = next;
+	d->ru0 = xcalloc(d->nrcpt + 2, sizeof(*d->ru0));
+	for (i = 0; i < d->nuse; i++) {
+		n += d->use[i].nrcpt;
+		for (j = 0; j < d->use[i].nrcpt; j++)
+			d->ru0[d->use[i].ri[j] + 1]++;
 	}
+	for (r = 0; r < d->nrcpt; r++)
+		d->ru0[r + 1] += d->ru0[r];
+	d->ru = xcalloc(n + 1, sizeof(*d->ru));
+	fill = xcalloc(d->nrcpt + 1, sizeof(*fill));
+	for (i = 0; i < d->nuse; i++)
+		for (j = 0; j < d->use[i].nrcpt; j++) {
+			r = d->use[i].ri[j];
+			d->ru[d->ru0[r] + fill[r]++] = i;
+		}
+	free(fill);
 }
 
 /* Step 4: each recipient's verdict; the message's refusal if any. */
@@ -607,21 +663,11 @@ combine(struct pol_decision *d)
 				o->verdict = u->verdict;
 				o->use = u;
 			}
-			if (u->verdict == POL_V_DEFER && u->release >
-			    o->release)
-				o->release = u->release;
 		}
 		if (rank(u->verdict) >= rank(POL_V_TEMPFAIL) &&
 		    (refuse == NULL || rank(u->verdict) >
 		    rank(refuse->verdict)))
 			refuse = u;
-	}
-	for (i = 0; i < d->nrcpt; i++) {
-		if (d->rcpt[i].verdict != POL_V_DEFER)
-			d->rcpt[i].release = 0;
-		else
-			d->rcpt[i].release = common_fit(d, i,
-			    d->rcpt[i].release);
 	}
 	if (refuse == NULL)
 		return;
@@ -650,76 +696,209 @@ combine(struct pol_decision *d)
 		    ", try again later");
 }
 
-static int
-cmp_i64(const void *a, const void *b)
+/* The amount recipient r adds under u: 1 recipient; the message (and
+ * its size, off Recipient tracks) with the first one placed. */
+static void
+inc_of(const struct pol_use *u, const struct pol_msg *m, double inc[])
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
+	amount_of(u->quota, m, 1, !u->placed, inc);
 }
 
+/* Counts inc under u at t, for the commit (fixed: into its window's
+ * entry; sliding: one more placement, the virtual counter moved on). */
 static void
-apply_add(struct pol_use *u, struct pol_centry *e, int64_t t,
-    const double a[POL_NUNIT], int64_t now)
+pend_add(struct pol_use *u, int64_t t, const double inc[POL_NUNIT],
+    int64_t now)
 {
-	const struct pol_quota *q = u->quota;
-	struct pol_applied *ap;
-	struct pol_cwin *w;
-	int64_t s, end;
+	struct pol_applied *ap = NULL;
+	int64_t s = t, end;
 	unsigned k;
 
-	if (q->window == POL_WIN_SLIDING) {
-		w = e->nwin ? pol_cwins(e) : pol_centry_win(e, t);
+	if (u->sliding) {
 		for (k = 0; k < POL_NUNIT; k++)
-			w->used[k] = slide_at(w, k, t > now ? t : now,
-			    q->period.secs) + a[k];
-		if (t > w->start)
-			w->start = t;
-		s = w->start;
+			u->vw->used[k] = slide_at(u->vw, k, t > now ? t : now,
+			    u->quota->period.secs) + inc[k];
+		if (t > u->vw->start)
+			u->vw->start = t;
 	} else {
-		pol_window_at(&q->period, t, &s, &end);
-		w = pol_centry_win(e, s);
-		for (k = 0; k < POL_NUNIT; k++)
-			w->used[k] += a[k];
+		pol_window_at(&u->quota->period, t, &s, &end);
+		ap = pend_find(u, s);
 	}
-	u->applied = xreallocarray(u->applied, u->napplied + 1,
-	    sizeof(*u->applied));
-	ap = &u->applied[u->napplied++];
-	ap->start = s;
-	memcpy(ap->add, a, sizeof(ap->add));
+	if (ap == NULL) {
+		u->applied = xreallocarray(u->applied, u->napplied + 1,
+		    sizeof(*u->applied));
+		ap = &u->applied[u->napplied++];
+		memset(ap, 0, sizeof(*ap));
+		ap->start = s;
+	}
+	for (k = 0; k < POL_NUNIT; k++)
+		ap->add[k] += inc[k];
+	u->placed = true;
 }
 
-/* Step 5 for one use: what leaves now, and each release's portion. */
-static void
-apply(struct pol_counters *c, struct pol_decision *d, struct pol_use *u,
-    const struct pol_msg *m, int64_t now)
+/* Whether u holds a recipient back: it has a limit and says within or
+ * defer (pass lets it go over; a stronger verdict decided it already). */
+static bool
+constrains(const struct pol_use *u)
 {
-	struct pol_centry *e;
-	double a[POL_NUNIT];
-	int64_t *t;
-	size_t i, n = 0, k;
+	return !u->exempt && (u->verdict == POL_V_NONE ||
+	    u->verdict == POL_V_DEFER);
+}
 
-	t = xcalloc(u->nrcpt + 1, sizeof(*t));
-	for (i = 0; i < u->nrcpt; i++) {
-		const struct pol_rcpt_out *o = &d->rcpt[u->ri[i]];
+static void
+add_resv(struct pol_counters *c, struct pol_decision *d, struct pol_use *u,
+    int64_t t, const double inc[POL_NUNIT])
+{
+	struct pol_counter_row *row;
+	int64_t s = t, end;
 
-		if (o->verdict == POL_V_HOLD || o->verdict == POL_V_DISCARD)
+	if (!u->sliding)
+		pol_window_at(&u->quota->period, t, &s, &end);
+	d->resv = xreallocarray(d->resv, d->nresv + 1, sizeof(*d->resv));
+	row = &d->resv[d->nresv++];
+	row->quota = c->ident[u->qid];
+	row->key = u->key;
+	row->start = s;
+	memcpy(row->used, inc, sizeof(row->used));
+}
+
+/*
+ * Places deferred recipient r (in recipient order, so a message's
+ * recipients leave in order; windows fill in order, so a key's backlog
+ * drains first in, first out): the earliest
+ * time at which every quota that holds it back has room for it, each
+ * quota's first fit asked again from the latest until they agree.  Its
+ * amount is then counted in those windows, and it becomes one more
+ * portion of the message: a recipients limit of 100 lets 100 of a
+ * message's recipients go per window.  A recipient that fits now is no
+ * longer deferred.
+ */
+static void
+place(struct pol_counters *c, struct pol_decision *d,
+    const struct pol_msg *m, size_t r, int64_t now)
+{
+	struct pol_rcpt_out *o = &d->rcpt[r];
+	struct pol_use *u, *bind = NULL;
+	double inc[POL_NUNIT];
+	int64_t t = now, next, f;
+	size_t j;
+
+	for (j = d->ru0[r]; j < d->ru0[r + 1]; j++) {
+		u = &d->use[d->ru[j]];
+		if (u->verdict != POL_V_DEFER || u->exempt)
 			continue;
-		t[n++] = o->verdict == POL_V_DEFER ? o->release : now;
+		if (bind == NULL)
+			bind = u;
+		if (u->last_t > t)
+			t = u->last_t;
 	}
-	if (n == 0) {
-		free(t);
+	for (;;) {
+		next = t;
+		for (j = d->ru0[r]; j < d->ru0[r + 1]; j++) {
+			u = &d->use[d->ru[j]];
+			if (!constrains(u))
+				continue;
+			inc_of(u, m, inc);
+			f = u->sliding ? sliding_place(u, t, inc) :
+			    fixed_place(u, t, inc, now);
+			if (f > next) {
+				next = f;
+				bind = u;
+			}
+		}
+		if (next == t)
+			break;
+		t = next;
+	}
+	o->resv0 = d->nresv;
+	for (j = d->ru0[r]; j < d->ru0[r + 1]; j++) {
+		u = &d->use[d->ru[j]];
+		inc_of(u, m, inc);
+		pend_add(u, t, inc, now);
+		if (u->verdict == POL_V_DEFER && t > u->last_t)
+			u->last_t = t;
+		if (t <= now)
+			continue;
+		add_resv(c, d, u, t, inc);
+		if (u->verdict == POL_V_DEFER) {
+			if (u->ndeferred++ == 0)
+				u->release = t;
+			u->release_last = t;
+			if (o->max_defer == 0 || u->quota->max_defer <
+			    o->max_defer)
+				o->max_defer = u->quota->max_defer;
+			o->tell_sender |= u->quota->tell_sender;
+		}
+	}
+	o->nresv = d->nresv - o->resv0;
+	if (t <= now) {
+		o->verdict = POL_V_NONE;
+		o->use = NULL;
+		o->max_defer = 0;
+		o->tell_sender = false;
 		return;
 	}
-	qsort(t, n, sizeof(*t), cmp_i64);
-	e = pol_counters_entry(c, u->qid, u->key, true);
-	for (i = 0; i < n; i = k) {
-		for (k = i; k < n && t[k] == t[i]; k++)
-			;
-		amount_of(u->quota, m, k - i, i == 0, a);
-		apply_add(u, e, t[i], a, now);
+	o->release = t;
+	o->use = bind;
+}
+
+/* Step 5: recipients that go now count now (first, so that the message
+ * counts once, where it first leaves), then the deferred ones are placed
+ * in order. */
+static void
+place_all(struct pol_counters *c, struct pol_decision *d,
+    const struct pol_msg *m, int64_t now)
+{
+	double inc[POL_NUNIT];
+	struct pol_use *u;
+	size_t r, j;
+
+	for (r = 0; r < d->nrcpt; r++) {
+		if (d->rcpt[r].verdict != POL_V_NONE &&
+		    d->rcpt[r].verdict != POL_V_PASS)
+			continue;
+		for (j = d->ru0[r]; j < d->ru0[r + 1]; j++) {
+			u = &d->use[d->ru[j]];
+			inc_of(u, m, inc);
+			pend_add(u, now, inc, now);
+		}
 	}
-	free(t);
+	for (r = 0; r < d->nrcpt; r++)
+		if (d->rcpt[r].verdict == POL_V_DEFER)
+			place(c, d, m, r, now);
+}
+
+/* The commit: each use's adds into the counters. */
+static void
+apply(struct pol_counters *c, struct pol_use *u, int64_t now)
+{
+	const struct pol_quota *q = u->quota;
+	struct pol_centry *e;
+	struct pol_cwin *w;
+	size_t i;
+	unsigned k;
+
+	if (u->napplied == 0)
+		return;
+	e = pol_counters_entry(c, u->qid, u->key, true);
+	for (i = 0; i < u->napplied; i++) {
+		if (u->sliding) {
+			w = e->nwin ? pol_cwins(e) : pol_centry_win(e,
+			    u->applied[i].start);
+			for (k = 0; k < POL_NUNIT; k++)
+				w->used[k] = slide_at(w, k,
+				    u->applied[i].start > now ?
+				    u->applied[i].start : now,
+				    q->period.secs) + u->applied[i].add[k];
+			if (u->applied[i].start > w->start)
+				w->start = u->applied[i].start;
+			u->applied[i].start = w->start;
+		} else {
+			w = pol_centry_win(e, u->applied[i].start);
+			for (k = 0; k < POL_NUNIT; k++)
+				w->used[k] += u->applied[i].add[k];
+		}
+	}
 }
 
 /* The stored figures of every key the decision changed. */
@@ -749,12 +928,49 @@ snapshot(struct pol_counters *c, struct pol_decision *d)
 	}
 }
 
+static void
+trace_verdicts(const struct pol_decision *d, const struct pol_msg *m,
+    struct buf *why)
+{
+	char tr[TIMEFMT_LEN];
+	size_t i;
+
+	if (d->refuse != POL_V_NONE)
+		buf_printf(why, "message: refused: %s\n", d->reply);
+	for (i = 0; d->refuse == POL_V_NONE && i < d->nrcpt; i++) {
+		buf_printf(why, "verdict %s: ", m->rcpts[i]);
+		switch (d->rcpt[i].verdict) {
+		case POL_V_DEFER:
+			fmt_time(d->rcpt[i].release, tr, sizeof(tr));
+			buf_printf(why, "defer until %s", tr);
+			if (d->rcpt[i].use != NULL)
+				buf_printf(why, " (quota %s/%s, key %s)",
+				    d->rcpt[i].use->quota->policy->name,
+				    d->rcpt[i].use->quota->name,
+				    d->rcpt[i].use->key);
+			buf_addc(why, '\n');
+			break;
+		case POL_V_NONE:
+			buf_addstr(why, m->bypass ? "deliver now (released by "
+			    "an administrator, bypassing quotas)\n" :
+			    "deliver now\n");
+			break;
+		case POL_V_PASS:
+			buf_addstr(why, "deliver now (over a quota whose "
+			    "verdict is pass)\n");
+			break;
+		default:
+			buf_printf(why, "%s\n",
+			    pol_verdict_name(d->rcpt[i].verdict));
+		}
+	}
+}
+
 void
 pol_quota_decide(const struct pol_set *set, struct pol_counters *c,
     const struct pol_msg *m, int64_t now, bool commit,
     struct pol_decision *d, struct buf *why)
 {
-	char tr[TIMEFMT_LEN];
 	size_t i;
 
 	memset(d, 0, sizeof(*d));
@@ -767,37 +983,23 @@ pol_quota_decide(const struct pol_set *set, struct pol_counters *c,
 		buf_addstr(why, "quotas:\n");
 	for (i = 0; i < d->nuse; i++) {
 		eval_use(c, &d->use[i], m, now);
-		if (why != NULL)
-			trace_use(why, &d->use[i]);
+		if (m->bypass)
+			d->use[i].verdict = POL_V_NONE;
 	}
 	combine(d);
+	if (d->refuse == POL_V_NONE) {
+		index_uses(d);
+		place_all(c, d, m, now);
+	}
 	if (why != NULL) {
-		if (d->refuse != POL_V_NONE)
-			buf_printf(why, "message: refused: %s\n", d->reply);
-		for (i = 0; d->refuse == POL_V_NONE && i < d->nrcpt; i++) {
-			buf_printf(why, "verdict %s: ", m->rcpts[i]);
-			switch (d->rcpt[i].verdict) {
-			case POL_V_DEFER:
-				fmt_time(d->rcpt[i].release, tr, sizeof(tr));
-				buf_printf(why, "defer until %s\n", tr);
-				break;
-			case POL_V_NONE:
-				buf_addstr(why, "deliver now\n");
-				break;
-			case POL_V_PASS:
-				buf_addstr(why, "deliver now (over a quota "
-				    "whose verdict is pass)\n");
-				break;
-			default:
-				buf_printf(why, "%s\n",
-				    pol_verdict_name(d->rcpt[i].verdict));
-			}
-		}
+		for (i = 0; i < d->nuse; i++)
+			trace_use(why, &d->use[i]);
+		trace_verdicts(d, m, why);
 	}
 	if (!commit || d->refuse != POL_V_NONE)
 		return;
 	for (i = 0; i < d->nuse; i++)
-		apply(c, d, &d->use[i], m, now);
+		apply(c, &d->use[i], now);
 	snapshot(c, d);
 }
 
@@ -840,9 +1042,13 @@ pol_decision_clear(struct pol_decision *d)
 		free(d->use[i].key);
 		free(d->use[i].ri);
 		free(d->use[i].applied);
+		free(d->use[i].vw);
 	}
 	free(d->use);
 	free(d->rcpt);
 	free(d->rows);
+	free(d->resv);
+	free(d->ru);
+	free(d->ru0);
 	memset(d, 0, sizeof(*d));
 }

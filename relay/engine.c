@@ -382,13 +382,21 @@ use_state(const struct pol_use *u)
 static void
 log_use(const char *qid, const char *sender, const struct pol_use *u)
 {
-	char track[64], rel[TIMEFMT_LEN + 16] = "", t[TIMEFMT_LEN];
+	char track[64], rel[2 * TIMEFMT_LEN + 64] = "", t[TIMEFMT_LEN];
+	char t2[TIMEFMT_LEN];
 	double now = u->used + u->amount;
 
 	pol_track_format(u->quota, track, sizeof(track));
-	if (u->verdict == POL_V_DEFER && !u->never) {
+	if (u->verdict == POL_V_DEFER && !u->never && u->ndeferred > 0) {
 		time_rfc3339((time_t)u->release, t, sizeof(t));
-		snprintf(rel, sizeof(rel), " release=%s", t);
+		time_rfc3339((time_t)u->release_last, t2, sizeof(t2));
+		if (u->release_last != u->release)
+			snprintf(rel, sizeof(rel), " release=%s "
+			    "last_release=%s deferred=%zu", t, t2,
+			    u->ndeferred);
+		else
+			snprintf(rel, sizeof(rel), " release=%s deferred=%zu",
+			    t, u->ndeferred);
 	}
 	if (u->exempt)
 		log_info("queue_id=%s event=quota policy=%s quota_name=%s "

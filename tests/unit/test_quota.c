@@ -801,6 +801,191 @@ test_calendar(void)
 	tzset();
 }
 
+/* A message from sender to n recipients r0@d .. r{n-1}@d. */
+static void
+msg_many(const char *sender, size_t n, uint64_t size, int64_t now,
+    bool commit, bool bypass, struct pol_decision *d)
+{
+	static char names[600][16];
+	static const char *rv[600];
+	struct pol_msg m;
+	size_t i;
+
+	for (i = 0; i < n && i < 600; i++) {
+		snprintf(names[i], sizeof(names[i]), "r%zu@d.example", i);
+		rv[i] = names[i];
+	}
+	memset(&m, 0, sizeof(m));
+	m.client = &client4;
+	m.sender = sender;
+	m.rcpts = rv;
+	m.nrcpt = n;
+	m.size = size;
+	m.bypass = bypass;
+	pol_quota_decide(set, ctr, &m, now, commit, d, NULL);
+}
+
+/* How many of d's recipients leave at t (0: now). */
+static size_t
+leaving_at(const struct pol_decision *d, int64_t t)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->nrcpt; i++)
+		if ((d->rcpt[i].verdict == POL_V_DEFER ? d->rcpt[i].release :
+		    0) == t)
+			n++;
+	return n;
+}
+
+static void
+test_split(void)
+{
+	struct pol_policy *p;
+	struct pol_quota *q;
+	struct pol_decision d;
+	struct pol_counter_row *rows;
+	size_t i, nrows, inorder = 1;
+
+	/* 500 recipients under 100 per window leave 100 per window, in
+	 * order, over five windows */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	q = quota(p, "q", "Sender:user@domain", "3s", POL_UNIT_RECIPIENTS,
+	    100, POL_V_DEFER);
+	resolve();
+	msg_many("a@x", 500, 10, 3000, true, false, &d);
+	T_EQ_INT(d.refuse, POL_V_NONE, "split: 500 recipients are accepted");
+	T_EQ_INT(leaving_at(&d, 0), 100, "split: 100 now");
+	T_EQ_INT(leaving_at(&d, 3003), 100, "split: 100 in the 2nd window");
+	T_EQ_INT(leaving_at(&d, 3006), 100, "split: 100 in the 3rd");
+	T_EQ_INT(leaving_at(&d, 3009), 100, "split: 100 in the 4th");
+	T_EQ_INT(leaving_at(&d, 3012), 100, "split: 100 in the 5th");
+	for (i = 1; i < d.nrcpt; i++)
+		if ((d.rcpt[i].verdict == POL_V_DEFER ? d.rcpt[i].release :
+		    0) < (d.rcpt[i - 1].verdict == POL_V_DEFER ?
+		    d.rcpt[i - 1].release : 0))
+			inorder = 0;
+	T_EQ_INT(inorder, 1, "split: recipients leave in order");
+	T_EQ_INT(d.rcpt[450].nresv, 1, "split: a deferred one reserves once");
+	T_EQ_INT(d.resv[d.rcpt[450].resv0].start, 3012,
+	    "split: in its window");
+	T_EQ_INT(d.resv[d.rcpt[450].resv0].used[POL_UNIT_RECIPIENTS], 1,
+	    "split: one recipient");
+	T_EQ_INT(d.rcpt[450].max_defer, POL_MAX_DEFER_DEFAULT,
+	    "split: max-defer 5 days by default");
+	T_EQ_INT(d.rcpt[5].nresv, 0, "split: one going now reserves nothing");
+	T_EQ_INT(d.use[0].ndeferred, 400, "split: the use defers 400");
+	T_EQ_INT(d.use[0].release, 3003, "split: from the 2nd window");
+	T_EQ_INT(d.use[0].release_last, 3012, "split: to the 5th");
+	pol_decision_clear(&d);
+	/* the next message queues behind */
+	T_EQ_STR(outcome("a@x", "z@y", 1, 3001), "defer@3015",
+	    "split: the next message waits for the 6th window");
+
+	/* give back: the 4th window's 100 are deleted: 100 fit there again */
+	msg_many("a@x", 0, 1, 3001, false, false, &d);
+	pol_decision_clear(&d);
+	{
+		struct pol_counter_row r = { q->ident, "a@x", 3009,
+		    { 0, 1, 0 } };
+
+		for (i = 0; i < 100; i++) {
+			pol_counters_giveback(ctr, set, &r, 1, 3001, &rows,
+			    &nrows);
+			if (i == 99) {
+				T_EQ_INT(nrows, 5, "giveback: the key's windows"
+				    " to store, the emptied one gone");
+				T_EQ_INT(rows[3].start, 3012, "giveback: the "
+				    "5th follows the 3rd");
+			}
+			pol_rows_free(rows, nrows);
+		}
+		r.start = 3000;		/* started: spent */
+		pol_counters_giveback(ctr, set, &r, 1, 3001, &rows, &nrows);
+		T_EQ_INT(nrows, 0, "giveback: a window that started is spent");
+		pol_rows_free(rows, nrows);
+	}
+	T_EQ_STR(outcome("b@x", "z@y", 1, 3001), "none", "giveback: another "
+	    "key is not concerned");
+
+	/* a messages limit: one unit, never split */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 1,
+	    POL_V_DEFER);
+	resolve();
+	T_EQ_STR(outcome("a@x", "r1@y r2@y r3@y", 1, 1000), "none,none,none",
+	    "messages: 3 recipients, one message");
+	T_EQ_STR(outcome("a@x", "r1@y r2@y r3@y", 1, 1001),
+	    "defer@1010,defer@1010,defer@1010",
+	    "messages: the next leaves whole in the next window");
+
+	/* both: recipients split the message, which counts once */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	q = quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_RECIPIENTS,
+	    2, POL_V_DEFER);
+	T_OK(pol_quota_add_limit(q, POL_UNIT_MESSAGES, 1, 4, NULL, 0) == 0,
+	    "messages too");
+	resolve();
+	T_EQ_STR(outcome("a@x", "r1@y r2@y r3@y r4@y r5@y", 1, 1000),
+	    "none,none,defer@1010,defer@1010,defer@1020",
+	    "both: 2 recipients per window");
+	T_EQ_STR(outcome("a@x", "r6@y", 1, 1001), "defer@1020",
+	    "both: the next message goes with the first one's last portion"
+	    " (a message counts once, where it first leaves)");
+
+	/* a size limit on a Sender track: larger than it never fits, even
+	 * deferred; recipients do not multiply it */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_SIZE, 1000,
+	    POL_V_DEFER);
+	resolve();
+	T_EQ_STR(outcome("a@x", "r1@y r2@y", 1001, 1000), "refused:552",
+	    "size: can never fit");
+	T_EQ_STR(outcome("a@x", "r1@y r2@y r3@y", 600, 1000), "none,none,none",
+	    "size: once per message");
+	T_EQ_STR(outcome("a@x", "r1@y r2@y", 600, 1000),
+	    "defer@1010,defer@1010", "size: whole, next window");
+}
+
+static void
+test_smooth_and_bypass(void)
+{
+	struct pol_policy *p;
+	struct pol_quota *q;
+	struct pol_decision d;
+	char want[32];
+	int i;
+
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	q = quota(p, "q", "Sender:user@domain", "8s", POL_UNIT_MESSAGES, 4,
+	    POL_V_DEFER);
+	q->release = POL_RELEASE_SMOOTH;
+	resolve();
+	/* [800, 808): four now, the next four spread over [808, 816) */
+	for (i = 0; i < 4; i++)
+		T_EQ_STR(outcome("a@x", "r@y", 1, 800), "none", "smooth: now");
+	for (i = 0; i < 4; i++) {
+		snprintf(want, sizeof(want), "defer@%d", 808 + 2 * i);
+		T_EQ_STR(outcome("a@x", "r@y", 1, 801), want,
+		    "smooth: every 2 s");
+	}
+	T_EQ_STR(outcome("a@x", "r@y", 1, 801), "defer@816",
+	    "smooth: the window after starts at its start");
+
+	/* an administrator's release bypasses the quota: counted now */
+	msg_many("a@x", 3, 1, 801, true, true, &d);
+	T_EQ_INT(leaving_at(&d, 0), 3, "bypass: all now");
+	T_EQ_INT(d.refuse, POL_V_NONE, "bypass: not refused");
+	pol_decision_clear(&d);
+	T_EQ_STR(outcome("a@x", "r@y", 1, 802), "defer@818",
+	    "bypass: it was counted (in the current window, over)");
+}
+
 int
 main(void)
 {
@@ -819,6 +1004,8 @@ main(void)
 	test_calendar();
 	test_period_change();
 	test_backlog();
+	test_split();
+	test_smooth_and_bypass();
 	pol_set_free(&set);
 	pol_counters_free(&ctr);
 	return t_done();
