@@ -34,10 +34,39 @@ enum queue_state {
 #define QUEUE_F_8BITMIME	0x01	/* BODY=8BITMIME */
 #define QUEUE_F_SMTPUTF8	0x02	/* SMTPUTF8 */
 
+/*
+ * One window of one quota counter (policy/quota.h's pol_counter_row, as
+ * relay/ converts it).  As a recipient's reservation: what that recipient
+ * holds in window `start` of the counter (quota, key).
+ */
+struct queue_counter {
+	const char	*quota;		/* "policy/quota" */
+	const char	*key;		/* "a@b.example", "192.0.2.0/24" */
+	int64_t		 start;		/* window start; sliding: updated */
+	double		 used[3];	/* messages, recipients, bytes */
+};
+
+#define QUEUE_RF_BYPASS		0x01	/* released by an administrator,
+					   bypassing its quota */
+#define QUEUE_RESV_MAX		256	/* reservations per recipient */
+
+/*
+ * A recipient to store.  The quota fields are opaque to queue/ (relay/
+ * fills them in) and zero means none: quota and qkey say which quota and
+ * key hold a deferred recipient back, expire when it stops waiting (Unix
+ * seconds; 0 never), resv[0..nresv) the capacity it reserves.  Only a
+ * QUEUE_DEFERRED recipient may hold reservations.
+ */
 struct queue_rcpt_in {
 	const char		*addr;
 	enum queue_state	 state;
 	int64_t			 due;		/* Unix seconds */
+	const char		*quota;		/* "outbound/per-user" */
+	const char		*qkey;		/* "alice@example.com" */
+	int64_t			 expire;
+	unsigned		 rflags;	/* QUEUE_RF_* */
+	const struct queue_counter *resv;
+	size_t			 nresv;
 };
 
 /* A message as the SMTP session hands it to the store.  The caller keeps
@@ -87,6 +116,12 @@ struct queue_rcpt_info {
 	int64_t			 first_attempt;	/* 0: never tried */
 	int64_t			 last_attempt;	/* 0: never tried */
 	const char		*dsn_status;	/* "4.4.1", or NULL */
+	const char		*quota;		/* or NULL */
+	const char		*qkey;		/* or NULL */
+	int64_t			 expire;	/* 0: never */
+	unsigned		 rflags;	/* QUEUE_RF_* */
+	size_t			 nresv;		/* reservations it holds */
+	bool			 resv_bad;	/* they cannot be read */
 };
 
 /* A whole message but its body, for `queue show`. */
@@ -120,6 +155,10 @@ struct queue_pending {
 	const char		*sender;	/* "" for the null sender */
 	unsigned		 flags;		/* QUEUE_F_* */
 	uint64_t		 size;		/* of the body */
+	const char		*quota;		/* or NULL */
+	const char		*qkey;		/* or NULL */
+	int64_t			 expire;	/* 0: never */
+	unsigned		 rflags;	/* QUEUE_RF_* */
 };
 
 /* A recipient of a message loaded for delivery. */
@@ -133,6 +172,10 @@ struct queue_delivery_rcpt {
 	int64_t			 last_attempt;	/* 0: never tried */
 	const char		*last_reply;	/* or NULL */
 	const char		*dsn_status;	/* or NULL */
+	const char		*quota;		/* or NULL */
+	const char		*qkey;		/* or NULL */
+	int64_t			 expire;	/* 0: never */
+	unsigned		 rflags;	/* QUEUE_RF_* */
 };
 
 /* A message as the SMTP client needs it: envelope, body and every
@@ -148,15 +191,25 @@ struct queue_delivery {
 	size_t			 nrcpt;
 };
 
-/* A recipient an operation changed, so the scheduler can follow:
+/*
+ * A recipient an operation changed, so the scheduler can follow:
  * rcpt -1 with QUEUE_DONE means the whole message was deleted.  Called on
- * the writer thread inside the job; id lives only during the call, and the
- * callback must not call into the queue. */
+ * the writer thread inside the job; id and resv live only during the
+ * call, and the callback must not call into the queue.
+ *
+ * resv[0..nresv) are the reservations the recipient gave up by this
+ * change (it was QUEUE_DEFERRED and was held, deleted, released or
+ * requeued): relay/ gives that capacity back.  resv_bad: it had some but
+ * they could not be read (nothing to give back; worth a log line).
+ */
 struct queue_change {
 	const char		*id;
 	int			 rcpt;
 	enum queue_state	 state;		/* the new state */
 	int64_t			 due;
+	const struct queue_counter *resv;
+	size_t			 nresv;
+	bool			 resv_bad;
 };
 typedef void queue_change_cb(const struct queue_change *, void *arg);
 
@@ -202,6 +255,30 @@ int	queue_body(struct queue *, const char *id, char **body, size_t *len,
 	    const char **errstr);
 int	queue_stats(struct queue *, struct queue_stats *, const char **errstr);
 
+/* One recipient of a per-recipient listing (sluicectl queue --state
+ * deferred).  The strings live only during the callback. */
+struct queue_rcpt_row {
+	const char		*id;
+	int64_t			 arrival;
+	const char		*sender;	/* "" for the null sender */
+	int			 rcpt;		/* index within the message */
+	const char		*addr;
+	enum queue_state	 state;		/* never QUEUE_DONE */
+	int64_t			 due;
+	const char		*quota;		/* or NULL */
+	const char		*qkey;		/* or NULL */
+	int64_t			 expire;	/* 0: never */
+	unsigned		 rflags;	/* QUEUE_RF_* */
+	unsigned		 attempts;
+};
+typedef void queue_rcpt_list_cb(const struct queue_rcpt_row *, void *arg);
+/* cb once per recipient not done: state < 0 every pending state, else
+ * that one; sender NULL every sender, else those (without regard to
+ * case).  Ordered by due, arrival, id, index, in one snapshot.  The
+ * callback must not call queue_list_rcpts itself.  0 or -1. */
+int	queue_list_rcpts(struct queue *, int state, const char *sender,
+	    queue_rcpt_list_cb *cb, void *arg, const char **errstr);
+
 /*
  * Start-up load for the scheduler: cb once for every recipient not
  * QUEUE_DONE (held ones included), ordered by due, arrival, id, index, in
@@ -226,6 +303,11 @@ int	queue_txn_store(struct queue_txn *, const struct queue_msg *,
 /* 1 when deleted, 0 when there was no such message, -1 on error. */
 int	queue_txn_delete(struct queue_txn *, const char *id,
 	    const char **errstr);
+/* The same, telling cb (may be NULL) of every recipient deleted that was
+ * not done yet (its index, QUEUE_DONE, the reservations it gave up), then
+ * (id, -1, QUEUE_DONE). */
+int	queue_txn_delete_cb(struct queue_txn *, const char *id,
+	    queue_change_cb *cb, void *arg, const char **errstr);
 
 /*
  * Delivery outcomes for one recipient (rcpt: its index).  reply is the
@@ -233,7 +315,8 @@ int	queue_txn_delete(struct queue_txn *, const char *id,
  * either may be NULL; now is when the attempt ended.  -1 with *errstr also
  * when there is no such recipient (the message was deleted meanwhile).
  * A bounce is queue_txn_store of a new message with sender "" in the same
- * job.
+ * job.  Both forget the recipient's reservations (sending spent them:
+ * nothing is given back) and keep its quota and key for the record.
  */
 /* Delivered, bounced or given up: QUEUE_DONE.  When no recipient of the
  * message is pending any more, the message and its body are deleted in
@@ -252,8 +335,9 @@ int	queue_txn_rcpt_retry(struct queue_txn *, const char *id, int rcpt,
 /*
  * Administration.  Each returns how many recipients it changed (messages
  * for queue_txn_delete_sender), 0 when nothing matched, or -1; cb (may be
- * NULL) is told each change.  rcpt -1 means every recipient of the
- * message.  Senders match without regard to case; "" is the null sender.
+ * NULL) is told each change, with the reservations a recipient gave up
+ * (which are cleared).  rcpt -1 means every recipient of the message.
+ * Senders match without regard to case; "" is the null sender.
  */
 /* Pending (ready, deferred, retry) -> QUEUE_HOLD; due is kept. */
 int	queue_txn_rcpt_hold(struct queue_txn *, const char *id, int rcpt,
@@ -269,8 +353,26 @@ int	queue_txn_hold_sender(struct queue_txn *, const char *sender,
 	    queue_change_cb *cb, void *arg, const char **errstr);
 int	queue_txn_release_sender(struct queue_txn *, const char *sender,
 	    int64_t due, queue_change_cb *cb, void *arg, const char **errstr);
-/* Deletes every message of sender; cb is told (id, -1, QUEUE_DONE). */
+/* Deletes every message of sender; cb is told each recipient that was
+ * not done (as queue_txn_delete_cb), then (id, -1, QUEUE_DONE) for each
+ * message. */
 int	queue_txn_delete_sender(struct queue_txn *, const char *sender,
+	    queue_change_cb *cb, void *arg, const char **errstr);
+/*
+ * Moves recipient rcpt of message id on when its state is one of expect
+ * (a mask of 1u << QUEUE_xxx): state, due, quota, qkey, expire, rflags
+ * and resv become to's (to->addr is ignored), and cb (may be NULL) is
+ * told, with the reservations it held before.  This is how relay/ sends
+ * a released recipient through its quotas again, or ends a deferral.
+ * A done recipient is never revived (expect's QUEUE_DONE bit is
+ * ignored), and to->state may not be QUEUE_DONE: a recipient that is done
+ * goes through queue_txn_rcpt_done, after a requeue in the same job when
+ * its reservations are wanted.
+ * 1 when moved, 0 when there is no such recipient or it is in another
+ * state, -1 on error.
+ */
+int	queue_txn_rcpt_requeue(struct queue_txn *, const char *id, int rcpt,
+	    unsigned expect, const struct queue_rcpt_in *to,
 	    queue_change_cb *cb, void *arg, const char **errstr);
 
 /*
@@ -279,14 +381,7 @@ int	queue_txn_delete_sender(struct queue_txn *, const char *sender,
  * the counters that counted it, so that both are committed or neither.
  * Quota names and keys come from the network: any bytes but NUL.
  */
-/* One window of one quota counter (policy/quota.h's pol_counter_row, as
- * relay/ converts it). */
-struct queue_counter {
-	const char	*quota;		/* "policy/quota" */
-	const char	*key;		/* "a@b.example", "192.0.2.0/24" */
-	int64_t		 start;		/* window start; sliding: updated */
-	double		 used[3];	/* messages, recipients, bytes */
-};
+/* (struct queue_counter, one window of a counter, is defined above.) */
 /* Writer: for every (quota, key) present in rows, replaces all its stored
  * windows by the rows given for it (a row whose used[] are all 0 stores
  * nothing: it only clears).  Rows for one (quota, key) are adjacent; a

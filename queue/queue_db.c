@@ -98,7 +98,7 @@ db_pragma(struct queue_db *d, const char *path, const char *sql,
 }
 
 /*
- * Tables added after schema version 2 without a version step: the writer
+ * Tables added without a version step (at schema version 2): the writer
  * connection creates each one that is missing whenever it opens, so that a
  * database an older sluice wrote gains them and keeps working, and an
  * older sluice ignores them.  A database newer than this code is left
@@ -291,35 +291,11 @@ queue_db_exec(struct queue_db *d, const char *sql, const char **errstr)
 	return queue_db_rows(d, st, sql, NULL, NULL, errstr) == -1 ? -1 : 0;
 }
 
-/* queue_db_changes' callback and its argument. */
-struct db_change_cb {
-	queue_change_cb	*cb;
-	void		*arg;
-};
-
-static void
-db_change_row(sqlite3_stmt *st, void *arg)
-{
-	const struct db_change_cb *ccb = arg;
-	struct queue_change c;
-
-	c.id = (const char *)sqlite3_column_text(st, 0);
-	c.rcpt = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 :
-	    sqlite3_column_int(st, 1);
-	c.state = queue_state_col(st, 2);
-	c.due = sqlite3_column_int64(st, 3);
-	if (c.id != NULL)
-		ccb->cb(&c, ccb->arg);
-}
-
 int
 queue_db_changes(struct queue_db *d, sqlite3_stmt *st, const char *what,
     queue_change_cb *cb, void *arg, const char **errstr)
 {
-	struct db_change_cb ccb = { cb, arg };
-
-	return queue_db_rows(d, st, what, cb != NULL ? db_change_row : NULL,
-	    &ccb, errstr);
+	return queue_resv_changes(d, st, what, NULL, cb, arg, errstr);
 }
 
 const char *

@@ -14,6 +14,9 @@
  *   was under way), but its attempt is recorded.
  * - first_attempt is set once, by the first outcome; the scheduler's
  *   lifetime counts from it, so quota deferral never counts (DESIGN.md).
+ * - An outcome forgets the recipient's reservations: an attempt spent
+ *   them, there is nothing to give back.  Its quota and key stay, for the
+ *   record.
  * - Ownership: a pending row's strings belong to SQLite and live during
  *   the callback; a struct queue_delivery owns its body and strings.
  */
@@ -40,7 +43,8 @@ static const char sql_end_read[] = "COMMIT";
  */
 static const char sql_pending[] =
 	"SELECT r.msg_id, r.rcpt, r.addr, r.state, r.due, r.attempts,"
-	" r.first_attempt, m.arrival, m.sender, m.flags, m.size"
+	" r.first_attempt, m.arrival, m.sender, m.flags, m.size,"
+	" r.quota, r.qkey, r.expire, r.rflags"
 	" FROM recipients r CROSS JOIN messages m ON m.id = r.msg_id"
 	" WHERE r.state <> 4"
 	" ORDER BY r.due, m.arrival, r.msg_id, r.rcpt";
@@ -70,6 +74,10 @@ queue_load_pending(struct queue *q, queue_pending_cb *cb, void *arg,
 		p.sender = s ? (const char *)s : "";
 		p.flags = (unsigned)sqlite3_column_int64(st, 9);
 		p.size = (uint64_t)sqlite3_column_int64(st, 10);
+		p.quota = (const char *)sqlite3_column_text(st, 11);
+		p.qkey = (const char *)sqlite3_column_text(st, 12);
+		p.expire = sqlite3_column_int64(st, 13);	/* NULL: 0 */
+		p.rflags = (unsigned)sqlite3_column_int64(st, 14);
 		if (p.id != NULL)
 			cb(&p, arg);
 	}
@@ -131,7 +139,8 @@ delivery_rcpts(struct queue *q, struct delivery_priv *p, const char *id,
 	int rc;
 
 	if ((st = queue_db_stmt(&q->r, "SELECT rcpt, addr, state, due,"
-	    " attempts, first_attempt, last_attempt, last_reply, dsn_status"
+	    " attempts, first_attempt, last_attempt, last_reply, dsn_status,"
+	    " quota, qkey, expire, rflags"
 	    " FROM recipients WHERE msg_id = ?1 ORDER BY rcpt",
 	    errstr)) == NULL)
 		return -1;
@@ -150,6 +159,10 @@ delivery_rcpts(struct queue *q, struct delivery_priv *p, const char *id,
 		r->last_attempt = sqlite3_column_int64(st, 6);
 		r->last_reply = queue_strs_col(&p->strs, st, 7);
 		r->dsn_status = queue_strs_col(&p->strs, st, 8);
+		r->quota = queue_strs_col(&p->strs, st, 9);
+		r->qkey = queue_strs_col(&p->strs, st, 10);
+		r->expire = sqlite3_column_int64(st, 11);
+		r->rflags = (unsigned)sqlite3_column_int64(st, 12);
 	}
 	if (rc != SQLITE_DONE) {
 		*errstr = queue_db_err(&q->r, "queue: load recipients");
@@ -273,6 +286,7 @@ queue_txn_rcpt_done(struct queue_txn *txn, const char *id, int rcpt,
 	if (outcome_check(id, rcpt, errstr) == -1)
 		return -1;
 	if ((st = queue_db_stmt(d, "UPDATE recipients SET state = 4,"
+	    " resv = NULL,"
 	    " last_reply = ?3, dsn_status = ?4, last_attempt = ?5,"
 	    " first_attempt = coalesce(first_attempt, ?5)"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND state <> 4",
@@ -311,7 +325,7 @@ queue_txn_rcpt_retry(struct queue_txn *txn, const char *id, int rcpt,
 		return -1;
 	if ((st = queue_db_stmt(d, "UPDATE recipients"
 	    " SET state = CASE state WHEN 3 THEN 3 ELSE 2 END,"
-	    " attempts = attempts + 1, due = ?3, last_reply = ?4,"
+	    " resv = NULL, attempts = attempts + 1, due = ?3, last_reply = ?4,"
 	    " dsn_status = ?5, last_attempt = ?6,"
 	    " first_attempt = coalesce(first_attempt, ?6)"
 	    " WHERE msg_id = ?1 AND rcpt = ?2 AND state <> 4",

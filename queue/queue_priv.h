@@ -13,10 +13,11 @@
 
 #include <sqlite3.h>
 
+#include "../lib/buf.h"
 #include "queue.h"
 
 /* The version of the schema this code writes (PRAGMA user_version). */
-#define QUEUE_SCHEMA_VERSION	2
+#define QUEUE_SCHEMA_VERSION	3
 
 /* How long a connection waits for a lock held by another connection. */
 #define QUEUE_BUSY_MS		10000
@@ -76,10 +77,11 @@ int	queue_db_step(struct queue_db *, sqlite3_stmt *st, const char *what,
 typedef void queue_row_fn(sqlite3_stmt *, void *arg);
 int	queue_db_rows(struct queue_db *, sqlite3_stmt *st, const char *what,
 	    queue_row_fn *row, void *arg, const char **errstr);
-/* Steps an UPDATE or DELETE ... RETURNING id, rcpt, state, due (a cached
- * statement, bound) to its end, telling cb (may be NULL) of each row.  The
- * number of rows, or -1 with *errstr ("what: sqlite's message").  Resets
- * st either way. */
+/* Steps an UPDATE or DELETE ... RETURNING id, rcpt, state, due [, resv]
+ * (a cached statement, bound) to its end, telling cb (may be NULL) of each
+ * row; a fifth column is the resv blob the recipient gave up (a DELETE's
+ * RETURNING sees the old row).  The number of rows, or -1 with *errstr
+ * ("what: sqlite's message").  Resets st either way. */
 int	queue_db_changes(struct queue_db *, sqlite3_stmt *st, const char *what,
 	    queue_change_cb *cb, void *arg, const char **errstr);
 /* "WHAT: sqlite's message", in a thread-local buffer valid until the
@@ -103,6 +105,8 @@ _Static_assert(QUEUE_READY == 0 && QUEUE_DEFERRED == 1 &&
 
 /* Binds s, or NULL when s is NULL. */
 void	queue_bind_opt_text(sqlite3_stmt *, int col, const char *s);
+/* Binds t, or NULL when t is 0 (never). */
+void	queue_bind_opt_time(sqlite3_stmt *, int col, int64_t t);
 /* A state read from the database; an unknown one reads as QUEUE_HOLD, so
  * that nothing is sent until an administrator looks. */
 enum queue_state queue_state_col(sqlite3_stmt *, int col);
@@ -110,6 +114,43 @@ enum queue_state queue_state_col(sqlite3_stmt *, int col);
 /* queue_read.c: the stats query on either connection. */
 int	queue_db_stats(struct queue_db *, struct queue_stats *,
 	    const char **errstr);
+
+/* queue_resv.c: a recipient's reservations as the resv column holds
+ * them, and the changes that give them up. */
+
+/* Appends the encoding of resv[0..n) to out (cleared first).  0, or -1
+ * with *errstr when a quota or key is NULL, a value is not finite or n is
+ * past QUEUE_RESV_MAX. */
+int	queue_resv_encode(const struct queue_counter *resv, size_t n,
+	    struct buf *out, const char **errstr);
+/* Decodes blob[0..len) into *out (malloc'd, free it; NULL when *n is 0)
+ * whose quota and key point into blob.  0, or -1 with *errstr, *out NULL
+ * and *n 0 when the bytes are not an encoding. */
+int	queue_resv_decode(const void *blob, size_t len,
+	    struct queue_counter **out, size_t *n, const char **errstr);
+/* Binds r's quota, qkey, expire, rflags and resv (encoded into out,
+ * which the caller keeps until the step) to col .. col + 4, in the order
+ * of the columns.  0, or -1 with *errstr. */
+int	queue_bind_quota(sqlite3_stmt *, int col, const struct queue_rcpt_in *r,
+	    struct buf *out, const char **errstr);
+/* Checks a recipient's quota fields: reservations only on a deferred
+ * one, at most QUEUE_RESV_MAX, each with a quota and a key.  0 or -1. */
+int	queue_resv_check(const struct queue_rcpt_in *, const char **errstr);
+
+/* The reservations some recipients held before a change, for an UPDATE
+ * (its RETURNING sees only the new row). */
+struct queue_resv_old;
+/* Steps st (bound, cached: a SELECT of msg_id, rcpt, resv) to its end and
+ * keeps its rows in *old (NULL when there are none).  0, or -1 with
+ * *errstr. */
+int	queue_resv_collect(struct queue_db *, sqlite3_stmt *st,
+	    struct queue_resv_old **old, const char **errstr);
+void	queue_resv_old_free(struct queue_resv_old **);
+/* queue_db_changes for an UPDATE: each row is told with the reservations
+ * old (may be NULL) held for that recipient. */
+int	queue_resv_changes(struct queue_db *, sqlite3_stmt *st,
+	    const char *what, const struct queue_resv_old *old,
+	    queue_change_cb *cb, void *arg, const char **errstr);
 
 /* Strings copied out of result rows for a struct handed to the caller,
  * freed together with it. */

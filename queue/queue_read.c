@@ -105,6 +105,25 @@ detail_message(struct detail_priv *p, sqlite3_stmt *st, const char *id)
 		d->info.sender = "";
 }
 
+/* How many reservations the resv column at col holds. */
+static void
+detail_resv(struct queue_rcpt_info *r, sqlite3_stmt *st, int col)
+{
+	struct queue_counter *v = NULL;
+	const void *blob;
+	const char *err;
+
+	r->nresv = 0;
+	r->resv_bad = false;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return;
+	blob = sqlite3_column_blob(st, col);
+	if (queue_resv_decode(blob, (size_t)sqlite3_column_bytes(st, col), &v,
+	    &r->nresv, &err) == -1)
+		r->resv_bad = true;
+	free(v);
+}
+
 /* One recipient row; the columns are NULL for a message without any. */
 static void
 detail_rcpt(struct detail_priv *p, sqlite3_stmt *st)
@@ -124,6 +143,11 @@ detail_rcpt(struct detail_priv *p, sqlite3_stmt *st)
 	r->first_attempt = sqlite3_column_int64(st, 16);	/* NULL: 0 */
 	r->last_attempt = sqlite3_column_int64(st, 17);
 	r->dsn_status = queue_strs_col(&p->strs, st, 18);
+	r->quota = queue_strs_col(&p->strs, st, 19);
+	r->qkey = queue_strs_col(&p->strs, st, 20);
+	r->expire = sqlite3_column_int64(st, 21);	/* NULL: 0 */
+	r->rflags = (unsigned)sqlite3_column_int64(st, 22);
+	detail_resv(r, st, 23);
 	d->info.nrcpt++;
 	d->info.nstate[r->state]++;
 	if (r->state != QUEUE_DONE) {
@@ -146,7 +170,8 @@ queue_show(struct queue *q, const char *id, struct queue_detail **dp,
 	    " m.client_addr, m.client_name, m.client_helo, m.client_proto,"
 	    " m.peer_addr, m.peer_helo, m.sasl_user, m.size,"
 	    " r.addr, r.state, r.due, r.attempts, r.last_reply,"
-	    " r.first_attempt, r.last_attempt, r.dsn_status"
+	    " r.first_attempt, r.last_attempt, r.dsn_status,"
+	    " r.quota, r.qkey, r.expire, r.rflags, r.resv"
 	    " FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id"
 	    " WHERE m.id = ?1 ORDER BY r.rcpt", errstr)) == NULL)
 		return -1;
@@ -222,6 +247,63 @@ queue_body(struct queue *q, const char *id, char **body, size_t *len,
 	*len = n;
 	queue_db_reset(st);
 	return 1;
+}
+
+/* The pending recipients in due order, as sql_pending (queue_delivery.c)
+ * walks them, filtered. */
+static const char sql_list_rcpts[] =
+	"SELECT r.msg_id, m.arrival, m.sender, r.rcpt, r.addr, r.state,"
+	" r.due, r.quota, r.qkey, r.expire, r.rflags, r.attempts"
+	" FROM recipients r CROSS JOIN messages m ON m.id = r.msg_id"
+	" WHERE r.state <> 4 AND (?1 < 0 OR r.state = ?1)"
+	" AND (?2 IS NULL OR m.sender = ?2 COLLATE NOCASE)"
+	" ORDER BY r.due, m.arrival, r.msg_id, r.rcpt";
+
+/* queue_list_rcpts' callback and its argument. */
+struct rcpt_list_cb {
+	queue_rcpt_list_cb	*cb;
+	void			*arg;
+};
+
+static void
+read_rcpt_row(sqlite3_stmt *st, void *arg)
+{
+	const struct rcpt_list_cb *lcb = arg;
+	struct queue_rcpt_row r;
+	const unsigned char *s;
+
+	r.id = (const char *)sqlite3_column_text(st, 0);
+	r.arrival = sqlite3_column_int64(st, 1);
+	s = sqlite3_column_text(st, 2);
+	r.sender = s ? (const char *)s : "";
+	r.rcpt = sqlite3_column_int(st, 3);
+	s = sqlite3_column_text(st, 4);
+	r.addr = s ? (const char *)s : "";
+	r.state = queue_state_col(st, 5);
+	r.due = sqlite3_column_int64(st, 6);
+	r.quota = (const char *)sqlite3_column_text(st, 7);
+	r.qkey = (const char *)sqlite3_column_text(st, 8);
+	r.expire = sqlite3_column_int64(st, 9);	/* NULL: 0 */
+	r.rflags = (unsigned)sqlite3_column_int64(st, 10);
+	r.attempts = (unsigned)sqlite3_column_int(st, 11);
+	if (r.id != NULL)
+		lcb->cb(&r, lcb->arg);
+}
+
+int
+queue_list_rcpts(struct queue *q, int state, const char *sender,
+    queue_rcpt_list_cb *cb, void *arg, const char **errstr)
+{
+	struct rcpt_list_cb lcb = { cb, arg };
+	sqlite3_stmt *st;
+
+	if ((st = queue_db_stmt(&q->r, sql_list_rcpts, errstr)) == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, state < 0 ? -1 : state);
+	if (sender != NULL)
+		sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+	return queue_db_rows(&q->r, st, "queue: list recipients",
+	    read_rcpt_row, &lcb, errstr) == -1 ? -1 : 0;
 }
 
 int

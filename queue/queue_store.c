@@ -68,9 +68,25 @@ static const char *const queue_schema_v2[] = {
 	NULL
 };
 
+/*
+ * Version 2 -> 3: what holds a deferred recipient back (the quota and key
+ * relay/ names, opaque here), when it stops waiting, the capacity it
+ * reserves (queue_resv.c's encoding) and its flags (QUEUE_RF_*).  Old rows
+ * read NULL and 0: nothing.
+ */
+static const char *const queue_schema_v3[] = {
+	"ALTER TABLE recipients ADD COLUMN quota TEXT",
+	"ALTER TABLE recipients ADD COLUMN qkey TEXT",
+	"ALTER TABLE recipients ADD COLUMN expire INTEGER",
+	"ALTER TABLE recipients ADD COLUMN resv BLOB",
+	"ALTER TABLE recipients ADD COLUMN rflags INTEGER NOT NULL DEFAULT 0",
+	NULL
+};
+
 static const char *const *const queue_migrations[QUEUE_SCHEMA_VERSION] = {
 	queue_schema_v1,
 	queue_schema_v2,
+	queue_schema_v3,
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
@@ -258,12 +274,15 @@ store_check_msg(const struct queue_msg *m, const char **errstr)
 		*errstr = "queue: message without sender, recipients or body";
 		return -1;
 	}
-	for (i = 0; i < m->nrcpt; i++)
+	for (i = 0; i < m->nrcpt; i++) {
 		if (m->rcpts[i].addr == NULL ||
 		    (unsigned)m->rcpts[i].state > QUEUE_DONE) {
 			*errstr = "queue: recipient without address or state";
 			return -1;
 		}
+		if (queue_resv_check(&m->rcpts[i], errstr) == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -342,29 +361,49 @@ store_message_row(struct queue_txn *txn, const struct queue_msg *m,
 	return 0;
 }
 
+void
+queue_bind_opt_time(sqlite3_stmt *st, int col, int64_t t)
+{
+	if (t == 0)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_int64(st, col, t);
+}
+
 static int
 store_rcpt_rows(struct queue_txn *txn, const struct queue_msg *m,
     const char **errstr)
 {
 	struct queue_db *d = &txn->q->w;
+	const struct queue_rcpt_in *r;
+	struct buf resv = BUF_INIT;
 	sqlite3_stmt *st;
 	size_t i;
+	int rc = 0;
 
-	for (i = 0; i < m->nrcpt; i++) {
+	for (i = 0; i < m->nrcpt && rc == 0; i++) {
+		r = &m->rcpts[i];
 		if ((st = queue_db_stmt(d, "INSERT INTO recipients (msg_id,"
-		    " rcpt, addr, state, due) VALUES (?1, ?2, ?3, ?4, ?5)",
-		    errstr)) == NULL)
-			return -1;
+		    " rcpt, addr, state, due, quota, qkey, expire, rflags,"
+		    " resv) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		    errstr)) == NULL) {
+			rc = -1;
+			break;
+		}
 		sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-		sqlite3_bind_text(st, 3, m->rcpts[i].addr, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 4, (int)m->rcpts[i].state);
-		sqlite3_bind_int64(st, 5, m->rcpts[i].due);
-		if (queue_db_step(d, st, "queue: store recipient",
+		sqlite3_bind_text(st, 3, r->addr, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, (int)r->state);
+		sqlite3_bind_int64(st, 5, r->due);
+		if (queue_bind_quota(st, 6, r, &resv, errstr) == -1) {
+			queue_db_reset(st);
+			rc = -1;
+		} else if (queue_db_step(d, st, "queue: store recipient",
 		    errstr) == -1)
-			return -1;
+			rc = -1;
 	}
-	return 0;
+	buf_free(&resv);
+	return rc;
 }
 
 int
@@ -378,20 +417,4 @@ queue_txn_store(struct queue_txn *txn, const struct queue_msg *m,
 	    store_rcpt_rows(txn, m, errstr) == -1)
 		return -1;
 	return 0;
-}
-
-int
-queue_txn_delete(struct queue_txn *txn, const char *id, const char **errstr)
-{
-	struct queue_db *d = &txn->q->w;
-	sqlite3_stmt *st;
-	int n;
-
-	if ((st = queue_db_stmt(d, "DELETE FROM messages WHERE id = ?1",
-	    errstr)) == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if ((n = queue_db_step(d, st, "queue: delete message", errstr)) == -1)
-		return -1;
-	return n > 0 ? 1 : 0;
 }

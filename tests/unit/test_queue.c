@@ -190,10 +190,10 @@ static const char full_body[] =
 	"\xff\xfe binary\r\n";
 
 static const struct queue_rcpt_in full_rcpts[] = {
-	{ "a@example.net", QUEUE_READY, 1000 },
-	{ "b@example.org", QUEUE_DEFERRED, 5000 },
-	{ "c@example.com", QUEUE_HOLD, 3000 },
-	{ "d@example.com", QUEUE_DONE, 100 },
+	{ .addr = "a@example.net", .state = QUEUE_READY, .due = 1000 },
+	{ .addr = "b@example.org", .state = QUEUE_DEFERRED, .due = 5000 },
+	{ .addr = "c@example.com", .state = QUEUE_HOLD, .due = 3000 },
+	{ .addr = "d@example.com", .state = QUEUE_DONE, .due = 100 },
 };
 
 static void
@@ -221,7 +221,7 @@ full_msg(struct queue_msg *m, const char *id)
 }
 
 static const struct queue_rcpt_in one_rcpt[] = {
-	{ "x@example.net", QUEUE_READY, 10 },
+	{ .addr = "x@example.net", .state = QUEUE_READY, .due = 10 },
 };
 
 static void
@@ -471,7 +471,8 @@ static void
 test_list_stats(struct queue *q, struct queue_writer *w)
 {
 	struct queue_rcpt_in r2[] = {
-		{ "p@x", QUEUE_RETRY, 700 }, { "q@x", QUEUE_DONE, 5 },
+		{ .addr = "p@x", .state = QUEUE_RETRY, .due = 700 },
+		{ .addr = "q@x", .state = QUEUE_DONE, .due = 5 },
 	};
 	struct queue_msg a, b, c;
 	struct listing l;
@@ -871,7 +872,8 @@ static void
 make_leftovers(struct queue_writer *w, char done_id[QUEUE_ID_SIZE])
 {
 	static const struct queue_rcpt_in done_rcpts[] = {
-		{ "a@x", QUEUE_DONE, 0 }, { "b@x", QUEUE_DONE, 0 },
+		{ .addr = "a@x", .state = QUEUE_DONE, .due = 0 },
+		{ .addr = "b@x", .state = QUEUE_DONE, .due = 0 },
 	};
 	struct queue_msg m;
 	struct job j = { 0 };

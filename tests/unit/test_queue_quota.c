@@ -5,7 +5,6 @@
  * operations run in one job; the state is read back with the start-up
  * loads and compared as one line of text ("quota|key|start|m/r/b ...").
  */
-#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +54,6 @@ struct job {
 	const struct op	*ops;
 	int		 nop;
 	int		 rc[8];		/* each operation's result */
-	sem_t		 done;
 	int		 job_rc;
 	char		 err[256];
 };
@@ -95,16 +93,6 @@ ops_job(struct queue_txn *txn, void *arg, const char **errstr)
 	return 0;
 }
 
-static void
-ops_done(void *arg, int rc, const char *errstr)
-{
-	struct job *j = arg;
-
-	j->job_rc = rc;
-	snprintf(j->err, sizeof(j->err), "%s", errstr ? errstr : "");
-	sem_post(&j->done);
-}
-
 /* Runs ops in one job and waits for its commit: the job's result. */
 static int
 run_ops(struct tq *t, struct job *j, const struct op *ops, int nop)
@@ -112,11 +100,7 @@ run_ops(struct tq *t, struct job *j, const struct op *ops, int nop)
 	memset(j, 0, sizeof(*j));
 	j->ops = ops;
 	j->nop = nop;
-	sem_init(&j->done, 0, 0);
-	queue_writer_submit(t->w, ops_job, ops_done, j);
-	while (sem_wait(&j->done) == -1)
-		;	/* EINTR */
-	sem_destroy(&j->done);
+	j->job_rc = tq_run(t, ops_job, j, j->err, sizeof(j->err));
 	return j->job_rc;
 }
 
@@ -133,24 +117,6 @@ run1(struct tq *t, const struct op *o)
 
 /* ---- reading the state back as text ---- */
 
-struct dump {
-	char	s[1024];
-	size_t	len;
-};
-
-static void
-dump_add(struct dump *d, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (d->len + n + 2 >= sizeof(d->s))
-		return;
-	if (d->len > 0)
-		d->s[d->len++] = ' ';
-	memcpy(d->s + d->len, s, n + 1);
-	d->len += n;
-}
-
 static void
 counter_cb(const struct queue_counter *c, void *arg)
 {
@@ -158,7 +124,7 @@ counter_cb(const struct queue_counter *c, void *arg)
 
 	snprintf(line, sizeof(line), "%s|%s|%lld|%g/%g/%g", c->quota, c->key,
 	    (long long)c->start, c->used[0], c->used[1], c->used[2]);
-	dump_add(arg, line);
+	tq_text_add(arg, line);
 }
 
 static void
@@ -168,12 +134,12 @@ override_cb(const struct queue_override *o, void *arg)
 
 	snprintf(line, sizeof(line), "%s|%d|%llu|%lld", o->key, o->kind,
 	    (unsigned long long)o->limit, (long long)o->set_at);
-	dump_add(arg, line);
+	tq_text_add(arg, line);
 }
 
 /* The stored counters as one line; "ERROR" when the load fails. */
 static const char *
-counters(struct tq *t, struct dump *d)
+counters(struct tq *t, struct tq_text *d)
 {
 	const char *err = NULL;
 
@@ -184,7 +150,7 @@ counters(struct tq *t, struct dump *d)
 }
 
 static const char *
-overrides(struct tq *t, struct dump *d)
+overrides(struct tq *t, struct tq_text *d)
 {
 	const char *err = NULL;
 
@@ -217,7 +183,7 @@ test_set(void)
 	const struct op ops2[] = { SET_(replace), SET_(other) };
 	const struct op op_zero[] = { SET_(zero) };
 	const struct op op_empty[] = { { .kind = OP_SET, .rows = none } };
-	struct dump d;
+	struct tq_text d;
 	struct job j;
 	struct tq t;
 
@@ -260,7 +226,7 @@ test_set_many(void)
 		{ "q1", "bob@example.com", 40, { 5, 5, 500 } },
 	};
 	const struct op ops[] = { SET_(before), SET_(rows) };
-	struct dump d;
+	struct tq_text d;
 	struct job j;
 	struct tq t;
 
@@ -315,7 +281,7 @@ test_set_errors(void)
 		"queue: quota override without key",
 	};
 	char name[64];
-	struct dump d;
+	struct tq_text d;
 	struct job j;
 	struct tq t;
 	size_t i;
@@ -353,7 +319,7 @@ test_delete(void)
 	const struct op del_again[] = { DEL_("q1", "a") };
 	const struct op del_all[] = { DEL_(NULL, "a") };
 	const struct op del_none[] = { DEL_(NULL, "nobody") };
-	struct dump d;
+	struct tq_text d;
 	struct job j;
 	struct tq t;
 
@@ -387,7 +353,7 @@ test_hostile_keys(void)
 	const struct op del_pct[] = { DEL_(NULL, "%") };
 	const struct op del_us[] = { DEL_("q\"x", "_") };
 	const struct op oset[] = { OSET_("') --", QUEUE_OVR_EXEMPT, 0, 5) };
-	struct dump d;
+	struct tq_text d;
 	struct job j;
 	struct tq t;
 
@@ -422,7 +388,7 @@ test_overrides(void)
 		OSET_("alice@example.com", QUEUE_OVR_LIMIT, 7, 2001),
 	};
 	const struct op clear[] = { OCLR_("bob@example.com") };
-	struct dump d;
+	struct tq_text d;
 	struct job j;
 	struct tq t;
 
@@ -455,7 +421,7 @@ test_overrides(void)
 }
 
 static const struct queue_rcpt_in one_rcpt[] = {
-	{ "x@example.net", QUEUE_READY, 10 },
+	{ .addr = "x@example.net", .state = QUEUE_READY, .due = 10 },
 };
 
 static void
@@ -494,7 +460,7 @@ test_atomic(void)
 		{ "q", "192.0.2.7", 3600, { 1, 1, 20 } },
 	};
 	struct queue_msg m1, m2;
-	struct dump d;
+	struct tq_text d;
 	struct job j;
 	struct tq t;
 
@@ -587,24 +553,10 @@ objects(const char *dir, char *out, size_t outsz, int *version)
 	sqlite3_close(db);
 }
 
-static int
-sql(const char *dir, const char *stmts)
-{
-	char path[300];
-	sqlite3 *db = NULL;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/queue.db", dir);
-	rc = sqlite3_open(path, &db) == SQLITE_OK &&
-	    sqlite3_exec(db, stmts, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
-	sqlite3_close(db);
-	return rc;
-}
-
 /*
- * A database the previous sluice wrote (schema 2, no quota tables) gains
- * them at open and keeps its messages and version; a newer one is refused
- * and not written.
+ * A database without the quota tables (as sluice wrote them at schema 2)
+ * gains them at open and keeps its messages and version; a newer one is
+ * refused and not written.
  */
 static void
 test_old_database(void)
@@ -615,7 +567,7 @@ test_old_database(void)
 	const struct op set[] = { SET_(rows) };
 	struct queue_msg m;
 	struct queue *q = NULL;
-	struct dump d;
+	struct tq_text d;
 	struct job j;
 	struct tq t;
 	const char *err = NULL;
@@ -633,11 +585,12 @@ test_old_database(void)
 		run_ops(&t, &j, store, 1);
 		tq_close(&t);
 	}
-	T_EQ_INT(sql(t.dir, "DROP TABLE quota_counter;"
-	    " DROP TABLE quota_override;"), 0, "old: a version 2 database");
+	T_EQ_INT(tq_sql(t.dir, "DROP TABLE quota_counter;"
+	    " DROP TABLE quota_override;"), 0,
+	    "old: a database without the quota tables");
 	objects(t.dir, objs, sizeof(objs), &version);
 	T_EQ_STR(objs, "", "old: without quota tables");
-	T_EQ_INT(version, 2, "old: at version 2");
+	T_EQ_INT(version, QUEUE_SCHEMA_VERSION, "old: at this version");
 	if (tq_open(&t, "old") == -1) {
 		T_OK(0, "old: opens");
 		return;
@@ -652,7 +605,7 @@ test_old_database(void)
 	T_EQ_STR(counters(&t, &d), "q|a|1|1/2/3", "old: counters stored");
 	tq_close(&t);
 
-	T_EQ_INT(sql(t.dir, "DROP TABLE quota_counter;"
+	T_EQ_INT(tq_sql(t.dir, "DROP TABLE quota_counter;"
 	    " DROP TABLE quota_override; PRAGMA user_version=99;"), 0,
 	    "newer: a database from a later sluice");
 	T_EQ_INT(queue_open(&q, t.dir, &err), -1, "newer: refused");
