@@ -286,7 +286,7 @@ api_query(struct evhttp_request *req, const char *allowed,
 static void
 api_list(struct api *api, struct evhttp_request *req)
 {
-	struct buf json = BUF_INIT;
+	struct buf json = BUF_INIT, rcpts = BUF_INIT;
 	struct api_list_ctx c = { &json, 0, 0, API_LIST_DEFAULT, false };
 	struct api_query qa = { -1, NULL, API_LIST_DEFAULT };
 	const char *errstr, *msg;
@@ -298,17 +298,26 @@ api_list(struct api *api, struct evhttp_request *req)
 	}
 	c.limit = qa.limit;
 	buf_addstr(&json, "{\"messages\":[");
+	/* deferred mail also one row per recipient, with its quota */
 	if (queue_list(api->deps.queue, qa.state, qa.sender, api_list_row, &c,
-	    &errstr) == -1) {
+	    &errstr) == -1 || (qa.state == QUEUE_DEFERRED &&
+	    api_list_rcpts(api, &rcpts, qa.state, qa.sender, qa.limit,
+	    &c.truncated, &errstr) == -1)) {
 		log_err("event=api-error what=list error=\"%s\"", errstr);
 		api_error(req, 500, errstr);
 	} else {
 		buf_printf(&json, "],\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
-		    ",\"truncated\":%s}", c.count, c.bytes,
+		    ",\"truncated\":%s", c.count, c.bytes,
 		    c.truncated ? "true" : "false");
+		if (rcpts.len > 0) {
+			buf_addc(&json, ',');
+			buf_add(&json, rcpts.data, rcpts.len);
+		}
+		buf_addc(&json, '}');
 		api_reply(req, 200, &json);
 	}
 	free(qa.sender);
+	buf_free(&rcpts);
 	buf_free(&json);
 }
 
@@ -330,6 +339,20 @@ api_json_rcpt(struct buf *b, const struct queue_rcpt_info *r)
 	api_json_str(b, r->last_reply);
 	buf_addstr(b, ",\"dsn_status\":");
 	api_json_str(b, r->dsn_status);
+	/* what a quota did: who defers it, when it gives up, a release past
+	 * its quota, what it reserves */
+	buf_addstr(b, ",\"quota\":");
+	api_json_str(b, r->quota);
+	buf_addstr(b, ",\"key\":");
+	api_json_str(b, r->qkey);
+	buf_addstr(b, ",\"expire\":");
+	api_json_time_or_null(b, r->expire);
+	buf_printf(b, ",\"bypass\":%s,\"reservations\":",
+	    r->rflags & QUEUE_RF_BYPASS ? "true" : "false");
+	if (r->resv_bad)	/* unreadable: none can be given back */
+		buf_addstr(b, "null");
+	else
+		buf_printf(b, "%zu", r->nresv);
 	buf_addc(b, '}');
 }
 

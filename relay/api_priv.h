@@ -11,6 +11,7 @@
 
 #include <sys/queue.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <event2/http.h>
@@ -84,6 +85,14 @@ void	api_op_start(struct api *, struct evhttp_request *, enum api_action,
  * their results are still logged, but nobody is told. */
 void	api_ops_orphan(struct api *);
 
+/* api_rcpts.c: the per-recipient part of GET /v1/queue?state=S (deferred
+ * mail): "recipients":[...],"recipient_count":N appended to json (no
+ * comma before), each pending recipient in state of sender's messages
+ * (NULL: every sender), at most limit of them (*truncated set when there
+ * were more).  0, or -1 with *errstr. */
+int	api_list_rcpts(struct api *, struct buf *json, int state,
+	    const char *sender, uint64_t limit, bool *truncated,
+	    const char **errstr);
 /* api_policy.c: GET /v1/quotas, POST /v1/quotas/set|exempt|clear (rest is
  * what follows "/v1/quotas": "" or "/set" ...). */
 void	api_quotas(struct api *, struct evhttp_request *, const char *rest);

@@ -318,6 +318,9 @@ ctl_print_list(FILE *f, const struct ctl_json *j, bool filtered,
 		*errstr = "unexpected queue JSON";
 		return -1;
 	}
+	/* deferred mail: a line per recipient, with the quota that holds it */
+	if (filtered && ctl_json_get(j, "recipients") != NULL)
+		return ctl_print_rcpts(f, j, now, errstr);
 	/* as mailq, but an empty answer to a filter is not an empty queue */
 	if (list->n == 0 && ctl_u64(j, "count") == 0) {
 		fputs(filtered ? "no messages match\n" :
@@ -441,8 +444,43 @@ ctl_due_label(const char *state)
 	return NULL;	/* hold: until released; done: never */
 }
 
-/* One line per recipient: address, state, when it is due, attempts; and
- * a second one with the last attempt and its reply, once there was one. */
+/* What a quota did to a recipient: the quota and key that defer it and
+ * when it gives up, or that an administrator sent it past its quota. */
+static void
+ctl_show_quota(FILE *f, const struct ctl_json *r, const char *state)
+{
+	const char *due = ctl_json_str(r, "due"), *quota, *key, *expire;
+
+	if (ctl_json_bool(r, "bypass"))
+		fprintf(f, "%-12sreleased by an administrator, bypassing its "
+		    "quota\n", "");
+	quota = ctl_json_str(r, "quota");
+	key = ctl_json_str(r, "key");
+	expire = ctl_json_str(r, "expire");
+	if (state == NULL || strcmp(state, "deferred") != 0 || due == NULL ||
+	    (quota == NULL && expire == NULL))
+		return;
+	fprintf(f, "%-12sdeferred until ", "");
+	ctl_put(f, due);
+	if (quota != NULL) {
+		fputs(" by quota ", f);
+		ctl_put(f, quota);
+	}
+	if (key != NULL) {
+		fputs(" key ", f);
+		ctl_put(f, key);
+	}
+	if (expire != NULL) {
+		fputs(" (gives up ", f);
+		ctl_put(f, expire);
+		fputc(')', f);
+	}
+	fputc('\n', f);
+}
+
+/* One line per recipient: address, state, when it is due, attempts; what
+ * a quota did to it; and a line with the last attempt and its reply, once
+ * there was one. */
 static void
 ctl_show_rcpt(FILE *f, const struct ctl_json *r, int64_t now)
 {
@@ -466,6 +504,7 @@ ctl_show_rcpt(FILE *f, const struct ctl_json *r, int64_t now)
 		}
 	}
 	fprintf(f, "  attempts %" PRIu64 "\n", ctl_u64(r, "attempts"));
+	ctl_show_quota(f, r, state);
 	last = ctl_json_str(r, "last_attempt");
 	reply = ctl_json_str(r, "last_reply");
 	dsn = ctl_json_str(r, "dsn_status");

@@ -89,6 +89,10 @@ ctl_print_fn	ctl_print_queue;
 ctl_print_fn	ctl_print_queue_filtered;
 ctl_print_fn	ctl_print_show;
 ctl_print_fn	ctl_print_op;
+/* ctl_print_rcpts.c: a listing's recipients (GET /v1/queue?state=
+ * deferred): a line per recipient with the quota and key that hold it
+ * and when it leaves. */
+ctl_print_fn	ctl_print_rcpts;
 /* ctl_print_policy.c: the quota report, an override's confirmation,
  * and explain's trace followed by each recipient's outcome. */
 ctl_print_fn	ctl_print_quota;

@@ -33,11 +33,13 @@
 
 /*
  * The options of a command, read anywhere after the command word (and
- * --json before it too): --json, --state S, --sender A, -h/--help.
+ * --json before it too): --json, --state S, --sender A, --now,
+ * -h/--help.
  */
 struct ctl_opts {
 	bool		 json;
 	bool		 help;
+	bool		 now;		/* queue release --now */
 	const char	*state;
 	const char	*sender;
 	const char	*conf;		/* check -c FILE */
@@ -60,12 +62,24 @@ ctl_usage(FILE *f)
 	    "                                   list the queue (S: ready,"
 	    " deferred,\n"
 	    "                                   retry, hold; A: <> for the"
-	    " null sender)\n"
+	    " null sender);\n"
+	    "                                   deferred: each recipient, the"
+	    " quota and\n"
+	    "                                   key that hold it, when it"
+	    " leaves\n"
 	    "  queue show ID [--json]           one message and its"
 	    " recipients\n"
 	    "  queue cat ID                     the stored message, raw\n"
 	    "  queue hold ID...|--sender A      keep messages from delivery\n"
-	    "  queue release ID...|--sender A   held messages: due now\n"
+	    "  queue release [--now] ID...|--sender A\n"
+	    "                                   a held message goes through"
+	    " its quotas\n"
+	    "                                   again (it may be deferred);"
+	    " --now sends\n"
+	    "                                   it now, deferred mail too,"
+	    " bypassing\n"
+	    "                                   quotas (logged, and shown by"
+	    " queue show)\n"
 	    "  queue delete ID...|--sender A    remove messages\n"
 	    "  queue flush                      what waits for a retry: due"
 	    " now\n"
@@ -161,6 +175,10 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 			o->help = true;
 			continue;
 		}
+		if (strcmp(argv[i], "--now") == 0) {
+			o->now = true;
+			continue;
+		}
 		rc = ctl_opt(argc, argv, &i, "--state", &o->state);
 		if (rc == 0)
 			rc = ctl_opt(argc, argv, &i, "--sender", &o->sender);
@@ -181,8 +199,8 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 }
 
 /* Refuses the options cmd does not take (allowed holds j for --json, t
- * for --state, s for --sender, c for -c, k for --key, x for explain's
- * options); 0, or -1 after a usage message. */
+ * for --state, s for --sender, n for --now, c for -c, k for --key, x for
+ * explain's options); 0, or -1 after a usage message. */
 static int
 ctl_opts_allow(const struct ctl_opts *o, const char *allowed,
     const char *cmd)
@@ -195,6 +213,8 @@ ctl_opts_allow(const struct ctl_opts *o, const char *allowed,
 		bad = "--state";
 	else if (o->sender != NULL && strchr(allowed, 's') == NULL)
 		bad = "--sender";
+	else if (o->now && strchr(allowed, 'n') == NULL)
+		bad = "--now";
 	else if (o->conf != NULL && strchr(allowed, 'c') == NULL)
 		bad = "-c";
 	if (bad == NULL)
@@ -443,7 +463,7 @@ ctl_op_ids(struct ctl *c, const struct ctl_opts *o, const char *action)
 	char *path;
 	int i, rc = 0, crc = 0;
 
-	buf_printf(&suffix, "/%s", action);
+	buf_printf(&suffix, "/%s%s", action, o->now ? "?now=1" : "");
 	buf_addc(&json, '[');
 	for (i = 0; i < o->nargs && crc != -2; i++) {
 		ctl_id_fold(o->args[i]);
@@ -484,6 +504,8 @@ ctl_op_all(struct ctl *c, const struct ctl_opts *o, const char *action)
 		buf_addstr(&path, "?sender=");
 		ctl_url_escape(&path, ctl_sender_arg(o->sender));
 	}
+	if (o->now)
+		buf_addstr(&path, "&now=1");	/* release takes a sender */
 	if (ctl_call(c, "POST", path.data, NULL, &r) == 0) {
 		rc = ctl_output(&r, o->json, ctl_print_op) == 0 ? 0 : 1;
 		ctl_resp_free(&r);
@@ -500,7 +522,8 @@ ctl_cmd_op(struct ctl *c, const struct ctl_opts *o, const char *action)
 	char name[32];
 
 	snprintf(name, sizeof(name), "queue %s", action);
-	if (ctl_opts_allow(o, flush ? "j" : "js", name) == -1)
+	if (ctl_opts_allow(o, flush ? "j" : strcmp(action, "release") == 0 ?
+	    "jsn" : "js", name) == -1)
 		return CTL_EXIT_USAGE;
 	if (flush)
 		return o->nargs > 0 ? ctl_bad_usage("queue flush takes no "

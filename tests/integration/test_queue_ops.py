@@ -354,3 +354,75 @@ def test_admin_api_operations(sluice):
     assert states(s, q1) != ["hold"] and listed(s) == [q1]
     # the operations are logged with the queue id
     assert any("queue_id=%s event=held by=admin-api" % q1 in l for l in s.lines)
+
+
+def test_deferred_recipients_show_their_quota(sluice):
+    """A recipient a quota defers carries in the store the quota and key
+    that hold it, when it gives up and what it reserves; `queue show` and
+    `queue --state deferred` say so, per recipient.  (Written into the
+    store directly, as a quota would: the quota side has its own tests.)"""
+    s = sluice()
+    d1 = send(s, "hal@example.com", ["a@example.org", "b@example.org"], "dq1")
+    d2 = send(s, "ida@example.com", ["c@example.org"], "dq2")
+    later = int(time.time()) + 1800
+    gives_up = later + 5 * 86400
+    # one reservation, as queue_resv.c encodes it: R 1, count 1,
+    # "q\0", "k\0", start 0, kinds 0 (all zero)
+    resv = b"R\x01\x01q\x00k\x00\x00\x00"
+    s.stop()
+    stored_rows(s, "UPDATE recipients SET state = 1, due = ?,"
+                " quota = 'outbound/per-user', qkey = 'hal@example.com',"
+                " expire = ?, resv = ? WHERE msg_id = ? AND rcpt = 1",
+                later, gives_up, resv, d1)
+    stored_rows(s, "UPDATE recipients SET rflags = 1 WHERE msg_id = ?", d2)
+    s.start()
+
+    rcpts = s.show(d1)["recipients"]
+    assert [r["state"] for r in rcpts] == [rcpts[0]["state"], "deferred"], rcpts
+    assert rcpts[0]["quota"] is None and rcpts[0]["key"] is None, rcpts
+    assert (rcpts[0]["expire"], rcpts[0]["bypass"], rcpts[0]["reservations"]) \
+        == (None, False, 0), rcpts
+    r = rcpts[1]
+    assert (r["quota"], r["key"], r["reservations"], r["bypass"]) == \
+        ("outbound/per-user", "hal@example.com", 1, False), r
+    assert to_epoch(r["expire"]) == gives_up and to_epoch(r["due"]) == later, r
+    text = out(s.ctl_ok("queue", "show", d1))
+    line = "            deferred until %s by quota outbound/per-user key " \
+        "hal@example.com (gives up %s)" % (r["due"], r["expire"])
+    assert line in text.splitlines(), text
+    assert "bypassing" not in text, text
+    assert s.show(d2)["recipients"][0]["bypass"] is True
+    text = out(s.ctl_ok("queue", "show", d2))
+    assert "            released by an administrator, bypassing its quota" \
+        in text.splitlines(), text
+
+    # the listing: messages as ever, and one row per deferred recipient
+    doc = json.loads(s.ctl_ok("queue", "--state", "deferred", "--json").stdout)
+    assert [m["id"] for m in doc["messages"]] == [d1], doc
+    assert doc["recipient_count"] == 1 and len(doc["recipients"]) == 1, doc
+    row = doc["recipients"][0]
+    assert (row["id"], row["sender"], row["rcpt"], row["recipient"]) == \
+        (d1, "hal@example.com", 1, "b@example.org"), row
+    assert (row["quota"], row["key"], row["release"], row["expire"]) == \
+        ("outbound/per-user", "hal@example.com", r["due"], r["expire"]), row
+    assert row["arrival"] == s.show(d1)["arrival"], row
+    lines = out(s.ctl_ok("queue", "--state", "deferred")).splitlines()
+    assert lines[0].split() == ["ID", "RELEASE", "IN", "ARRIVAL", "SENDER",
+                                "RECIPIENT", "QUOTA", "KEY"], lines
+    cols = lines[1].split()
+    assert cols[:2] == [d1, r["due"]] and cols[-4:] == \
+        ["hal@example.com", "b@example.org", "outbound/per-user",
+         "hal@example.com"], lines
+    assert re.fullmatch(r"in (29m \d\ds|30m 00s)", " ".join(cols[2:5])), lines
+    assert lines[2] == "-- 1 deferred recipient of 1 message", lines
+    out_ida = out(s.ctl_ok("queue", "--state", "deferred", "--sender",
+                           "ida@example.com"))
+    assert out_ida == "no messages match\n", out_ida
+    # other states list messages as before
+    assert listed(s, "--state", "deferred", "--sender", "HAL@example.com") == [d1]
+    assert "recipients" not in json.loads(
+        s.ctl_ok("queue", "--json").stdout), "only a deferred listing has them"
+
+    # --now is release's alone
+    r2 = s.ctl("queue", "hold", "--now", d1)
+    assert r2.returncode == 2 and "queue hold does not take --now" in err(r2), r2

@@ -335,6 +335,77 @@ test_print_due(void)
 	free(out);
 }
 
+/* Deferred mail: the table of recipients, and what queue show says of a
+ * quota deferral and of a release that bypassed its quota. */
+static void
+test_print_deferred(void)
+{
+	char *out;
+	int rc;
+
+	out = capture("{\"messages\":[{\"id\":\"0000000000000001\"}],"
+	    "\"count\":1,\"bytes\":10,\"truncated\":false,\"recipients\":["
+	    "{\"id\":\"0000000000000001\",\"arrival\":\"2026-11-24T14:00:00Z\","
+	    "\"sender\":\"\",\"rcpt\":0,\"recipient\":\"x@y\","
+	    "\"state\":\"deferred\",\"quota\":\"out/u\",\"key\":\"\\u001b[2J\","
+	    "\"release\":\"2026-11-24T14:34:10Z\",\"expire\":null},"
+	    "{\"id\":\"0000000000000001\",\"arrival\":\"2026-11-24T14:00:00Z\","
+	    "\"sender\":\"\",\"rcpt\":2,\"recipient\":\"longer@example.org\","
+	    "\"state\":\"deferred\",\"quota\":null,\"key\":null,"
+	    "\"release\":\"2026-11-27T18:30:00Z\",\"expire\":null}"
+	    "],\"recipient_count\":2}", ctl_print_queue_filtered, &rc);
+	T_EQ_INT(rc, 0, "deferred table: rc");
+	T_EQ_STR(out,
+	    "ID                RELEASE               IN         ARRIVAL"
+	    "               SENDER  RECIPIENT           QUOTA  KEY\n"
+	    "0000000000000001  2026-11-24T14:34:10Z  in 4m 10s  "
+	    "2026-11-24T14:00:00Z  <>      x@y                 out/u  "
+	    "\\x1b[2J\n"
+	    "0000000000000001  2026-11-27T18:30:00Z  in 3d 04h  "
+	    "2026-11-24T14:00:00Z  <>      longer@example.org  -      -\n"
+	    "-- 2 deferred recipients of 1 message\n", "deferred table");
+	free(out);
+	out = capture("{\"messages\":[],\"count\":0,\"bytes\":0,"
+	    "\"truncated\":false,\"recipients\":[],\"recipient_count\":0}",
+	    ctl_print_queue_filtered, &rc);
+	T_EQ_STR(out, "no messages match\n", "deferred table: none");
+	free(out);
+	out = capture("{\"messages\":[],\"recipients\":{}}",
+	    ctl_print_queue_filtered, &rc);
+	T_EQ_INT(rc, -1, "deferred table: not an array");
+	free(out);
+
+	out = capture("{\"id\":\"0000000000000004\",\"state\":\"mixed\","
+	    "\"pending\":3,\"recipients\":["
+	    "{\"address\":\"d@x\",\"state\":\"deferred\",\"due\":"
+	    "\"2026-11-24T15:30:00Z\",\"attempts\":0,\"quota\":\"out/u\","
+	    "\"key\":\"a@b\",\"expire\":\"2026-11-29T15:30:00Z\","
+	    "\"bypass\":false,\"reservations\":1},"
+	    "{\"address\":\"e@x\",\"state\":\"deferred\",\"due\":"
+	    "\"2026-11-24T15:30:00Z\",\"attempts\":0,\"quota\":null,"
+	    "\"key\":null,\"expire\":null,\"bypass\":false,"
+	    "\"reservations\":0},"
+	    "{\"address\":\"r@x\",\"state\":\"ready\",\"due\":"
+	    "\"2026-11-24T14:29:00Z\",\"attempts\":0,\"quota\":\"out/u\","
+	    "\"key\":\"a@b\",\"expire\":null,\"bypass\":true,"
+	    "\"reservations\":0}]}", ctl_print_show, &rc);
+	T_EQ_INT(rc, 0, "show quota: rc");
+	T_EQ_STR(out, "id:         0000000000000004\n"
+	    "state:      mixed (3 of 3 recipients pending)\n"
+	    "size:       0 bytes\n"
+	    "sender:     <>\n"
+	    "recipient:  d@x  deferred  until 2026-11-24T15:30:00Z"
+	    " (in 1h 00m 00s)  attempts 0\n"
+	    "            deferred until 2026-11-24T15:30:00Z by quota out/u"
+	    " key a@b (gives up 2026-11-29T15:30:00Z)\n"
+	    "recipient:  e@x  deferred  until 2026-11-24T15:30:00Z"
+	    " (in 1h 00m 00s)  attempts 0\n"
+	    "recipient:  r@x  ready  due now  attempts 0\n"
+	    "            released by an administrator, bypassing its quota\n",
+	    "show quota");
+	free(out);
+}
+
 /* What sluicectl says after a hold, release, delete or flush. */
 static void
 test_print_op(void)
@@ -489,6 +560,7 @@ main(void)
 	test_print();
 	test_time_parse();
 	test_print_due();
+	test_print_deferred();
 	test_print_op();
 	test_print_status();
 	return t_done();
