@@ -291,19 +291,16 @@ pol_set_warnings(const struct pol_set *set, pol_error_fn *warn, void *arg)
 
 	for (i = 0; set != NULL && i < set->nquota; i++) {
 		q = set->quotas[i];
-		if (q->release == POL_RELEASE_BURST && !q->tell_sender &&
-		    q->max_defer == POL_MAX_DEFER_DEFAULT)
+		if (q->verdict != POL_V_DEFER && q->when_full != POL_V_DEFER)
 			continue;
-		snprintf(msg, sizeof(msg), "quota %s/%s: read but not acted "
-		    "on in this version: %s%s%s%s%s (deferred mail leaves at "
-		    "the start of its window and waits as long as its quota "
-		    "says)", q->policy->name, q->name,
-		    q->release == POL_RELEASE_SMOOTH ? "release smooth" : "",
-		    q->release == POL_RELEASE_SMOOTH && (q->tell_sender ||
-		    q->max_defer != POL_MAX_DEFER_DEFAULT) ? ", " : "",
-		    q->max_defer != POL_MAX_DEFER_DEFAULT ? "max-defer" : "",
-		    q->max_defer != POL_MAX_DEFER_DEFAULT && q->tell_sender ?
-		    ", " : "", q->tell_sender ? "tell-sender delay" : "");
+		if (q->period.kind != POL_PERIOD_SECONDS ||
+		    q->max_defer >= q->period.secs)
+			continue;
+		snprintf(msg, sizeof(msg), "quota %s/%s: max-defer %llus is "
+		    "shorter than its period (%llus): mail deferred to the "
+		    "next window may bounce before it opens", q->policy->name,
+		    q->name, (unsigned long long)q->max_defer,
+		    (unsigned long long)q->period.secs);
 		warn(arg, q->line, msg);
 	}
 }

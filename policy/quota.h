@@ -15,7 +15,7 @@
  *	    [stop]
  *	    [ipv6-prefix M]                     (SenderIP only; default 64)
  *	    [release burst|smooth] [backlog N] [when-full tempfail|hold|reject]
- *	    [max-defer 5d] [tell-sender delay]  (read now; issue 5 acts on them)
+ *	    [max-defer 5d] [tell-sender delay]
  *	}
  *
  * Tracks are read without regard to case (cbpolicyd's spellings).  The
@@ -108,7 +108,7 @@ struct pol_quota {
 	char			*reply;		/* or NULL: the default */
 	int			 verdict_line;
 	bool			 stop;
-	/* read now, acted on by the deferral scheduler (issue 5) */
+	/* deferral (quota_eval.c places, relay/ stores and releases) */
 	enum pol_release	 release;
 	uint64_t		 backlog;	/* 0: pol_quota_backlog() */
 	enum pol_verdict	 when_full;	/* tempfail, hold or reject */
@@ -142,9 +142,10 @@ int	pol_quota_set_verdict(struct pol_quota *, enum pol_verdict,
  * POL_BACKLOG_SIZE_ONLY for a quota that limits only size. */
 #define POL_BACKLOG_SIZE_ONLY	10000
 uint64_t pol_quota_backlog(const struct pol_quota *);
-/* Each quota's settings that are read but not acted on in this version
- * (release smooth, max-defer, tell-sender delay): one call of warn per
- * quota, with its line. */
+/* Settings that are valid but likely a mistake: a deferring quota whose
+ * max-defer is shorter than its period (its deferred mail may bounce
+ * before the next window opens).  One call of warn per quota, with its
+ * line. */
 void	pol_set_warnings(const struct pol_set *, pol_error_fn *warn,
 	    void *arg);
 /* The limit an override replaces: the first of messages or recipients,

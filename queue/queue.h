@@ -393,6 +393,12 @@ int	queue_txn_counters_set(struct queue_txn *,
  * quota.  The number of windows forgotten, or -1. */
 int	queue_txn_counters_delete(struct queue_txn *, const char *quota,
 	    const char *key, const char **errstr);
+/* Copies rows[0..nrows) onto the end of *v (*n of them), the strings
+ * too: reservations a change callback reports live only during it
+ * (queue_counter.c).  queue_counters_free frees such a copy. */
+void	queue_counters_keep(struct queue_counter **v, size_t *n,
+	    const struct queue_counter *rows, size_t nrows);
+void	queue_counters_free(struct queue_counter **v, size_t *n);
 /* Reader (start-up): cb once for every stored window, ordered by quota,
  * key and start, in one snapshot.  The strings live only during the
  * callback.  0 or -1. */

@@ -37,6 +37,7 @@
 #include "../lib/strutil.h"
 #include "../lib/xalloc.h"
 #include "api_priv.h"
+#include "engine.h"
 #include "loop.h"
 
 /* One message an operation changed. */
@@ -70,6 +71,9 @@ struct api_qop {
 	struct api_changed	*msgs;
 	size_t			 nmsg, cap;
 	unsigned		 nrcpt;
+	/* reservations deferred recipients gave up (copies) */
+	struct queue_counter	*gb;
+	size_t			 ngb;
 };
 
 static const struct {
@@ -116,6 +120,7 @@ api_qop_change(const struct queue_change *c, void *arg)
 		op->msgs[op->nmsg - 1].nrcpt++;
 		op->nrcpt++;
 	}
+	queue_counters_keep(&op->gb, &op->ngb, c->resv, c->nresv);
 }
 
 static int
@@ -148,7 +153,6 @@ api_qop_merge(struct api_qop *op)
 static int
 api_qop_run(struct queue_txn *txn, struct api_qop *op, const char **errstr)
 {
-	struct queue_change c;
 	bool id = op->id[0] != '\0';
 	int rc = -1;
 
@@ -167,14 +171,8 @@ api_qop_run(struct queue_txn *txn, struct api_qop *op, const char **errstr)
 		if (!id)
 			return queue_txn_delete_sender(txn, op->sender,
 			    api_qop_change, op, errstr);
-		/* queue_txn_delete has no callback: report as by sender */
-		if ((rc = queue_txn_delete(txn, op->id, errstr)) == 1) {
-			memset(&c, 0, sizeof(c));
-			c.id = op->id;
-			c.rcpt = -1;
-			c.state = QUEUE_DONE;
-			api_qop_change(&c, op);
-		}
+		rc = queue_txn_delete_cb(txn, op->id, api_qop_change, op,
+		    errstr);
 		break;
 	case API_FLUSH:
 		rc = queue_txn_flush(txn, op->now, api_qop_change, op, errstr);
@@ -191,6 +189,7 @@ api_qop_job(struct queue_txn *txn, void *arg, const char **errstr)
 
 	op->nmsg = 0;
 	op->nrcpt = 0;
+	queue_counters_free(&op->gb, &op->ngb);
 	if ((rc = api_qop_run(txn, op, errstr)) >= 0)
 		api_qop_merge(op);
 	return rc;
@@ -313,6 +312,8 @@ api_qop_finish(struct api *api, struct evhttp_request *req, int rc,
 	if (rc < 0)
 		op->nmsg = op->nrcpt = 0;
 	api_qop_log(op, rc, err);
+	if (rc >= 0 && api != NULL && api->deps.engine != NULL)
+		engine_giveback(api->deps.engine, op->gb, op->ngb);
 	if (rc >= 0 && api != NULL && api->deps.changed != NULL)
 		for (i = 0; i < op->nmsg; i++)
 			api->deps.changed(api->deps.changed_arg,
@@ -321,6 +322,7 @@ api_qop_finish(struct api *api, struct evhttp_request *req, int rc,
 		api_qop_answer(api, req, op);
 	else if (req != NULL)
 		api_error(req, 500, err);
+	queue_counters_free(&op->gb, &op->ngb);
 	free(op->msgs);
 	free(op->sender);
 	free(op);

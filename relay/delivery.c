@@ -432,12 +432,70 @@ dl_go(struct dl *dl, int64_t now)
 	dl_resolve(dl);
 }
 
+int64_t
+dl_sched_due(enum queue_state st, int64_t due, int64_t expire)
+{
+	return st == QUEUE_DEFERRED && expire > 0 && expire < due ? expire :
+	    due;
+}
+
+/*
+ * The recipients of sd that dl takes: the pending ones.  A deferred one
+ * that is not due yet has given up waiting (max-defer): if any have,
+ * dl takes those alone (they bounce) and the others wait for the next
+ * turn; one that is early for another reason waits for its time.
+ */
+static void
+dl_pick(struct dl *dl, const struct sched_delivery *sd, int64_t now)
+{
+	const struct queue_delivery_rcpt *qr;
+	size_t i, nexp = 0;
+	int r;
+
+	for (i = 0; i < sd->nrcpt; i++) {
+		r = sd->rcpts[i];
+		if (r < 0 || (size_t)r >= dl->msg->nrcpt)
+			continue;
+		qr = &dl->msg->rcpts[r];
+		if (qr->state == QUEUE_DEFERRED && qr->due > now &&
+		    qr->expire > 0 && qr->expire <= now)
+			nexp++;
+	}
+	for (i = 0; i < sd->nrcpt; i++) {
+		r = sd->rcpts[i];
+		if (r < 0 || (size_t)r >= dl->msg->nrcpt ||
+		    !pending_state(dl->msg->rcpts[r].state))
+			continue;
+		qr = &dl->msg->rcpts[r];
+		if (qr->state == QUEUE_DEFERRED && qr->due > now) {
+			if (qr->expire > 0 && qr->expire <= now) {
+				dl->rcpt[dl->n] = r;
+				dl->mr[dl->n].addr = qr->addr;
+				dl->mr[dl->n].id = (uint64_t)r;
+				dl->n++;
+			} else
+				sched_add(dl->d->sched, sd->id, r, qr->addr,
+				    dl_sched_due(qr->state, qr->due,
+				    qr->expire));
+			continue;
+		}
+		if (nexp > 0) {
+			sched_add(dl->d->sched, sd->id, r, qr->addr, now);
+			continue;
+		}
+		dl->rcpt[dl->n] = r;
+		dl->mr[dl->n].addr = qr->addr;
+		dl->mr[dl->n].id = (uint64_t)r;
+		dl->n++;
+	}
+	dl->expiry = nexp > 0;
+}
+
 static void
 dl_start(struct delivery *d, struct sched_delivery *sd, int64_t now)
 {
 	struct dl *dl = xcalloc(1, sizeof(*dl));
 	const char *errstr;
-	size_t i;
 	int rc;
 
 	dl->d = d;
@@ -458,17 +516,7 @@ dl_start(struct delivery *d, struct sched_delivery *sd, int64_t now)
 	}
 	dl->rcpt = xcalloc(sd->nrcpt, sizeof(*dl->rcpt));
 	dl->mr = xcalloc(sd->nrcpt, sizeof(*dl->mr));
-	for (i = 0; i < sd->nrcpt; i++) {
-		int r = sd->rcpts[i];
-
-		if (r < 0 || (size_t)r >= dl->msg->nrcpt ||
-		    !pending_state(dl->msg->rcpts[r].state))
-			continue;
-		dl->rcpt[dl->n] = r;
-		dl->mr[dl->n].addr = dl->msg->rcpts[r].addr;
-		dl->mr[dl->n].id = (uint64_t)r;
-		dl->n++;
-	}
+	dl_pick(dl, sd, now);
 	if (dl->n == 0) {		/* held or done meanwhile */
 		dl_free(&dl);
 		return;
@@ -483,7 +531,10 @@ dl_start(struct delivery *d, struct sched_delivery *sd, int64_t now)
 	dl->tx.data = dl->msg->body;
 	dl->tx.len = dl->msg->body_len;
 	dl->tx.flags = dl->msg->flags & (MTA_TX_8BITMIME | MTA_TX_SMTPUTF8);
-	dl_go(dl, now);
+	if (dl->expiry)
+		dl_expire(dl, now);
+	else
+		dl_go(dl, now);
 }
 
 int64_t
@@ -547,7 +598,8 @@ delivery_queued(struct delivery *d, const struct queue_msg *m)
 	for (i = 0; i < m->nrcpt; i++)
 		if (pending_state(m->rcpts[i].state))
 			sched_add(d->sched, m->id, (int)i, m->rcpts[i].addr,
-			    m->rcpts[i].due);
+			    dl_sched_due(m->rcpts[i].state, m->rcpts[i].due,
+			    m->rcpts[i].expire));
 	delivery_kick(d);
 }
 
@@ -574,7 +626,7 @@ delivery_sync(struct delivery *d, const char *id)
 				dl->resync = true;
 			else if (pending_state(r->state))
 				sched_add(d->sched, id, (int)i, r->addr,
-				    r->due);
+				    dl_sched_due(r->state, r->due, r->expire));
 		}
 		queue_detail_free(&qd);
 	}
@@ -587,7 +639,8 @@ load_one(const struct queue_pending *p, void *arg)
 	struct delivery *d = arg;
 
 	if (pending_state(p->state))
-		sched_add(d->sched, p->id, p->rcpt, p->addr, p->due);
+		sched_add(d->sched, p->id, p->rcpt, p->addr,
+		    dl_sched_due(p->state, p->due, p->expire));
 }
 
 int

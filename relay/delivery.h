@@ -35,6 +35,11 @@ struct delivery_deps {
 	struct conf		*conf;		/* delivery takes a reference */
 	struct queue		*queue;		/* reader calls */
 	struct queue_writer	*writer;	/* changes */
+	/* a deferred recipient that gave up waiting (max-defer) hands its
+	 * quota reservations back (may be NULL); loop thread */
+	void			(*giveback)(void *arg,
+				    const struct queue_counter *, size_t);
+	void			*giveback_arg;
 };
 
 /* Loads the schedule from the queue, preloads the TLS contexts and

@@ -51,6 +51,9 @@ struct dl_job {
 	int64_t			 now_usec;
 	bool			 retry;		/* a recipient stays pending */
 	bool			 bounce;	/* bmsg is a DSN to store */
+	struct queue_counter	*gb;		/* expiry: reservations given
+						   back (copies) */
+	size_t			 ngb;
 	size_t			 dropped;	/* failures nobody is told of */
 	struct queue_msg	 bmsg;
 	struct queue_rcpt_in	 brcpt;
@@ -235,6 +238,28 @@ dl_outcome(struct dl *dl, const struct mta_result *res, const char *relay,
 	queue_writer_submit(d->deps.writer, job_run, job_done, job);
 }
 
+/* The recipients of dl gave up waiting for their quota. */
+void
+dl_expire(struct dl *dl, int64_t now)
+{
+	struct mta_result *res = xcalloc(dl->n, sizeof(*res));
+	const struct queue_delivery_rcpt *qr;
+	size_t i;
+
+	for (i = 0; i < dl->n; i++) {
+		qr = &dl->msg->rcpts[dl->rcpt[i]];
+		res[i].status = MTA_BOUNCED;
+		str_copy(res[i].dsn, "5.4.7", sizeof(res[i].dsn));
+		snprintf(res[i].text, sizeof(res[i].text), "waited %llds "
+		    "(max-defer) for quota %s (key %s) without room: "
+		    "delivery time expired", (long long)(now -
+		    dl->msg->arrival), qr->quota ? qr->quota : "?",
+		    qr->qkey ? qr->qkey : "?");
+	}
+	dl_outcome(dl, res, NULL, NULL);
+	free(res);
+}
+
 void
 dl_outcome_all(struct dl *dl, const struct mta_result *r, const char *relay,
     const char *host)
@@ -248,18 +273,36 @@ dl_outcome_all(struct dl *dl, const struct mta_result *r, const char *relay,
 	free(res);
 }
 
+/* Writer thread: keeps a copy of the reservations an expired recipient
+ * gives up. */
+static void
+job_gb(const struct queue_change *c, void *arg)
+{
+	struct dl_job *job = arg;
+
+	queue_counters_keep(&job->gb, &job->ngb, c->resv, c->nresv);
+}
+
 /* Writer thread. */
 static int
 job_run(struct queue_txn *txn, void *arg, const char **errstr)
 {
 	struct dl_job *job = arg;
 	const char *id = job->dl->id;
+	struct queue_rcpt_in keep;
 	size_t i;
 	int rc;
 
 	for (i = 0; i < job->n; i++) {
 		const struct dl_rec *r = &job->rec[i];
 
+		/* an expired one: what it reserved comes out first */
+		memset(&keep, 0, sizeof(keep));
+		keep.state = QUEUE_DEFERRED;
+		keep.due = job->now;
+		if (job->dl->expiry && queue_txn_rcpt_requeue(txn, id, r->rcpt,
+		    1u << QUEUE_DEFERRED, &keep, job_gb, job, errstr) == -1)
+			return -1;
 		if (r->done)
 			rc = queue_txn_rcpt_done(txn, id, r->rcpt, r->reply,
 			    r->dsn, job->now, errstr);
@@ -294,6 +337,7 @@ job_free(struct dl_job *job)
 	}
 	free(job->rec);
 	buf_free(&job->bbody);
+	queue_counters_free(&job->gb, &job->ngb);
 	free(job);
 }
 
@@ -334,6 +378,8 @@ job_committed(void *arg)
 	}
 	if (job->rc >= 0 && job->removed)
 		log_info("queue_id=%s event=removed", id);
+	if (job->rc >= 0 && job->ngb > 0 && d->deps.giveback != NULL)
+		d->deps.giveback(d->deps.giveback_arg, job->gb, job->ngb);
 	/* retries join the schedule at their due time; after an admin's
 	 * change to the message meanwhile, the queue says what is left */
 	resync = job->rc >= 0 && job->retry && !job->gone && dl->resync;

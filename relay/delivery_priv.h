@@ -98,6 +98,8 @@ struct dl {
 	char			*fail_host;
 	struct dl_conn		*conn;
 	bool			 resync;	/* changed by an admin meanwhile */
+	bool			 expiry;	/* its recipients gave up waiting
+						   for a quota (max-defer) */
 	TAILQ_ENTRY(dl)		 link;
 };
 
@@ -161,6 +163,12 @@ void	dl_hops_free(struct dl *);
 
 /* delivery_outcome.c: res[i] is recipient dl->rcpt[i]'s outcome; relay
  * (or NULL) and host name what the logs and the DSN name. */
+/* The recipients of dl waited for their quota past max-defer: they
+ * bounce (5.4.7, naming the quota) and give their reservations back. */
+void	dl_expire(struct dl *, int64_t now);
+/* When the schedule should look at a recipient: its due time, or, for a
+ * deferred one, when it gives up waiting if that is sooner. */
+int64_t	dl_sched_due(enum queue_state, int64_t due, int64_t expire);
 void	dl_outcome(struct dl *, const struct mta_result *res,
 	    const char *relay, const char *host);
 /* The same outcome for every recipient of the delivery. */

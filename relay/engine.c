@@ -380,7 +380,8 @@ use_state(const struct pol_use *u)
 
 /* cbpolicyd's figure: quota=USED/LIMIT (P%), this message included. */
 static void
-log_use(const char *qid, const char *sender, const struct pol_use *u)
+log_use(const char *qid, const char *sender, const struct pol_use *u,
+    bool bypass)
 {
 	char track[64], rel[2 * TIMEFMT_LEN + 64] = "", t[TIMEFMT_LEN];
 	char t2[TIMEFMT_LEN];
@@ -411,21 +412,19 @@ log_use(const char *qid, const char *sender, const struct pol_use *u)
 		    u->quota->name, track, u->key, sender,
 		    pol_unit_name(u->unit), now,
 		    (unsigned long long)u->limit, u->limit ? 100.0 * now /
-		    (double)u->limit : 100.0, use_state(u), rel);
+		    (double)u->limit : 100.0, bypass ? "bypass by=admin" :
+		    use_state(u), rel);
 }
 
-void
-engine_data(struct engine *e, const struct engine_ident *id,
-    const char *const *rcpts, const enum pol_verdict *access, size_t nrcpt,
-    uint64_t size, const char *qid, struct pol_decision *d)
+/* The quota stage for the recipients skip leaves in; logged. */
+static void
+engine_decide(struct engine *e, const struct engine_ident *id,
+    const char *const *rcpts, const bool *skip, size_t nrcpt, uint64_t size,
+    const char *qid, bool bypass, struct pol_decision *d)
 {
 	struct pol_msg m;
-	bool *skip = xcalloc(nrcpt + 1, sizeof(*skip));
 	size_t i;
 
-	for (i = 0; i < nrcpt; i++)
-		skip[i] = access != NULL && (access[i] == POL_V_OK ||
-		    access[i] == POL_V_HOLD || access[i] == POL_V_DISCARD);
 	memset(&m, 0, sizeof(m));
 	m.client = id->client;
 	m.helo = id->helo;
@@ -435,14 +434,37 @@ engine_data(struct engine *e, const struct engine_ident *id,
 	m.skip = skip;
 	m.nrcpt = nrcpt;
 	m.size = size;
+	m.bypass = bypass;
 	pol_quota_decide(e->conf->policy, e->ctr, &m, (int64_t)time(NULL),
 	    true, d, NULL);
-	free(skip);
 	for (i = 0; i < d->nuse; i++)
-		log_use(qid, id->sender, &d->use[i]);
+		log_use(qid, id->sender, &d->use[i], bypass);
 	if (d->refuse != POL_V_NONE)
 		log_info("queue_id=%s event=quota-refused from=<%s> reply=\"%s\"",
 		    qid, id->sender, d->reply);
+}
+
+void
+engine_data(struct engine *e, const struct engine_ident *id,
+    const char *const *rcpts, const enum pol_verdict *access, size_t nrcpt,
+    uint64_t size, const char *qid, struct pol_decision *d)
+{
+	bool *skip = xcalloc(nrcpt + 1, sizeof(*skip));
+	size_t i;
+
+	for (i = 0; i < nrcpt; i++)
+		skip[i] = access != NULL && (access[i] == POL_V_OK ||
+		    access[i] == POL_V_HOLD || access[i] == POL_V_DISCARD);
+	engine_decide(e, id, rcpts, skip, nrcpt, size, qid, false, d);
+	free(skip);
+}
+
+void
+engine_release(struct engine *e, const struct engine_ident *id,
+    const char *const *rcpts, const bool *skip, size_t nrcpt, uint64_t size,
+    const char *qid, bool bypass, struct pol_decision *d)
+{
+	engine_decide(e, id, rcpts, skip, nrcpt, size, qid, bypass, d);
 }
 
 struct queue_counter *
@@ -462,4 +484,86 @@ engine_rows(const struct pol_decision *d, size_t *n)
 		memcpy(rows[i].used, d->rows[i].used, sizeof(rows[i].used));
 	}
 	return rows;
+}
+
+struct queue_counter *
+engine_resv(const struct pol_decision *d)
+{
+	struct queue_counter *resv;
+	size_t i;
+
+	if (d->nresv == 0)
+		return NULL;
+	resv = xcalloc(d->nresv, sizeof(*resv));
+	for (i = 0; i < d->nresv; i++) {
+		resv[i].quota = d->resv[i].quota;
+		resv[i].key = d->resv[i].key;
+		resv[i].start = d->resv[i].start;
+		memcpy(resv[i].used, d->resv[i].used, sizeof(resv[i].used));
+	}
+	return resv;
+}
+
+/* The new figures of the keys a give-back changed, for the store. */
+struct giveback_job {
+	struct pol_counter_row	*prow;
+	struct queue_counter	*rows;
+	size_t			 n;
+};
+
+static int
+giveback_run(struct queue_txn *txn, void *arg, const char **errstr)
+{
+	struct giveback_job *j = arg;
+
+	return queue_txn_counters_set(txn, j->rows, j->n, errstr);
+}
+
+/* Writer thread: a failed store leaves the reservations on disk; the
+ * next start-up counts them (mail waits longer, no window goes over). */
+static void
+giveback_done(void *arg, int rc, const char *errstr)
+{
+	struct giveback_job *j = arg;
+
+	if (rc < 0)
+		log_warn("event=quota-giveback-failed error=\"%s\"",
+		    errstr ? errstr : "unknown");
+	pol_rows_free(j->prow, j->n);
+	free(j->rows);
+	free(j);
+}
+
+void
+engine_giveback(struct engine *e, const struct queue_counter *resv, size_t n)
+{
+	struct pol_counter_row *in, *out;
+	struct giveback_job *j;
+	size_t i, nout;
+
+	if (n == 0)
+		return;
+	in = xcalloc(n, sizeof(*in));
+	for (i = 0; i < n; i++) {
+		in[i].quota = resv[i].quota;
+		in[i].key = resv[i].key;
+		in[i].start = resv[i].start;
+		memcpy(in[i].used, resv[i].used, sizeof(in[i].used));
+	}
+	pol_counters_giveback(e->ctr, e->conf->policy, in, n,
+	    (int64_t)time(NULL), &out, &nout);
+	free(in);
+	if (nout == 0)
+		return;
+	j = xcalloc(1, sizeof(*j));
+	j->prow = out;
+	j->n = nout;
+	j->rows = xcalloc(nout, sizeof(*j->rows));
+	for (i = 0; i < nout; i++) {
+		j->rows[i].quota = out[i].quota;
+		j->rows[i].key = out[i].key;
+		j->rows[i].start = out[i].start;
+		memcpy(j->rows[i].used, out[i].used, sizeof(j->rows[i].used));
+	}
+	queue_writer_submit(e->writer, giveback_run, giveback_done, j);
 }

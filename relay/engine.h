@@ -77,6 +77,23 @@ void	engine_data(struct engine *, const struct engine_ident *,
 	    size_t nrcpt, uint64_t size, const char *id,
 	    struct pol_decision *d);
 /* Converts the decision's rows for the store (pointers into d). */
+/* An administrator releases held (or, bypassing, deferred) recipients of
+ * a stored message: the quota stage again for those skip leaves in (the
+ * others are not counted); with bypass they all go now, counted now
+ * whatever the limits say, and the quota lines say verdict=bypass. */
+void	engine_release(struct engine *, const struct engine_ident *,
+	    const char *const *rcpts, const bool *skip, size_t nrcpt,
+	    uint64_t size, const char *id, bool bypass,
+	    struct pol_decision *d);
 struct queue_counter *engine_rows(const struct pol_decision *, size_t *n);
+/* The decision's reservations as the queue stores them (d->nresv of
+ * them, pointing into d; recipient r's are [rcpt[r].resv0, +nresv)). */
+struct queue_counter *engine_resv(const struct pol_decision *);
+/* Deferred recipients that will not leave (deleted, held, released,
+ * expired) give back what they reserved in windows not started yet; the
+ * keys' new figures are stored by a writer job of their own.  The rows
+ * are the queue's (copied as needed). */
+void	engine_giveback(struct engine *, const struct queue_counter *resv,
+	    size_t n);
 
 #endif

@@ -87,6 +87,11 @@ struct mta_session {
 	unsigned		 refs;		/* frames on the stack */
 	bool			 ready_sent;	/* MTA_EV_READY emitted */
 	bool			 quit_pending;	/* close() asked */
+	/* when the current timeouts were armed, and the shorter of them:
+	 * a timeout that fires sooner is the idle one racing a new
+	 * transaction on the same loop turn, not the peer's silence */
+	struct timespec		 armed;
+	time_t			 armed_secs;
 	mta_event_cb		*cb;
 	void			*arg;
 
@@ -119,6 +124,9 @@ struct mta_session {
 void	mta_send_line(struct mta_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Waits for the next reply with this many seconds. */
+/* Arms the read and write timeouts (either may be NULL), noting when. */
+void	mta_arm(struct mta_session *, const struct timeval *rd,
+	    const struct timeval *wr);
 void	mta_set_timeout(struct mta_session *, const struct timeval *);
 /* The session is set up (TLS, AUTH done): READY, or QUIT when closing. */
 void	mta_ready(struct mta_session *);

@@ -164,9 +164,37 @@ mta_send_line(struct mta_session *s, const char *fmt, ...)
 }
 
 void
+mta_arm(struct mta_session *s, const struct timeval *rd,
+    const struct timeval *wr)
+{
+	clock_gettime(CLOCK_MONOTONIC, &s->armed);
+	s->armed_secs = rd != NULL ? rd->tv_sec : wr != NULL ? wr->tv_sec : 0;
+	if (rd != NULL && wr != NULL && wr->tv_sec < rd->tv_sec)
+		s->armed_secs = wr->tv_sec;
+	bufferevent_set_timeouts(s->bev, rd, wr);
+}
+
+void
 mta_set_timeout(struct mta_session *s, const struct timeval *tv)
 {
-	bufferevent_set_timeouts(s->bev, tv, tv);
+	mta_arm(s, tv, tv);
+}
+
+/* A timeout that fired before the one armed last could have: it was
+ * armed earlier (the idle timeout of a session a new transaction took on
+ * the same loop turn).  libevent stopped reading and writing: go on. */
+static bool
+mta_spurious_timeout(struct mta_session *s)
+{
+	struct timespec now;
+
+	if (s->armed_secs <= 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - s->armed.tv_sec >= s->armed_secs)
+		return false;
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	return true;
 }
 
 void
@@ -198,8 +226,7 @@ mta_ready(struct mta_session *s)
 		return;
 	}
 	/* idle: EOF is still noticed; the idle timeout, if any, QUITs */
-	bufferevent_set_timeouts(s->bev,
-	    s->t_idle.tv_sec ? &s->t_idle : NULL, NULL);
+	mta_arm(s, s->t_idle.tv_sec ? &s->t_idle : NULL, NULL);
 	if (!s->ready_sent) {
 		s->ready_sent = true;
 		mta_emit(s, MTA_EV_READY, NULL);
@@ -492,6 +519,9 @@ mta_io_failed(struct mta_session *s, struct bufferevent *bev, short what)
 	struct mta_result why;
 	char err[256];
 
+	if ((what & BEV_EVENT_TIMEOUT) && s->state != MTA_S_READY &&
+	    s->state != MTA_S_QUIT && mta_spurious_timeout(s))
+		return;
 	mta_io_error(bev, what, err, sizeof(err));
 	switch (s->state) {
 	case MTA_S_QUIT:		/* no 221: closed all the same */

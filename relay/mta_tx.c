@@ -311,7 +311,7 @@ mta_tx_body(struct mta_session *s, struct mta_txn *t)
 	t->phase = MTA_P_BODY;
 	t->flushed = false;
 	/* no reply is due while the body goes out: only writes time out */
-	bufferevent_set_timeouts(s->bev, NULL, &s->t_data);
+	mta_arm(s, NULL, &s->t_data);
 }
 
 void

@@ -187,6 +187,13 @@ queued(void *arg, const struct queue_msg *m)
 	delivery_queued(d->delivery, m);
 }
 
+/* Delivery: expired deferred recipients hand back their reservations. */
+static void
+giveback(void *arg, const struct queue_counter *resv, size_t n)
+{
+	engine_giveback(arg, resv, n);
+}
+
 static void
 changed(void *arg, const char *id)
 {
@@ -351,6 +358,8 @@ start(struct sluiced *d)
 	dd.conf = d->conf;
 	dd.queue = d->queue;
 	dd.writer = d->writer;
+	dd.giveback = giveback;
+	dd.giveback_arg = d->engine;
 	if (delivery_start(&d->delivery, &dd, &errstr) == -1)
 		fatal("event=fatal reason=\"delivery: %s\"", errstr);
 	memset(&deps, 0, sizeof(deps));

@@ -54,6 +54,15 @@ struct smtp_tx {
 	struct engine		*engine;	/* to undo it on failure */
 	struct queue_counter	*crows;		/* its rows for the store */
 	size_t			 ncrows;
+	struct queue_counter	*resv;		/* deferred recipients'
+						   reservations */
+	char			**qname;	/* per recipient: the quota
+						   holding it back, or NULL */
+	/* tell-sender delay: the delay notice stored with the message */
+	bool			 notice;
+	struct queue_msg	 nmsg;
+	struct queue_rcpt_in	 nrin;
+	struct buf		 nbody;
 	int			 rc;
 	char			 err[256];
 	struct timespec		 start;

@@ -27,6 +27,7 @@
 #include "../lib/log.h"
 #include "../lib/timefmt.h"
 #include "../lib/xalloc.h"
+#include "dsn.h"
 #include "loop.h"
 #include "smtp_priv.h"
 
@@ -77,8 +78,13 @@ smtp_tx_free(struct smtp_tx **txp)
 	free(tx->rcpts);
 	free(tx->access);
 	free(tx->rin);
+	for (i = 0; tx->qname != NULL && i < tx->nrcpt; i++)
+		free(tx->qname[i]);
+	free(tx->qname);
 	pol_decision_clear(&tx->quota);
 	free(tx->crows);
+	free(tx->resv);
+	buf_free(&tx->nbody);
 	for (i = 0; i < sizeof(tx->client) / sizeof(tx->client[0]); i++)
 		free(tx->client[i]);
 	free(tx->sender);
@@ -238,6 +244,12 @@ smtp_tx_committed(void *arg)
 
 	if (tx->rc >= 0 && tx->queued != NULL && tx->msg.nrcpt > 0)
 		tx->queued(tx->queued_arg, &tx->msg);
+	if (tx->rc >= 0 && tx->notice) {
+		log_info("queue_id=%s event=delay-notice notification=%s "
+		    "to=<%s>", tx->id, tx->nmsg.id, tx->sender);
+		if (tx->queued != NULL)
+			tx->queued(tx->queued_arg, &tx->nmsg);
+	}
 	if (tx->rc < 0 && tx->engine != NULL)
 		pol_decision_undo(engine_counters(tx->engine), &tx->quota);
 	if (s == NULL) {
@@ -276,6 +288,8 @@ smtp_tx_store_job(struct queue_txn *txn, void *arg, const char **errstr)
 	struct smtp_tx *tx = arg;
 
 	if (tx->msg.nrcpt > 0 && queue_txn_store(txn, &tx->msg, errstr) == -1)
+		return -1;
+	if (tx->notice && queue_txn_store(txn, &tx->nmsg, errstr) == -1)
 		return -1;
 	if (tx->ncrows > 0 && queue_txn_counters_set(txn, tx->crows,
 	    tx->ncrows, errstr) == -1)
@@ -392,9 +406,11 @@ smtp_tx_access_again(struct smtp_session *s, struct smtp_tx *tx,
 }
 
 /* What access and quotas made of recipient i: its state in the queue,
- * or QUEUE_DONE when it is discarded. */
+ * or QUEUE_DONE when it is discarded.  A deferred one carries the quota
+ * and key that hold it back, when it gives up (max-defer) and what it
+ * reserves. */
 static enum queue_state
-smtp_tx_rcpt_state(struct smtp_tx *tx, size_t i, int64_t *due)
+smtp_tx_rcpt_state(struct smtp_tx *tx, size_t i, struct queue_rcpt_in *in)
 {
 	const struct pol_rcpt_out *o = &tx->quota.rcpt[i];
 
@@ -402,11 +418,97 @@ smtp_tx_rcpt_state(struct smtp_tx *tx, size_t i, int64_t *due)
 		return QUEUE_DONE;
 	if (tx->access[i] == POL_V_HOLD || o->verdict == POL_V_HOLD)
 		return QUEUE_HOLD;
-	if (o->verdict == POL_V_DEFER) {
-		*due = o->release;
-		return QUEUE_DEFERRED;
+	if (o->verdict != POL_V_DEFER)
+		return QUEUE_READY;
+	in->due = o->release;
+	in->expire = tx->msg.arrival + (int64_t)o->max_defer;
+	in->resv = tx->resv + o->resv0;
+	in->nresv = o->nresv;
+	if (o->use != NULL) {
+		if (tx->qname == NULL)
+			tx->qname = xcalloc(tx->nrcpt, sizeof(*tx->qname));
+		tx->qname[i] = xasprintf("%s/%s", o->use->quota->policy->name,
+		    o->use->quota->name);
+		in->quota = tx->qname[i];
+		in->qkey = o->use->key;
 	}
-	return QUEUE_READY;
+	return QUEUE_DEFERRED;
+}
+
+/* tell-sender delay: a delay notice (RFC 3464, action delayed) for the
+ * deferred recipients of quotas that ask for it, saying when each is
+ * expected to leave; stored with the message, in the same transaction. */
+static void
+smtp_tx_notice(struct smtp_session *s, struct smtp_tx *tx)
+{
+	const struct pol_decision *d = &tx->quota;
+	struct dsn_rcpt *dr = xcalloc(d->nrcpt + 1, sizeof(*dr));
+	char (*diag)[256] = xcalloc(d->nrcpt + 1, sizeof(*diag));
+	struct dsn_report rep;
+	struct timespec ts;
+	const char *errstr;
+	unsigned flags = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < d->nrcpt; i++) {
+		const struct pol_rcpt_out *o = &d->rcpt[i];
+
+		if (o->verdict != POL_V_DEFER || !o->tell_sender ||
+		    tx->access[i] == POL_V_HOLD ||
+		    tx->access[i] == POL_V_DISCARD)
+			continue;
+		dr[n].addr = tx->rcpts[i];
+		dr[n].action = DSN_DELAYED;
+		dr[n].status = "4.7.0";
+		snprintf(diag[n], sizeof(diag[n]), "held back by quota %s/%s "
+		    "(key %s): the sender's limit is reached; it leaves when "
+		    "the quota has room", o->use ? o->use->quota->policy->name :
+		    "?", o->use ? o->use->quota->name : "?",
+		    o->use ? o->use->key : "?");
+		dr[n].diag = diag[n];
+		dr[n].expected = (time_t)o->release;
+		dr[n].retry_until = (time_t)(tx->msg.arrival +
+		    (int64_t)o->max_defer);
+		n++;
+	}
+	if (n == 0 || !dsn_should_bounce(tx->sender))
+		goto out;
+	memset(&rep, 0, sizeof(rep));
+	rep.hostname = s->env->conf->hostname;
+	rep.queue_id = tx->id;
+	rep.arrival = (time_t)tx->msg.arrival;
+	rep.sender = tx->sender;
+	rep.msg = tx->body.data;
+	rep.msg_len = tx->body.len;
+	rep.rcpts = dr;
+	rep.nrcpt = n;
+	rep.now = (time_t)tx->msg.arrival;
+	rep.seed = ((uint64_t)arc4random() << 32) | arc4random();
+	if (dsn_build(&rep, &tx->nbody, &flags, &errstr) == -1) {
+		log_err("queue_id=%s event=delay-notice-failed reason=\"%s\"",
+		    tx->id, errstr);
+		goto out;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	queue_id_new(tx->nmsg.id, (int64_t)ts.tv_sec * 1000000 +
+	    ts.tv_nsec / 1000);
+	tx->nmsg.arrival = tx->msg.arrival;
+	tx->nmsg.sender = "";
+	tx->nmsg.flags = flags;
+	tx->nmsg.client_addr = "127.0.0.1";
+	tx->nmsg.client_name = "localhost";
+	tx->nmsg.client_proto = "LOCAL";
+	tx->nrin.addr = tx->sender;
+	tx->nrin.state = QUEUE_READY;
+	tx->nrin.due = tx->msg.arrival;
+	tx->nmsg.rcpts = &tx->nrin;
+	tx->nmsg.nrcpt = 1;
+	tx->nmsg.body = tx->nbody.data;
+	tx->nmsg.body_len = tx->nbody.len;
+	tx->notice = true;
+out:
+	free(dr);
+	free(diag);
 }
 
 /* End of DATA with policies: access again if the login is new, the
@@ -432,8 +534,9 @@ smtp_tx_policies(struct smtp_session *s, struct smtp_tx *tx)
 		smtp_refuse(s, "%s", tx->quota.reply);
 		return -1;
 	}
+	tx->resv = engine_resv(&tx->quota);
 	for (i = 0; i < tx->nrcpt; i++) {
-		st = smtp_tx_rcpt_state(tx, i, &tx->rin[i].due);
+		st = smtp_tx_rcpt_state(tx, i, &tx->rin[i]);
 		if (st == QUEUE_DONE) {
 			log_info("queue_id=%s event=discarded from=<%s> to=<%s> "
 			    "reason=\"%s\"", tx->id, tx->sender, tx->rcpts[i],
@@ -446,6 +549,7 @@ smtp_tx_policies(struct smtp_session *s, struct smtp_tx *tx)
 	}
 	tx->msg.nrcpt = n;
 	tx->crows = engine_rows(&tx->quota, &tx->ncrows);
+	smtp_tx_notice(s, tx);
 	return 0;
 }
 

@@ -313,14 +313,13 @@ def test_reload_keeps_counters_and_applies_new_limits(sluice):
 def test_backlog_full_gets_the_when_full_answer(sluice):
     s = sluice(extra=quota(period="30s", limit="messages 1", verdict="defer",
                            more="backlog 2 when-full reject\n"
-                                "release smooth"))
+                                "max-defer 20s"))
     s.wait_log(r"event=config-warning line=\d+ reason=\"quota "
-               r"outbound/per-user: read but not acted on in this version: "
-               r"release smooth \(")
+               r"outbound/per-user: max-defer 20s is shorter than its "
+               r"period \(30s\)")
     r = s.ctl("check")
     assert r.returncode == 0 and b": warning: quota outbound/per-user: " \
-        b"read but not acted on in this version: release smooth (" \
-        in r.stderr, r
+        b"max-defer 20s is shorter than its period (30s)" in r.stderr, r
     window_start(30, need=5)
     codes = [send(s, "alice@example.com")[1] for _ in range(4)]
     assert [r.code for r in codes] == [250, 250, 250, 550], codes
