@@ -217,6 +217,7 @@ struct api_query {
 	int		 state;		/* -1: any */
 	char		*sender;	/* NULL: none given; "" the null sender */
 	uint64_t	 limit;
+	bool		 now;		/* release: bypassing quotas */
 };
 
 /* One parameter: 0, or -1 with *msg. */
@@ -235,6 +236,13 @@ api_query_param(const struct evkeyval *e, const char *allowed,
 	    strchr(allowed, 's') != NULL) {
 		free(qa->sender);
 		qa->sender = xstrdup(e->value);
+	} else if (strcmp(e->key, "now") == 0 &&
+	    strchr(allowed, 'n') != NULL) {
+		if (strcmp(e->value, "1") != 0 && strcmp(e->value, "0") != 0) {
+			*msg = "now: 1 or 0";
+			return -1;
+		}
+		qa->now = strcmp(e->value, "1") == 0;
 	} else if (strcmp(e->key, "limit") == 0 &&
 	    strchr(allowed, 'l') != NULL) {
 		if (str_to_u64(e->value, 1, API_LIST_MAX, &qa->limit,
@@ -265,7 +273,7 @@ api_query_parse(struct evhttp_request *req, struct evkeyvalq *kv,
 }
 
 /* Reads the query's parameters the endpoint takes (allowed: t state=,
- * s sender=, l limit=) into *qa, which holds the defaults; 0, or -1 with
+ * s sender=, l limit=, n now=) into *qa, which holds the defaults; 0, or -1 with
  * *msg.  qa->sender is the caller's to free either way. */
 static int
 api_query(struct evhttp_request *req, const char *allowed,
@@ -288,7 +296,7 @@ api_list(struct api *api, struct evhttp_request *req)
 {
 	struct buf json = BUF_INIT, rcpts = BUF_INIT;
 	struct api_list_ctx c = { &json, 0, 0, API_LIST_DEFAULT, false };
-	struct api_query qa = { -1, NULL, API_LIST_DEFAULT };
+	struct api_query qa = { -1, NULL, API_LIST_DEFAULT, false };
 	const char *errstr, *msg;
 
 	if (api_query(req, "tsl", &qa, &msg) == -1) {
@@ -450,17 +458,19 @@ static void
 api_route_queue_op(struct api *api, struct evhttp_request *req,
     enum api_action action)
 {
-	struct api_query qa = { -1, NULL, 0 };
+	struct api_query qa = { -1, NULL, 0, false };
 	const char *msg;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST)
 		api_bad_method(req, "POST");
-	else if (api_query(req, action == API_FLUSH ? "" : "s", &qa,
-	    &msg) == -1)
+	else if (api_query(req, action == API_FLUSH ? "" : action ==
+	    API_RELEASE ? "sn" : "s", &qa, &msg) == -1)
 		api_error(req, 400, msg);
 	else if (action != API_FLUSH && qa.sender == NULL)
 		api_error(req, 400, "sender= is required (empty for the null "
 		    "sender)");
+	else if (action == API_RELEASE)
+		api_release_start(api, req, NULL, qa.sender, qa.now);
 	else
 		api_op_start(api, req, action, NULL, qa.sender);
 	free(qa.sender);
@@ -472,7 +482,7 @@ static void
 api_route_msg(struct api *api, struct evhttp_request *req, const char *rest)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	struct api_query qa = { -1, NULL, 0 };
+	struct api_query qa = { -1, NULL, 0, false };
 	char id[API_SEGMENT_MAX];
 	const char *slash = strchr(rest, '/'), *msg;
 	const char *sub = slash ? slash + 1 : "";
@@ -502,8 +512,11 @@ api_route_msg(struct api *api, struct evhttp_request *req, const char *rest)
 	id[n] = '\0';
 	if (!queue_id_is_valid(id))
 		api_error(req, 400, "invalid queue id");
-	else if (action >= 0 && api_query(req, "", &qa, &msg) == -1)
+	else if (action >= 0 && api_query(req, action == API_RELEASE ? "n" :
+	    "", &qa, &msg) == -1)
 		api_error(req, 400, msg);
+	else if (action == API_RELEASE)
+		api_release_start(api, req, id, NULL, qa.now);
 	else if (action >= 0)
 		api_op_start(api, req, action, id, NULL);
 	else if (strcmp(sub, "") == 0)
@@ -539,7 +552,7 @@ static void
 api_reload(struct api *api, struct evhttp_request *req)
 {
 	struct buf errors = BUF_INIT, notes = BUF_INIT, json = BUF_INIT;
-	struct api_query qa = { -1, NULL, 0 };
+	struct api_query qa = { -1, NULL, 0, false };
 	const char *msg;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {

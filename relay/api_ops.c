@@ -12,9 +12,11 @@
  * - Only after the commit, on the loop thread, is deps.changed told each
  *   changed message once, so the delivery schedule follows what is on
  *   disk.  A failed job changed nothing and tells nobody.
- * - Release makes the held recipients ready and due now; flush makes
- *   every retry due now (queue_admin.c says why quota deferrals are not
- *   flushed).
+ * - Flush makes every retry due now (queue_admin.c says why quota
+ *   deferrals are not flushed).  Release is api_release.c's: it goes
+ *   through the quotas again.
+ * - Deferred recipients held or deleted give back what they reserved
+ *   (engine_giveback), once the change is committed.
  *
  * Ownership: a job in flight (struct api_op, the request's side of any
  * change through the writer: these operations and api_policy.c's quota
@@ -162,11 +164,9 @@ api_qop_run(struct queue_txn *txn, struct api_qop *op, const char **errstr)
 		    op, errstr) : queue_txn_hold_sender(txn, op->sender,
 		    api_qop_change, op, errstr);
 		break;
-	case API_RELEASE:
-		rc = id ? queue_txn_rcpt_release(txn, op->id, -1, op->now,
-		    api_qop_change, op, errstr) : queue_txn_release_sender(txn,
-		    op->sender, op->now, api_qop_change, op, errstr);
-		break;
+	case API_RELEASE:	/* through the quotas: api_release.c */
+		*errstr = "release goes through api_release";
+		return -1;
 	case API_DELETE:
 		if (!id)
 			return queue_txn_delete_sender(txn, op->sender,

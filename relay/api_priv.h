@@ -81,6 +81,11 @@ int	api_job_start(struct api *, struct evhttp_request *, queue_job_fn *run,
  */
 void	api_op_start(struct api *, struct evhttp_request *, enum api_action,
 	    const char *id, const char *sender);
+/* api_release.c: releases the held recipients of message id, or (id
+ * NULL) of every message of sender, through their quotas again; with
+ * bypass, held and deferred ones now, whatever the quotas say. */
+void	api_release_start(struct api *, struct evhttp_request *,
+	    const char *id, const char *sender, bool bypass);
 /* For api_stop(): the operations in flight lose their api and request;
  * their results are still logged, but nobody is told. */
 void	api_ops_orphan(struct api *);
