@@ -235,6 +235,9 @@ api_usage_json(struct buf *b, const struct pol_usage_report *r)
 	api_usage_limits(b, r);
 	buf_addstr(b, ",\"last_release\":");
 	api_json_time_or_null(b, r->last_release);
+	/* the key's deferred recipients waiting, and the cap (backlog) */
+	buf_printf(b, ",\"backlog\":%.0f,\"backlog_max\":%" PRIu64,
+	    r->reserved[POL_UNIT_RECIPIENTS], pol_quota_backlog(q));
 	buf_addstr(b, ",\"override\":");
 	if (r->override == POL_OVR_EXEMPT)
 		buf_addstr(b, "\"exempt\"");

@@ -54,7 +54,7 @@ ctl_fmt_figure(char *b, size_t n, const char *unit,
 struct ctl_qrow {
 	char		 pq[128];	/* policy/quota */
 	const char	*key, *unit;
-	char		 used[96], reserved[96], resets[48];
+	char		 used[96], reserved[96], resets[48], backlog[48];
 };
 
 /* USED/LIMIT: "3/200", "3/500 (override)", "3/exempt". */
@@ -120,6 +120,13 @@ ctl_qrows(const struct ctl_json *q, struct ctl_qrow **rows, size_t *n,
 		/* an override replaces one limit, which says so */
 		ctl_qrow_used(row, l, ctl_json_bool(l, "overridden"));
 		ctl_qrow_reserved(row, q, l, now);
+		ctl_fmt_figure(row->backlog, sizeof(row->backlog), "recipients",
+		    ctl_json_get(q, "backlog"));
+		if (ctl_json_get(q, "backlog_max") != NULL)
+			snprintf(row->backlog + strlen(row->backlog),
+			    sizeof(row->backlog) - strlen(row->backlog), "/%s",
+			    ctl_json_get(q, "backlog_max")->str ?
+			    ctl_json_get(q, "backlog_max")->str : "?");
 		if (strcmp(window, "sliding") == 0)
 			snprintf(row->resets, sizeof(row->resets), "sliding");
 		else
@@ -141,7 +148,7 @@ ctl_print_quota(FILE *f, const struct ctl_json *j, int64_t now,
 {
 	const struct ctl_json *list = ctl_json_get(j, "quotas");
 	struct ctl_qrow *rows = NULL;
-	size_t i, n = 0, w[5] = { 12, 3, 4, 10, 8 };
+	size_t i, n = 0, w[6] = { 12, 3, 4, 10, 8, 6 };
 
 	if (list == NULL || list->type != CTL_JSON_ARRAY) {
 		*errstr = "unexpected quota JSON";
@@ -168,18 +175,21 @@ ctl_print_quota(FILE *f, const struct ctl_json *j, int64_t now,
 		w[2] = ctl_max(w[2], strlen(rows[i].unit));
 		w[3] = ctl_max(w[3], strlen(rows[i].used));
 		w[4] = ctl_max(w[4], strlen(rows[i].reserved));
+		w[5] = ctl_max(w[5], strlen(rows[i].resets));
 	}
-	fprintf(f, "%-*s  %-*s  %-*s  %-*s  %-*s  RESETS\n", (int)w[0],
-	    "POLICY/QUOTA", (int)w[1], "KEY", (int)w[2], "UNIT", (int)w[3],
-	    "USED/LIMIT", (int)w[4], "RESERVED");
+	fprintf(f, "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  BACKLOG\n",
+	    (int)w[0], "POLICY/QUOTA", (int)w[1], "KEY", (int)w[2], "UNIT",
+	    (int)w[3], "USED/LIMIT", (int)w[4], "RESERVED", (int)w[5],
+	    "RESETS");
 	for (i = 0; i < n; i++) {
 		ctl_put_pad(f, rows[i].pq, w[0]);
 		fputs("  ", f);
 		ctl_put_pad(f, rows[i].key, w[1]);
 		fputs("  ", f);
 		ctl_put_pad(f, rows[i].unit, w[2]);
-		fprintf(f, "  %-*s  %-*s  %s\n", (int)w[3], rows[i].used,
-		    (int)w[4], rows[i].reserved, rows[i].resets);
+		fprintf(f, "  %-*s  %-*s  %-*s  %s\n", (int)w[3], rows[i].used,
+		    (int)w[4], rows[i].reserved, (int)w[5], rows[i].resets,
+		    rows[i].backlog);
 	}
 	free(rows);
 	return 0;

@@ -11,6 +11,7 @@ time.time() at the end of DATA.
 import calendar
 import collections
 import email
+import json
 import re
 import time
 
@@ -169,6 +170,12 @@ def test_delete_gives_the_window_back(sluice, sink):
     b = sent(s)
     assert epoch(s.show(a)["recipients"][0]["due"]) == end
     assert epoch(s.show(b)["recipients"][0]["due"]) == end + 20
+    # sluicectl quota: two waiting, of a backlog of 10 (10 x the limit)
+    q, = json.loads(s.ctl_ok("quota", "--json").stdout)["quotas"]
+    assert (q["key"], q["backlog"], q["backlog_max"]) == \
+        ("alice@example.com", 2, 10), q
+    table = s.ctl_ok("quota").stdout.decode().splitlines()
+    assert table[1].split()[-1] == "2/10", table
     r = s.ctl("queue", "delete", a)
     assert r.returncode == 0, r
     c = sent(s)

@@ -61,7 +61,7 @@ def test_report_per_key(sluice):
     # the table, for people
     lines = out(s.ctl_ok("quota")).splitlines()
     assert re.match(r"POLICY/QUOTA\s+KEY\s+UNIT\s+USED/LIMIT\s+RESERVED\s+"
-                    r"RESETS$", lines[0]), lines
+                    r"RESETS\s+BACKLOG$", lines[0]), lines
     assert re.match(r"outbound/per-user\s+alice@example\.com\s+messages\s+"
                     r"2/5\s+0\s+in \d", lines[1]), lines
     assert re.match(r"outbound/per-user\s+carol@example\.com\s+messages\s+"

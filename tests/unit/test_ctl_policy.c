@@ -47,6 +47,7 @@ test_quota_table(void)
 		  "{\"unit\":\"messages\",\"limit\":5,\"configured\":2,"
 		  "\"overridden\":true,\"used\":3,\"reserved\":2}],"
 		  "\"last_release\":\"2026-11-24T16:30:00Z\","
+		  "\"backlog\":2,\"backlog_max\":50,"
 		  "\"override\":{\"limit\":5}},"
 		  "{\"policy\":\"out\",\"quota\":\"dom\",\"key\":\"@x\","
 		  "\"window\":\"sliding\",\"window_end\":"
@@ -57,13 +58,13 @@ test_quota_table(void)
 		  "\"reserved\":0}],\"last_release\":null,"
 		  "\"override\":\"exempt\"}],\"count\":2}", 0,
 		  "POLICY/QUOTA  KEY      UNIT        USED/LIMIT      "
-		  "RESERVED                RESETS\n"
+		  "RESERVED                RESETS      BACKLOG\n"
 		  "out/user      alice@x  messages    3/5 (override)  "
-		  "2 (last in 2h 00m 00s)  in 30m 00s\n"
+		  "2 (last in 2h 00m 00s)  in 30m 00s  2/50\n"
 		  "out/dom       @x       recipients  2.27/exempt     "
-		  "0                       sliding\n"
+		  "0                       sliding     -\n"
 		  "out/dom       @x       size        1.5K/exempt     "
-		  "0                       sliding\n" },
+		  "0                       sliding     -\n" },
 		{ "sizes and a window that has ended",
 		  "{\"quotas\":[{\"policy\":\"p\",\"quota\":\"q\",\"key\":"
 		  "\"k\",\"window\":\"fixed\",\"window_end\":"
@@ -72,8 +73,8 @@ test_quota_table(void)
 		  "\"reserved\":3221225472}],\"last_release\":"
 		  "\"2026-11-24T14:00:00Z\",\"override\":null}],\"count\":1}",
 		  0,
-		  "POLICY/QUOTA  KEY  UNIT  USED/LIMIT  RESERVED  RESETS\n"
-		  "p/q           k    size  512/10M     3G        now\n" },
+		  "POLICY/QUOTA  KEY  UNIT  USED/LIMIT  RESERVED  RESETS  BACKLOG\n"
+		  "p/q           k    size  512/10M     3G        now     -\n" },
 		{ "escaped key",
 		  "{\"quotas\":[{\"policy\":\"p\",\"quota\":\"q\",\"key\":"
 		  "\"a\\u001b[2Jb@x\",\"window\":\"fixed\",\"window_end\":"
@@ -81,9 +82,9 @@ test_quota_table(void)
 		  "\"limit\":1,\"configured\":1,\"used\":1,\"reserved\":0}],"
 		  "\"last_release\":null,\"override\":null}],\"count\":1}", 0,
 		  "POLICY/QUOTA  KEY          UNIT      USED/LIMIT  RESERVED"
-		  "  RESETS\n"
+		  "  RESETS      BACKLOG\n"
 		  "p/q           a\\x1b[2Jb@x  messages  1/1         0       "
-		  "  in 30m 00s\n" },
+		  "  in 30m 00s  -\n" },
 		{ "empty", "{\"quotas\":[],\"count\":0}", 0,
 		  "nothing counted in the current windows\n" },
 		{ "empty for a key",
