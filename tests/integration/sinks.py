@@ -34,7 +34,8 @@ has the attributes mail_from, rcpt_tos, content (= original_content: the
 bytes as received, dot-unstuffed, CRLF kept), peer, tls (bool),
 tls_version, auth_user (None without AUTH), helo, mail_options,
 rcpt_options, session (the number of its session, from 1), time
-(time.monotonic() at the end of DATA), reply.
+(time.monotonic() at the end of DATA), wall (time.time() at the same
+moment: wall-clock, for epoch-aligned quota windows), reply.
 """
 import asyncio
 import collections
@@ -328,7 +329,7 @@ class Sink:
                     mail_options=list(envelope.mail_options),
                     rcpt_options=list(envelope.rcpt_options),
                     session=server.sink_session,
-                    time=time.monotonic(), reply=None)
+                    time=time.monotonic(), wall=time.time(), reply=None)
         reply = _reply(self.data_reply, m)
         if reply:
             m.reply = reply
