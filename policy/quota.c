@@ -286,22 +286,44 @@ void
 pol_set_warnings(const struct pol_set *set, pol_error_fn *warn, void *arg)
 {
 	const struct pol_quota *q;
+	const struct pol_limit *lim;
 	char msg[512];
+	uint64_t secs;
 	size_t i;
 
 	for (i = 0; set != NULL && i < set->nquota; i++) {
 		q = set->quotas[i];
 		if (q->verdict != POL_V_DEFER && q->when_full != POL_V_DEFER)
 			continue;
-		if (q->period.kind != POL_PERIOD_SECONDS ||
-		    q->max_defer >= q->period.secs)
-			continue;
-		snprintf(msg, sizeof(msg), "quota %s/%s: max-defer %llus is "
-		    "shorter than its period (%llus): mail deferred to the "
-		    "next window may bounce before it opens", q->policy->name,
-		    q->name, (unsigned long long)q->max_defer,
-		    (unsigned long long)q->period.secs);
-		warn(arg, q->line, msg);
+		secs = q->period.kind == POL_PERIOD_SECONDS ? q->period.secs :
+		    q->period.kind == POL_PERIOD_DAY ? 86400 :
+		    q->period.kind == POL_PERIOD_WEEK ? 7 * 86400 : 28 * 86400;
+		lim = pol_quota_limit(q, POL_UNIT_RECIPIENTS) ?
+		    pol_quota_limit(q, POL_UNIT_RECIPIENTS) :
+		    pol_quota_limit(q, POL_UNIT_MESSAGES);
+		if (q->max_defer < secs) {
+			snprintf(msg, sizeof(msg), "quota %s/%s: max-defer %llus "
+			    "is shorter than its period (%llus): mail that would "
+			    "wait longer is refused (when-full) instead",
+			    q->policy->name, q->name,
+			    (unsigned long long)q->max_defer,
+			    (unsigned long long)secs);
+			warn(arg, q->line, msg);
+		} else if (lim != NULL && lim->n > 0 &&
+		    (double)pol_quota_backlog(q) / (double)lim->n *
+		    (double)secs > (double)q->max_defer) {
+			snprintf(msg, sizeof(msg), "quota %s/%s: a full backlog "
+			    "(%llu) takes %.0fs to leave at %llu %s per %llus, "
+			    "longer than max-defer (%llus): mail that would "
+			    "wait longer is refused (when-full) instead",
+			    q->policy->name, q->name, (unsigned long long)
+			    pol_quota_backlog(q), (double)pol_quota_backlog(q) /
+			    (double)lim->n * (double)secs,
+			    (unsigned long long)lim->n, pol_unit_name(lim->unit),
+			    (unsigned long long)secs,
+			    (unsigned long long)q->max_defer);
+			warn(arg, q->line, msg);
+		}
 	}
 }
 

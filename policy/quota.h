@@ -142,10 +142,10 @@ int	pol_quota_set_verdict(struct pol_quota *, enum pol_verdict,
  * POL_BACKLOG_SIZE_ONLY for a quota that limits only size. */
 #define POL_BACKLOG_SIZE_ONLY	10000
 uint64_t pol_quota_backlog(const struct pol_quota *);
-/* Settings that are valid but likely a mistake: a deferring quota whose
- * max-defer is shorter than its period (its deferred mail may bounce
- * before the next window opens).  One call of warn per quota, with its
- * line. */
+/* Settings that are valid but likely a mistake, for a deferring quota:
+ * max-defer shorter than its period, or than a full backlog takes to
+ * leave (mail past max-defer is refused with when-full's answer).  One
+ * call of warn per quota, with its line. */
 void	pol_set_warnings(const struct pol_set *, pol_error_fn *warn,
 	    void *arg);
 /* The limit an override replaces: the first of messages or recipients,
@@ -249,6 +249,11 @@ struct pol_msg {
 						   now whatever the quotas
 						   say: counted now, no
 						   verdict */
+	bool			 replace;	/* accepted before (its window
+						   passed while sluiced was
+						   down): placed again with no
+						   backlog or max-defer bound
+						   (past max-defer it bounces) */
 };
 
 /* What a commit added to one window (for pol_decision_undo). */
@@ -293,6 +298,16 @@ struct pol_use {
 	bool			 placed;	/* the message counted once */
 	struct pol_cwin		*vw;		/* sliding: the counter as the
 						   placements so far left it */
+	int64_t			 vw0_start;	/* and as stored */
+	double			 vw0_used[POL_NUNIT];
+	double			 waiting;	/* the key's deferred
+						   recipients before this
+						   message (sliding: an
+						   estimate) */
+	bool			 late;		/* a deferred one would wait
+						   past max-defer: full */
+	bool			 too_many;	/* never: more recipients to
+						   defer than the backlog */
 };
 
 struct pol_rcpt_out {

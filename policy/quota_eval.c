@@ -265,7 +265,9 @@ over(struct pol_use *u, const struct pol_msg *m, const double a[POL_NUNIT],
 static bool
 backlog_full(struct pol_use *u, double waiting)
 {
-	if (waiting + (double)u->nrcpt <= (double)pol_quota_backlog(u->quota))
+	u->waiting = waiting;
+	if (waiting + (double)(u->ndeferred ? u->ndeferred : 1) <=
+	    (double)pol_quota_backlog(u->quota))
 		return false;
 	u->full = true;
 	u->verdict = u->quota->when_full;
@@ -379,6 +381,7 @@ eval_fixed(struct pol_use *u, struct pol_centry *e, const struct pol_msg *m,
 	use_set(u, cur ? cur->used : zero, a, lim,
 	    show_unit(q, cur ? cur->used : zero, a, lim));
 	waiting = fixed_waiting(e, s);
+	u->waiting = waiting;
 	if (u->exempt || fits(cur ? cur->used : zero, a, lim))
 		return;
 	if (over(u, m, a, lim))
@@ -425,6 +428,20 @@ sliding_place(const struct pol_use *u, int64_t from,
 	return r;
 }
 
+/* A sliding counter does not say how many wait: its reservation time is
+ * how far ahead the limit has been given out, so at the limit's rate,
+ * about (start - now) / period x limit recipients (or messages) wait. */
+static double
+sliding_waiting(const struct pol_use *u, const struct pol_cwin *w,
+    int64_t now)
+{
+	double lim = !isinf(u->lim[POL_UNIT_RECIPIENTS]) ?
+	    u->lim[POL_UNIT_RECIPIENTS] : !isinf(u->lim[POL_UNIT_MESSAGES]) ?
+	    u->lim[POL_UNIT_MESSAGES] : 1;
+
+	return (double)(w->start - now) / (double)u->quota->period.secs * lim;
+}
+
 static void
 eval_sliding(struct pol_use *u, struct pol_centry *e, const struct pol_msg *m,
     const double a[], const double lim[], int64_t now)
@@ -440,6 +457,8 @@ eval_sliding(struct pol_use *u, struct pol_centry *e, const struct pol_msg *m,
 		*u->vw = *w;
 	else
 		u->vw->start = now;
+	u->vw0_start = u->vw->start;
+	memcpy(u->vw0_used, u->vw->used, sizeof(u->vw0_used));
 	for (k = 0; k < POL_NUNIT; k++)
 		used[k] = slide_at(w, k, now, p);
 	u->start = now - (int64_t)p;
@@ -451,7 +470,7 @@ eval_sliding(struct pol_use *u, struct pol_centry *e, const struct pol_msg *m,
 	if (over(u, m, a, lim))
 		return;
 	if (w != NULL && w->start > now)
-		backlog_full(u, w->used[POL_UNIT_RECIPIENTS]);
+		backlog_full(u, sliding_waiting(u, w, now));
 }
 
 static void
@@ -672,7 +691,20 @@ combine(struct pol_decision *d)
 	if (refuse == NULL)
 		return;
 	d->refuse = refuse->verdict;
-	if (refuse->never)
+	if (refuse->too_many)
+		snprintf(d->reply, sizeof(d->reply), "552 5.3.4 Message has "
+		    "more recipients than quota %s/%s lets wait (backlog %llu):"
+		    " it can never be sent", refuse->quota->policy->name,
+		    refuse->quota->name,
+		    (unsigned long long)pol_quota_backlog(refuse->quota));
+	else if (refuse->late)
+		snprintf(d->reply, sizeof(d->reply), "%s Mail for quota %s/%s "
+		    "would wait longer than its max-defer (%llus)%s",
+		    refuse->verdict == POL_V_REJECT ? "550 5.7.1" : "451 4.7.1",
+		    refuse->quota->policy->name, refuse->quota->name,
+		    (unsigned long long)refuse->quota->max_defer,
+		    refuse->verdict == POL_V_REJECT ? "" : ", try again later");
+	else if (refuse->never)
 		snprintf(d->reply, sizeof(d->reply), "552 5.3.4 Message "
 		    "exceeds quota %s/%s (%s limit %llu): it can never be "
 		    "sent", refuse->quota->policy->name, refuse->quota->name,
@@ -827,7 +859,9 @@ place(struct pol_counters *c, struct pol_decision *d,
 			if (o->max_defer == 0 || u->quota->max_defer <
 			    o->max_defer)
 				o->max_defer = u->quota->max_defer;
-			o->tell_sender |= u->quota->tell_sender;
+			/* one notice per backlog, not per message */
+			o->tell_sender |= u->quota->tell_sender &&
+			    u->waiting <= 0;
 		}
 	}
 	o->nresv = d->nresv - o->resv0;
@@ -966,6 +1000,70 @@ trace_verdicts(const struct pol_decision *d, const struct pol_msg *m,
 	}
 }
 
+/*
+ * The bounds, once the recipients are placed: a deferring use whose key
+ * would have more recipients waiting than its backlog, or whose
+ * recipients would wait past its max-defer (they would only bounce
+ * then), takes when-full's verdict; one whose own deferred recipients
+ * alone exceed the backlog can never be sent.  True when a verdict
+ * changed: the placement is then redone.
+ */
+static bool
+bounds(struct pol_decision *d, int64_t now)
+{
+	struct pol_use *u;
+	uint64_t backlog;
+	bool changed = false;
+	size_t i;
+
+	for (i = 0; i < d->nuse; i++) {
+		u = &d->use[i];
+		if (u->verdict != POL_V_DEFER || u->exempt || u->ndeferred == 0)
+			continue;
+		backlog = pol_quota_backlog(u->quota);
+		if (u->waiting <= 0 && (double)u->ndeferred > (double)backlog)
+			u->never = u->too_many = true;
+		else if (u->waiting + (double)u->ndeferred > (double)backlog)
+			u->full = true;
+		else if (u->release_last - now > (int64_t)u->quota->max_defer)
+			u->full = u->late = true;
+		else
+			continue;
+		if (u->full)
+			u->verdict = u->quota->when_full;
+		changed = true;
+	}
+	return changed;
+}
+
+/* Forgets the placement (and the verdicts combine gave the recipients). */
+static void
+unplace(struct pol_decision *d)
+{
+	struct pol_use *u;
+	size_t i;
+
+	for (i = 0; i < d->nuse; i++) {
+		u = &d->use[i];
+		free(u->applied);
+		u->applied = NULL;
+		u->napplied = 0;
+		u->placed = false;
+		u->last_t = u->release = u->release_last = 0;
+		u->ndeferred = 0;
+		if (u->vw != NULL) {
+			u->vw->start = u->vw0_start;
+			memcpy(u->vw->used, u->vw0_used, sizeof(u->vw->used));
+		}
+	}
+	free(d->resv);
+	d->resv = NULL;
+	d->nresv = 0;
+	memset(d->rcpt, 0, d->nrcpt * sizeof(*d->rcpt));
+	d->refuse = POL_V_NONE;
+	d->reply[0] = '\0';
+}
+
 void
 pol_quota_decide(const struct pol_set *set, struct pol_counters *c,
     const struct pol_msg *m, int64_t now, bool commit,
@@ -990,6 +1088,12 @@ pol_quota_decide(const struct pol_set *set, struct pol_counters *c,
 	if (d->refuse == POL_V_NONE) {
 		index_uses(d);
 		place_all(c, d, m, now);
+		if (!m->bypass && !m->replace && bounds(d, now)) {
+			unplace(d);
+			combine(d);
+			if (d->refuse == POL_V_NONE)
+				place_all(c, d, m, now);
+		}
 	}
 	if (why != NULL) {
 		for (i = 0; i < d->nuse; i++)

@@ -21,6 +21,7 @@
  *   little longer, no window goes over).  A failed job undoes the
  *   decisions.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +51,16 @@ struct rel_msg {
 	struct rel_rcpt		*r;
 	size_t			 nr;
 	char			*why;		/* stays held: the reason */
+	int			*late;		/* rel->late: the recipients */
+	size_t			 nlate;
 	unsigned		 moved, deferred;
 };
 
 struct api_rel {
 	bool			 bypass;
+	bool			 late;		/* start-up: deferred ones whose
+						   window passed while sluiced
+						   was down */
 	char			 id[QUEUE_ID_SIZE];	/* "" by sender */
 	char			*sender;
 	int64_t			 now;
@@ -97,13 +103,19 @@ rel_target(struct api_rel *rel, struct rel_msg *m, size_t i,
 		return true;
 	}
 	if (m->d.refuse != POL_V_NONE || o->verdict == POL_V_HOLD ||
-	    o->verdict == POL_V_DISCARD)
-		return false;
+	    o->verdict == POL_V_DISCARD) {
+		if (!rel->late)
+			return false;
+		t->to.state = QUEUE_HOLD;	/* not sent behind its back */
+		return true;
+	}
 	if (o->verdict != POL_V_DEFER)
 		return true;
 	t->to.state = QUEUE_DEFERRED;
 	t->to.due = o->release;
-	t->to.expire = rel->now + (int64_t)o->max_defer;
+	/* late mail keeps its max-defer from arrival: past it, it bounces */
+	t->to.expire = rel->late ? qd->rcpts[i].expire : rel->now +
+	    (int64_t)o->max_defer;
 	t->to.resv = m->resv + o->resv0;
 	t->to.nresv = o->nresv;
 	if (o->use != NULL) {
@@ -127,9 +139,26 @@ rel_why(const struct pol_rcpt_out *o)
 	    pol_verdict_name(o->verdict));
 }
 
+/* Start-up: recipient i of m is one the listing found late, and still
+ * deferred as it was. */
+static bool
+rel_is_late(const struct api_rel *rel, const struct rel_msg *m,
+    const struct queue_detail *qd, size_t i)
+{
+	size_t j;
+
+	(void)rel;
+	if (qd->rcpts[i].state != QUEUE_DEFERRED)
+		return false;
+	for (j = 0; j < m->nlate; j++)
+		if (m->late[j] == (int)i)
+			return true;
+	return false;
+}
+
 /* Reads message m and decides its released recipients. */
 static int
-rel_decide(struct api *api, struct api_rel *rel, struct rel_msg *m,
+rel_decide(struct queue *q, struct api_rel *rel, struct rel_msg *m,
     const char **errstr)
 {
 	struct queue_detail *qd = NULL;
@@ -140,14 +169,15 @@ rel_decide(struct api *api, struct api_rel *rel, struct rel_msg *m,
 	size_t i;
 	int rc;
 
-	if ((rc = queue_show(api->deps.queue, m->id, &qd, errstr)) != 1)
+	if ((rc = queue_show(q, m->id, &qd, errstr)) != 1)
 		return rc;
 	rcpts = xcalloc(qd->nrcpt + 1, sizeof(*rcpts));
 	skip = xcalloc(qd->nrcpt + 1, sizeof(*skip));
 	for (i = 0; i < qd->nrcpt; i++) {
 		rcpts[i] = qd->rcpts[i].addr;
-		skip[i] = !(qd->rcpts[i].state == QUEUE_HOLD ||
-		    (rel->bypass && qd->rcpts[i].state == QUEUE_DEFERRED));
+		skip[i] = rel->late ? !rel_is_late(rel, m, qd, i) :
+		    !(qd->rcpts[i].state == QUEUE_HOLD || (rel->bypass &&
+		    qd->rcpts[i].state == QUEUE_DEFERRED));
 		any |= !skip[i];
 	}
 	if (any) {
@@ -159,7 +189,7 @@ rel_decide(struct api *api, struct api_rel *rel, struct rel_msg *m,
 		id.sender = qd->info.sender;
 		id.sasl = qd->sasl_user;
 		engine_release(rel->engine, &id, rcpts, skip, qd->nrcpt,
-		    qd->info.size, m->id, rel->bypass, &m->d);
+		    qd->info.size, m->id, rel->bypass, rel->late, &m->d);
 		m->rows = engine_rows(&m->d, &m->nrows);
 		m->resv = engine_resv(&m->d);
 		if (m->d.refuse != POL_V_NONE)
@@ -234,6 +264,7 @@ rel_free(struct api_rel *rel)
 		free(rel->m[i].rows);
 		free(rel->m[i].resv);
 		free(rel->m[i].why);
+		free(rel->m[i].late);
 		pol_decision_clear(&rel->m[i].d);
 	}
 	free(rel->m);
@@ -369,7 +400,8 @@ api_release_start(struct api *api, struct evhttp_request *req,
 			goto fail;
 	}
 	for (i = 0; i < rel->nm; i++) {
-		if ((rc = rel_decide(api, rel, &rel->m[i], &errstr)) == -1)
+		if ((rc = rel_decide(api->deps.queue, rel, &rel->m[i],
+		    &errstr)) == -1)
 			goto fail;
 		if (rc == 0 && id != NULL) {
 			api_error(req, 404, "no such message");
@@ -391,4 +423,183 @@ fail:
 	log_err("event=api-error what=release error=\"%s\"", errstr);
 	api_error(req, 500, errstr);
 	rel_free(rel);
+}
+
+/*
+ * Start-up: deferred recipients whose window ended while sluiced was
+ * down.  Their windows are spent (over): left as they are they would all
+ * leave at once, together with what the current window holds, over the
+ * limit.  They are placed again through their quotas, in arrival order,
+ * each keeping its max-defer from arrival (past it, it bounces).
+ */
+
+struct late_rcpt {
+	char	id[QUEUE_ID_SIZE];
+	int	rcpt;
+};
+
+struct late_scan {
+	const struct pol_set	*set;
+	int64_t			 now;
+	struct late_rcpt	*v;
+	size_t			 n;
+};
+
+/* The quota "policy/quota" of set, or NULL. */
+static const struct pol_quota *
+late_quota(const struct pol_set *set, const char *name)
+{
+	const struct pol_quota *q;
+	size_t i, len;
+
+	for (i = 0; set != NULL && name != NULL && i < set->nquota; i++) {
+		q = set->quotas[i];
+		len = strlen(q->policy->name);
+		if (strncmp(name, q->policy->name, len) == 0 &&
+		    name[len] == '/' && strcmp(name + len + 1, q->name) == 0)
+			return q;
+	}
+	return NULL;
+}
+
+static void
+late_row(const struct queue_rcpt_row *r, void *arg)
+{
+	struct late_scan *ls = arg;
+	const struct pol_quota *q;
+	int64_t s, end;
+
+	if (r->due >= ls->now || (q = late_quota(ls->set, r->quota)) == NULL ||
+	    q->window == POL_WIN_SLIDING)
+		return;
+	pol_window_at(&q->period, r->due, &s, &end);
+	if (end > ls->now)		/* its window is the current one */
+		return;
+	ls->v = xreallocarray(ls->v, ls->n + 1, sizeof(*ls->v));
+	str_copy(ls->v[ls->n].id, r->id, sizeof(ls->v[0].id));
+	ls->v[ls->n++].rcpt = r->rcpt;
+}
+
+static int
+late_cmp(const void *a, const void *b)
+{
+	const struct late_rcpt *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	return c != 0 ? c : (x->rcpt > y->rcpt) - (x->rcpt < y->rcpt);
+}
+
+/* The writer's answer, awaited by the start-up thread (the loop is not
+ * running yet). */
+struct late_job {
+	struct api_rel	*rel;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	bool		 done;
+	int		 rc;
+	char		 err[256];
+};
+
+static int
+late_run(struct queue_txn *txn, void *arg, const char **errstr)
+{
+	return rel_job(txn, ((struct late_job *)arg)->rel, errstr);
+}
+
+static void
+late_done(void *arg, int rc, const char *errstr)
+{
+	struct late_job *j = arg;
+
+	pthread_mutex_lock(&j->mu);
+	j->rc = rc;
+	str_copy(j->err, rc < 0 && errstr ? errstr : "", sizeof(j->err));
+	j->done = true;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* Submits the job and waits for its commit.  0 or -1. */
+static int
+late_commit(struct queue_writer *wr, struct api_rel *rel, const char **errstr)
+{
+	static char err[256];
+	struct late_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.rel = rel;
+	pthread_mutex_init(&j.mu, NULL);
+	pthread_cond_init(&j.cv, NULL);
+	queue_writer_submit(wr, late_run, late_done, &j);
+	pthread_mutex_lock(&j.mu);
+	while (!j.done)
+		pthread_cond_wait(&j.cv, &j.mu);
+	pthread_mutex_unlock(&j.mu);
+	pthread_cond_destroy(&j.cv);
+	pthread_mutex_destroy(&j.mu);
+	if (j.rc < 0) {
+		str_copy(err, j.err, sizeof(err));
+		*errstr = err;
+		return -1;
+	}
+	return 0;
+}
+
+int
+api_release_late(struct engine *e, struct queue *q, struct queue_writer *wr,
+    const char **errstr)
+{
+	struct late_scan ls;
+	struct api_rel *rel;
+	struct rel_msg *m = NULL;
+	unsigned moved = 0, deferred = 0;
+	size_t i;
+	int rc = 0;
+
+	memset(&ls, 0, sizeof(ls));
+	ls.set = engine_policies(e);
+	ls.now = (int64_t)time(NULL);
+	if (queue_list_rcpts(q, QUEUE_DEFERRED, NULL, late_row, &ls,
+	    errstr) == -1)
+		return -1;
+	if (ls.n == 0)
+		return 0;
+	qsort(ls.v, ls.n, sizeof(*ls.v), late_cmp);	/* ids sort by time */
+	rel = xcalloc(1, sizeof(*rel));
+	rel->late = true;
+	rel->engine = e;
+	rel->now = ls.now;
+	for (i = 0; i < ls.n; i++) {
+		if (m == NULL || strcmp(m->id, ls.v[i].id) != 0) {
+			rel->m = xreallocarray(rel->m, rel->nm + 1,
+			    sizeof(*rel->m));
+			m = &rel->m[rel->nm++];
+			memset(m, 0, sizeof(*m));
+			str_copy(m->id, ls.v[i].id, sizeof(m->id));
+		}
+		m->late = xreallocarray(m->late, m->nlate + 1,
+		    sizeof(*m->late));
+		m->late[m->nlate++] = ls.v[i].rcpt;
+	}
+	free(ls.v);
+	for (i = 0; i < rel->nm && rc != -1; i++)
+		rc = rel_decide(q, rel, &rel->m[i], errstr);
+	if (rc != -1)
+		rc = late_commit(wr, rel, errstr);
+	if (rc == -1) {
+		for (i = rel->nm; i > 0; i--)
+			pol_decision_undo(engine_counters(e), &rel->m[i - 1].d);
+		rel_free(rel);
+		return -1;
+	}
+	engine_giveback(e, rel->gb, rel->ngb);
+	for (i = 0; i < rel->nm; i++) {
+		moved += rel->m[i].moved;
+		deferred += rel->m[i].deferred;
+	}
+	log_info("event=deferral-resumed late=%zu messages=%zu placed=%u "
+	    "deferred=%u reason=\"their windows passed while sluiced was "
+	    "down\"", ls.n, rel->nm, moved, deferred);
+	rel_free(rel);
+	return 0;
 }

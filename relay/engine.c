@@ -420,7 +420,7 @@ log_use(const char *qid, const char *sender, const struct pol_use *u,
 static void
 engine_decide(struct engine *e, const struct engine_ident *id,
     const char *const *rcpts, const bool *skip, size_t nrcpt, uint64_t size,
-    const char *qid, bool bypass, struct pol_decision *d)
+    const char *qid, bool bypass, bool replace, struct pol_decision *d)
 {
 	struct pol_msg m;
 	size_t i;
@@ -435,6 +435,7 @@ engine_decide(struct engine *e, const struct engine_ident *id,
 	m.nrcpt = nrcpt;
 	m.size = size;
 	m.bypass = bypass;
+	m.replace = replace;
 	pol_quota_decide(e->conf->policy, e->ctr, &m, (int64_t)time(NULL),
 	    true, d, NULL);
 	for (i = 0; i < d->nuse; i++)
@@ -455,16 +456,17 @@ engine_data(struct engine *e, const struct engine_ident *id,
 	for (i = 0; i < nrcpt; i++)
 		skip[i] = access != NULL && (access[i] == POL_V_OK ||
 		    access[i] == POL_V_HOLD || access[i] == POL_V_DISCARD);
-	engine_decide(e, id, rcpts, skip, nrcpt, size, qid, false, d);
+	engine_decide(e, id, rcpts, skip, nrcpt, size, qid, false, false, d);
 	free(skip);
 }
 
 void
 engine_release(struct engine *e, const struct engine_ident *id,
     const char *const *rcpts, const bool *skip, size_t nrcpt, uint64_t size,
-    const char *qid, bool bypass, struct pol_decision *d)
+    const char *qid, bool bypass, bool replace, struct pol_decision *d)
 {
-	engine_decide(e, id, rcpts, skip, nrcpt, size, qid, bypass, d);
+	engine_decide(e, id, rcpts, skip, nrcpt, size, qid, bypass, replace,
+	    d);
 }
 
 struct queue_counter *

@@ -354,6 +354,8 @@ start(struct sluiced *d)
 	    &errstr) == -1)
 		fatal("event=fatal reason=\"quota counters: %s\"", errstr);
 	smtp_server_set_engine(d->smtp, d->engine);
+	if (api_release_late(d->engine, d->queue, d->writer, &errstr) == -1)
+		fatal("event=fatal reason=\"deferral resume: %s\"", errstr);
 	dd.base = d->base;
 	dd.conf = d->conf;
 	dd.queue = d->queue;

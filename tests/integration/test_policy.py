@@ -310,16 +310,29 @@ def test_reload_keeps_counters_and_applies_new_limits(sluice):
     assert send(s, "alice@example.com")[1].code == 250
 
 
-def test_backlog_full_gets_the_when_full_answer(sluice):
+def test_max_defer_past_the_backlog_warns_and_refuses(sluice):
+    """A max-defer shorter than the period is a warning (log, sluicectl
+    check); mail that would wait past it gets when-full's answer at end
+    of DATA instead of a bounce days later."""
     s = sluice(extra=quota(period="30s", limit="messages 1", verdict="defer",
-                           more="backlog 2 when-full reject\n"
-                                "max-defer 20s"))
+                           more="max-defer 20s when-full reject"))
     s.wait_log(r"event=config-warning line=\d+ reason=\"quota "
                r"outbound/per-user: max-defer 20s is shorter than its "
-               r"period \(30s\)")
+               r"period \(30s\): mail that would wait longer is refused "
+               r"\(when-full\) instead")
     r = s.ctl("check")
     assert r.returncode == 0 and b": warning: quota outbound/per-user: " \
         b"max-defer 20s is shorter than its period (30s)" in r.stderr, r
+    window_start(30, need=25)
+    assert send(s, "alice@example.com")[1].code == 250
+    r = send(s, "alice@example.com")[1]
+    assert (r.code, r.enhanced) == (550, "5.7.1"), r
+    assert "would wait longer than its max-defer (20s)" in r.text, r
+
+
+def test_backlog_full_gets_the_when_full_answer(sluice):
+    s = sluice(extra=quota(period="30s", limit="messages 1", verdict="defer",
+                           more="backlog 2 when-full reject"))
     window_start(30, need=5)
     codes = [send(s, "alice@example.com")[1] for _ in range(4)]
     assert [r.code for r in codes] == [250, 250, 250, 550], codes

@@ -752,6 +752,7 @@ static void
 test_calendar(void)
 {
 	struct pol_policy *p;
+	struct pol_quota *q;
 
 	setenv("TZ", "Europe/Berlin", 1);
 	tzset();
@@ -775,8 +776,9 @@ test_calendar(void)
 	    "month: two of two used in March");
 	fresh();
 	p = policy("out", 10, POL_SENDER, "any");
-	quota(p, "monthly", "Sender:@domain", "month", POL_UNIT_MESSAGES, 1,
-	    POL_V_DEFER);
+	q = quota(p, "monthly", "Sender:@domain", "month", POL_UNIT_MESSAGES,
+	    1, POL_V_DEFER);
+	q->max_defer = 40 * 86400;	/* past it, refused (see bounds) */
 	resolve();
 	/* 2026-01-31 23:59:59 CET = 22:59:59Z; February starts at 23:00Z */
 	T_EQ_STR(outcome("a@x", "r@y", 1, 1769900399 - 3600), "none",
@@ -785,6 +787,10 @@ test_calendar(void)
 	    "month end: deferred to 1 February 00:00 local");
 	T_EQ_STR(outcome("b@x", "r@y", 1, 1769900400), "defer@1772319600",
 	    "February's room went to the deferred one: 1 March (28 days)");
+	q->max_defer = 20 * 86400;
+	T_EQ_STR(outcome("c@x", "r@y", 1, 1769900400), "refused:451",
+	    "max-defer 20 days: April is too far: when-full's tempfail, not "
+	    "a bounce later");
 	/* year end: 2027-01-01 00:00 CET = 2026-12-31T23:00Z */
 	fresh();
 	p = policy("out", 10, POL_SENDER, "any");
@@ -986,6 +992,66 @@ test_smooth_and_bypass(void)
 	    "bypass: it was counted (in the current window, over)");
 }
 
+static void
+test_bounds_after_placement(void)
+{
+	struct pol_policy *p;
+	struct pol_quota *q;
+	struct pol_decision d;
+
+	/* 50 recipients under 4 per window: 46 to defer, more than a
+	 * backlog of 40 allows even with nothing waiting: never */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_RECIPIENTS, 4,
+	    POL_V_DEFER);
+	resolve();
+	msg_many("a@x", 50, 1, 1000, true, false, &d);
+	T_EQ_INT(d.refuse, POL_V_REJECT, "backlog: 46 to defer of 40: never");
+	T_OK(strstr(d.reply, "552 5.3.4 Message has more recipients than "
+	    "quota out/q lets wait (backlog 40)") != NULL, d.reply);
+	pol_decision_clear(&d);
+	/* 40 recipients: 4 now, 36 wait (of 40): fine; then 8 more: 4 of
+	 * them would make 40, the other 4 are past it: when-full */
+	msg_many("a@x", 40, 1, 1000, true, false, &d);
+	T_EQ_INT(d.refuse, POL_V_NONE, "backlog: 36 waiting of 40");
+	T_EQ_INT(leaving_at(&d, 0), 4, "backlog: 4 now");
+	pol_decision_clear(&d);
+	msg_many("a@x", 8, 1, 1001, true, false, &d);
+	T_EQ_INT(d.refuse, POL_V_TEMPFAIL, "backlog: 36 + 8 > 40: tempfail");
+	T_OK(strstr(d.reply, "451 4.7.1 Too much mail waiting") != NULL,
+	    d.reply);
+	pol_decision_clear(&d);
+	msg_many("a@x", 4, 1, 1001, true, false, &d);
+	T_EQ_INT(d.refuse, POL_V_NONE, "backlog: 36 + 4 = 40: deferred");
+	pol_decision_clear(&d);
+
+	/* max-defer 25 s under 1 per 10 s: the 4th would wait 30 s */
+	fresh();
+	p = policy("out", 10, POL_SENDER, "any");
+	q = quota(p, "q", "Sender:user@domain", "10s", POL_UNIT_MESSAGES, 1,
+	    POL_V_DEFER);
+	q->max_defer = 25;
+	q->tell_sender = true;
+	resolve();
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1000), "none", "max-defer: now");
+	msg_many("a@x", 1, 1, 1000, true, false, &d);
+	T_EQ_INT(d.rcpt[0].release, 1010, "max-defer: 10 s");
+	T_OK(d.rcpt[0].tell_sender, "tell-sender: the first of a backlog");
+	pol_decision_clear(&d);
+	msg_many("a@x", 1, 1, 1000, true, false, &d);
+	T_EQ_INT(d.rcpt[0].release, 1020, "max-defer: 20 s");
+	T_OK(!d.rcpt[0].tell_sender, "tell-sender: not again while it waits");
+	pol_decision_clear(&d);
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1000), "refused:451",
+	    "max-defer: 30 s is past 25: when-full, not a bounce later");
+	q->when_full = POL_V_HOLD;
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1000), "hold",
+	    "max-defer: when-full hold");
+	T_EQ_STR(outcome("a@x", "r@y", 1, 1009), "defer@1030",
+	    "max-defer: later, 1030 is within 25 s again");
+}
+
 int
 main(void)
 {
@@ -1006,6 +1072,7 @@ main(void)
 	test_backlog();
 	test_split();
 	test_smooth_and_bypass();
+	test_bounds_after_placement();
 	pol_set_free(&set);
 	pol_counters_free(&ctr);
 	return t_done();
