@@ -620,6 +620,31 @@ ctl_op_msg(FILE *f, const char *done, const struct ctl_json *m, bool rcpts)
 	fputc('\n', f);
 }
 
+/* "ID: released (2 recipients, 1 deferred)", and for recipients a quota
+ * still holds "ID: still held: quota ... is over: verdict hold". */
+static void
+ctl_op_released(FILE *f, const struct ctl_json *m)
+{
+	const char *id = ctl_json_str(m, "id") ? ctl_json_str(m, "id") : "?";
+	const char *why = ctl_json_str(m, "still_held");
+	uint64_t n = ctl_u64(m, "recipients"), def = ctl_u64(m, "deferred");
+
+	if (n > 0) {
+		ctl_put(f, id);
+		fputs(": released (", f);
+		ctl_put_count(f, n, "recipient");
+		if (def > 0)
+			fprintf(f, ", %" PRIu64 " deferred by a quota", def);
+		fputs(")\n", f);
+	}
+	if (why != NULL) {
+		ctl_put(f, id);
+		fputs(": still held: ", f);
+		ctl_put(f, why);
+		fputc('\n', f);
+	}
+}
+
 /* One message that an operation left as it was: why. */
 static void
 ctl_op_unchanged(FILE *f, const char *action, const char *id,
@@ -697,7 +722,11 @@ ctl_print_op(FILE *f, const struct ctl_json *j, int64_t now,
 		return 0;
 	}
 	for (i = 0; i < ch->n; i++)
-		ctl_op_msg(f, past, ch->items[i], strcmp(action, "delete") != 0);
+		if (strcmp(action, "release") == 0)
+			ctl_op_released(f, ch->items[i]);
+		else
+			ctl_op_msg(f, past, ch->items[i],
+			    strcmp(action, "delete") != 0);
 	if (id != NULL && ch->n == 0)
 		ctl_op_unchanged(f, action, id, ctl_json_str(j, "state"));
 	else if (id == NULL)

@@ -116,6 +116,8 @@ def test_hold_then_release_through_the_quota_or_now(sluice, sink):
     assert [m["id"] for m in s.queue_json("--state", "hold")] == [held]
     r = s.ctl("queue", "release", held)
     assert r.returncode == 0, r
+    assert r.stdout.decode() == "%s: still held: quota outbound/per-user " \
+        "(key alice@example.com) is over: verdict hold\n" % held, r
     s.wait_log(r"queue_id=%s event=still-held by=admin-api" % held)
     assert s.show(held)["recipients"][0]["state"] == "hold"
     r = s.ctl("queue", "release", "--now", held)

@@ -432,6 +432,16 @@ test_print_op(void)
 		  "\"changed\":[{\"id\":\"0000000000000001\","
 		  "\"recipients\":1}]}",
 		  "0000000000000001: released (1 recipient)\n", "release" },
+		{ "{\"action\":\"release\",\"sender\":\"a@b\","
+		  "\"messages\":1,\"recipients\":2,\"deferred\":1,"
+		  "\"changed\":[{\"id\":\"0000000000000001\","
+		  "\"recipients\":2,\"deferred\":1},{\"id\":"
+		  "\"0000000000000002\",\"recipients\":0,\"still_held\":"
+		  "\"quota p/q (key a@b) is over: verdict hold\"}]}",
+		  "0000000000000001: released (2 recipients, 1 deferred by a "
+		  "quota)\n0000000000000002: still held: quota p/q (key a@b) is "
+		  "over: verdict hold\nreleased 1 message (2 recipients) from "
+		  "<a@b>\n", "release through the quotas" },
 		{ "{\"action\":\"delete\",\"id\":\"0000000000000001\","
 		  "\"messages\":1,\"changed\":[{\"id\":\"0000000000000001\"}]}",
 		  "0000000000000001: deleted\n", "delete one" },
