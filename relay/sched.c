@@ -39,6 +39,8 @@ TAILQ_HEAD(sched_items, sched_item);
 struct sched_msg {
 	char			 id[QUEUE_ID_SIZE];
 	struct sched_items	 items;
+	bool			 unsorted;	/* items not in ascending rcpt
+						   order (a miss must scan) */
 	struct sched_msg	*hnext;
 };
 
@@ -237,12 +239,26 @@ sched_free(struct sched **sp)
 static struct sched_item *
 sched_find(struct sched_msg *m, int rcpt)
 {
-	struct sched_item *it;
+	struct sched_item *it = TAILQ_LAST(&m->items, sched_items);
 
+	/* loading a message adds its recipients in order: past the last,
+	 * none can match (no scan: 1,000 recipients would cost 500,000) */
+	if (!m->unsorted && (it == NULL || it->rcpt < rcpt))
+		return NULL;
 	TAILQ_FOREACH(it, &m->items, msg_link)
 		if (it->rcpt == rcpt)
 			return it;
 	return NULL;
+}
+
+/* Before rcpt goes to the tail of m's items: still ascending? */
+static void
+sched_note_order(struct sched_msg *m, int rcpt)
+{
+	struct sched_item *last = TAILQ_LAST(&m->items, sched_items);
+
+	if (last != NULL && last->rcpt >= rcpt)
+		m->unsorted = true;
 }
 
 void
@@ -255,6 +271,7 @@ sched_add(struct sched *s, const char *id, int rcpt, const char *addr,
 	if (it != NULL) {
 		if (it->in_line) {
 			sched_unlink(s, it);
+			sched_note_order(m, rcpt);
 			TAILQ_INSERT_TAIL(&m->items, it, msg_link);
 			heap_push(&s->heap, &it->node, due);
 		} else
@@ -266,6 +283,7 @@ sched_add(struct sched *s, const char *id, int rcpt, const char *addr,
 	it->rcpt = rcpt;
 	it->addr = xstrdup(addr);
 	it->dest = sched_dest_get(s, s->dest_of(addr, s->arg));
+	sched_note_order(m, rcpt);
 	TAILQ_INSERT_TAIL(&m->items, it, msg_link);
 	heap_push(&s->heap, &it->node, due);
 }
