@@ -278,6 +278,12 @@ typedef void queue_rcpt_list_cb(const struct queue_rcpt_row *, void *arg);
  * callback must not call queue_list_rcpts itself.  0 or -1. */
 int	queue_list_rcpts(struct queue *, int state, const char *sender,
 	    queue_rcpt_list_cb *cb, void *arg, const char **errstr);
+/* The same for the recipients in state due before `before` (start-up:
+ * deferred mail whose time passed while sluiced was down), through the
+ * (state, due) index.  0 or -1. */
+int	queue_list_rcpts_due(struct queue *, enum queue_state state,
+	    int64_t before, queue_rcpt_list_cb *cb, void *arg,
+	    const char **errstr);
 
 /*
  * Start-up load for the scheduler: cb once for every recipient not

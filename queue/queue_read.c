@@ -259,6 +259,15 @@ static const char sql_list_rcpts[] =
 	" AND (?2 IS NULL OR m.sender = ?2 COLLATE NOCASE)"
 	" ORDER BY r.due, m.arrival, r.msg_id, r.rcpt";
 
+/* The same for one state, due before ?3: the (state, due) index finds
+ * them without walking the rest. */
+static const char sql_list_rcpts_due[] =
+	"SELECT r.msg_id, m.arrival, m.sender, r.rcpt, r.addr, r.state,"
+	" r.due, r.quota, r.qkey, r.expire, r.rflags, r.attempts"
+	" FROM recipients r CROSS JOIN messages m ON m.id = r.msg_id"
+	" WHERE r.state = ?1 AND r.due < ?2"
+	" ORDER BY r.due, m.arrival, r.msg_id, r.rcpt";
+
 /* queue_list_rcpts' callback and its argument. */
 struct rcpt_list_cb {
 	queue_rcpt_list_cb	*cb;
@@ -303,6 +312,21 @@ queue_list_rcpts(struct queue *q, int state, const char *sender,
 	if (sender != NULL)
 		sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
 	return queue_db_rows(&q->r, st, "queue: list recipients",
+	    read_rcpt_row, &lcb, errstr) == -1 ? -1 : 0;
+}
+
+int
+queue_list_rcpts_due(struct queue *q, enum queue_state state, int64_t before,
+    queue_rcpt_list_cb *cb, void *arg, const char **errstr)
+{
+	struct rcpt_list_cb lcb = { cb, arg };
+	sqlite3_stmt *st;
+
+	if ((st = queue_db_stmt(&q->r, sql_list_rcpts_due, errstr)) == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, (int)state);
+	sqlite3_bind_int64(st, 2, before);
+	return queue_db_rows(&q->r, st, "queue: list recipients due",
 	    read_rcpt_row, &lcb, errstr) == -1 ? -1 : 0;
 }
 

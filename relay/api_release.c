@@ -559,7 +559,7 @@ api_release_late(struct engine *e, struct queue *q, struct queue_writer *wr,
 	memset(&ls, 0, sizeof(ls));
 	ls.set = engine_policies(e);
 	ls.now = (int64_t)time(NULL);
-	if (queue_list_rcpts(q, QUEUE_DEFERRED, NULL, late_row, &ls,
+	if (queue_list_rcpts_due(q, QUEUE_DEFERRED, ls.now, late_row, &ls,
 	    errstr) == -1)
 		return -1;
 	if (ls.n == 0)

@@ -29,15 +29,22 @@ struct prune_job {
 	size_t	  n;
 };
 
+/* The queue's counter row as policy/'s (the strings are shared). */
+static void
+queue_row_to_pol(const struct queue_counter *qc, struct pol_counter_row *r)
+{
+	r->quota = qc->quota;
+	r->key = qc->key;
+	r->start = qc->start;
+	memcpy(r->used, qc->used, sizeof(r->used));
+}
+
 static void
 load_counter(const struct queue_counter *qc, void *arg)
 {
 	struct pol_counter_row r;
 
-	r.quota = qc->quota;
-	r.key = qc->key;
-	r.start = qc->start;
-	memcpy(r.used, qc->used, sizeof(r.used));
+	queue_row_to_pol(qc, &r);
 	pol_counters_load(arg, &r);
 }
 
@@ -469,41 +476,36 @@ engine_release(struct engine *e, const struct engine_ident *id,
 	    d);
 }
 
+/* policy/'s counter rows as the queue's (the strings are shared). */
+static struct queue_counter *
+to_queue_rows(const struct pol_counter_row *r, size_t n)
+{
+	struct queue_counter *q;
+	size_t i;
+
+	if (n == 0)
+		return NULL;
+	q = xcalloc(n, sizeof(*q));
+	for (i = 0; i < n; i++) {
+		q[i].quota = r[i].quota;
+		q[i].key = r[i].key;
+		q[i].start = r[i].start;
+		memcpy(q[i].used, r[i].used, sizeof(q[i].used));
+	}
+	return q;
+}
+
 struct queue_counter *
 engine_rows(const struct pol_decision *d, size_t *n)
 {
-	struct queue_counter *rows;
-	size_t i;
-
 	*n = d->nrow;
-	if (d->nrow == 0)
-		return NULL;
-	rows = xcalloc(d->nrow, sizeof(*rows));
-	for (i = 0; i < d->nrow; i++) {
-		rows[i].quota = d->rows[i].quota;
-		rows[i].key = d->rows[i].key;
-		rows[i].start = d->rows[i].start;
-		memcpy(rows[i].used, d->rows[i].used, sizeof(rows[i].used));
-	}
-	return rows;
+	return to_queue_rows(d->rows, d->nrow);
 }
 
 struct queue_counter *
 engine_resv(const struct pol_decision *d)
 {
-	struct queue_counter *resv;
-	size_t i;
-
-	if (d->nresv == 0)
-		return NULL;
-	resv = xcalloc(d->nresv, sizeof(*resv));
-	for (i = 0; i < d->nresv; i++) {
-		resv[i].quota = d->resv[i].quota;
-		resv[i].key = d->resv[i].key;
-		resv[i].start = d->resv[i].start;
-		memcpy(resv[i].used, d->resv[i].used, sizeof(resv[i].used));
-	}
-	return resv;
+	return to_queue_rows(d->resv, d->nresv);
 }
 
 /* The new figures of the keys a give-back changed, for the store. */
@@ -546,12 +548,8 @@ engine_giveback(struct engine *e, const struct queue_counter *resv, size_t n)
 	if (n == 0)
 		return;
 	in = xcalloc(n, sizeof(*in));
-	for (i = 0; i < n; i++) {
-		in[i].quota = resv[i].quota;
-		in[i].key = resv[i].key;
-		in[i].start = resv[i].start;
-		memcpy(in[i].used, resv[i].used, sizeof(in[i].used));
-	}
+	for (i = 0; i < n; i++)
+		queue_row_to_pol(&resv[i], &in[i]);
 	pol_counters_giveback(e->ctr, e->conf->policy, in, n,
 	    (int64_t)time(NULL), &out, &nout);
 	free(in);
@@ -560,12 +558,6 @@ engine_giveback(struct engine *e, const struct queue_counter *resv, size_t n)
 	j = xcalloc(1, sizeof(*j));
 	j->prow = out;
 	j->n = nout;
-	j->rows = xcalloc(nout, sizeof(*j->rows));
-	for (i = 0; i < nout; i++) {
-		j->rows[i].quota = out[i].quota;
-		j->rows[i].key = out[i].key;
-		j->rows[i].start = out[i].start;
-		memcpy(j->rows[i].used, out[i].used, sizeof(j->rows[i].used));
-	}
+	j->rows = to_queue_rows(out, nout);
 	queue_writer_submit(e->writer, giveback_run, giveback_done, j);
 }
