@@ -31,8 +31,11 @@ static const char sql_list[] =
 	" sum(r.state = 3), sum(r.state = 4),"
 	" min(CASE WHEN r.state <> 4 THEN r.due END)"
 	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id"
+	/* +x.state: look the message's recipients up by its key; through
+	 * the (state, due) index SQLite walked every recipient in that
+	 * state for each message (minutes for 50,000 deferred messages) */
 	" WHERE (?1 < 0 OR EXISTS (SELECT 1 FROM recipients x"
-	"  WHERE x.msg_id = m.id AND x.state = ?1))"
+	"  WHERE x.msg_id = m.id AND +x.state = ?1))"
 	" AND (?2 IS NULL OR m.sender = ?2 COLLATE NOCASE)"
 	" GROUP BY m.arrival, m.id ORDER BY m.arrival, m.id";
 

@@ -457,6 +457,17 @@ ctl_show_quota(FILE *f, const struct ctl_json *r, const char *state)
 	quota = ctl_json_str(r, "quota");
 	key = ctl_json_str(r, "key");
 	expire = ctl_json_str(r, "expire");
+	if (state != NULL && strcmp(state, "hold") == 0 && quota != NULL) {
+		fprintf(f, "%-12sheld by quota ", "");
+		ctl_put(f, quota);
+		if (key != NULL) {
+			fputs(" key ", f);
+			ctl_put(f, key);
+		}
+		fputs(" (queue release sends it through the quota again)\n",
+		    f);
+		return;
+	}
 	if (state == NULL || strcmp(state, "deferred") != 0 || due == NULL ||
 	    (quota == NULL && expire == NULL))
 		return;

@@ -408,7 +408,7 @@ smtp_tx_access_again(struct smtp_session *s, struct smtp_tx *tx,
 /* What access and quotas made of recipient i: its state in the queue,
  * or QUEUE_DONE when it is discarded.  A deferred one carries the quota
  * and key that hold it back, when it gives up (max-defer) and what it
- * reserves. */
+ * reserves; one a quota holds, that quota and key. */
 static enum queue_state
 smtp_tx_rcpt_state(struct smtp_tx *tx, size_t i, struct queue_rcpt_in *in)
 {
@@ -416,14 +416,17 @@ smtp_tx_rcpt_state(struct smtp_tx *tx, size_t i, struct queue_rcpt_in *in)
 
 	if (tx->access[i] == POL_V_DISCARD || o->verdict == POL_V_DISCARD)
 		return QUEUE_DONE;
-	if (tx->access[i] == POL_V_HOLD || o->verdict == POL_V_HOLD)
+	if (tx->access[i] == POL_V_HOLD)
 		return QUEUE_HOLD;
-	if (o->verdict != POL_V_DEFER)
+	if (o->verdict != POL_V_DEFER && o->verdict != POL_V_HOLD)
 		return QUEUE_READY;
-	in->due = o->release;
-	in->expire = tx->msg.arrival + (int64_t)o->max_defer;
-	in->resv = tx->resv + o->resv0;
-	in->nresv = o->nresv;
+	if (o->verdict == POL_V_DEFER) {
+		in->due = o->release;
+		in->expire = tx->msg.arrival + (int64_t)o->max_defer;
+		in->resv = tx->resv + o->resv0;
+		in->nresv = o->nresv;
+	}
+	/* the quota that defers or holds it, for queue show */
 	if (o->use != NULL) {
 		if (tx->qname == NULL)
 			tx->qname = xcalloc(tx->nrcpt, sizeof(*tx->qname));
@@ -432,7 +435,7 @@ smtp_tx_rcpt_state(struct smtp_tx *tx, size_t i, struct queue_rcpt_in *in)
 		in->quota = tx->qname[i];
 		in->qkey = o->use->key;
 	}
-	return QUEUE_DEFERRED;
+	return o->verdict == POL_V_HOLD ? QUEUE_HOLD : QUEUE_DEFERRED;
 }
 
 /* tell-sender delay: a delay notice (RFC 3464, action delayed) for the

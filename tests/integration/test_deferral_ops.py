@@ -114,6 +114,9 @@ def test_hold_then_release_through_the_quota_or_now(sluice, sink):
     snk.wait(1, timeout=10)
     held = sent(s)
     assert [m["id"] for m in s.queue_json("--state", "hold")] == [held]
+    shown = s.ctl_ok("queue", "show", held).stdout.decode()
+    assert "held by quota outbound/per-user key alice@example.com" in shown, \
+        shown
     r = s.ctl("queue", "release", held)
     assert r.returncode == 0, r
     assert r.stdout.decode() == "%s: still held: quota outbound/per-user " \
