@@ -70,4 +70,13 @@ int	api_start(struct api **, struct event_base *, const char *path,
 /* Stops serving and removes the socket. */
 void	api_stop(struct api **);
 
+/* Start-up, before delivery loads the schedule (api_release.c, which
+ * shares the release path with `queue release`): deferred recipients
+ * whose window ended while sluiced was down are placed again through
+ * their quotas (else they would all leave at once, over the limit); one
+ * whose max-defer has passed then bounces.  Waits for its writer job.
+ * 0, or -1 with *errstr. */
+int	api_release_late(struct engine *, struct queue *,
+	    struct queue_writer *, const char **errstr);
+
 #endif

@@ -82,18 +82,12 @@ void	engine_data(struct engine *, const struct engine_ident *,
  * others are not counted); with bypass they all go now, counted now
  * whatever the limits say, and the quota lines say verdict=bypass; with
  * replace (start-up: deferred mail whose window passed while sluiced was
- * down) they are placed again without the backlog and max-defer bounds.
- * api_release_late() (api_release.c) is the start-up pass. */
+ * down) they are placed again without the backlog and max-defer bounds
+ * (api.h's api_release_late() is that start-up pass). */
 void	engine_release(struct engine *, const struct engine_ident *,
 	    const char *const *rcpts, const bool *skip, size_t nrcpt,
 	    uint64_t size, const char *id, bool bypass, bool replace,
 	    struct pol_decision *d);
-/* Start-up, before delivery loads the schedule: deferred recipients
- * whose window ended while sluiced was down are placed again through
- * their quotas (else they would all leave at once, over the limit); one
- * whose max-defer has passed then bounces.  0, or -1 with *errstr. */
-int	api_release_late(struct engine *, struct queue *,
-	    struct queue_writer *, const char **errstr);
 struct queue_counter *engine_rows(const struct pol_decision *, size_t *n);
 /* The decision's reservations as the queue stores them (d->nresv of
  * them, pointing into d; recipient r's are [rcpt[r].resv0, +nresv)). */
