@@ -3,7 +3,7 @@
 # without touching this file.
 
 CC	?= cc
-PKGS	 = libevent libevent_openssl libevent_pthreads openssl sqlite3
+PKGS	 = libevent libevent_openssl libevent_pthreads openssl sqlite3 libcurl
 WARN	 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wvla
 HARDEN	 = -D_FORTIFY_SOURCE=2 -fstack-protector-strong

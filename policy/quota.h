@@ -16,6 +16,7 @@
  *	    [ipv6-prefix M]                     (SenderIP only; default 64)
  *	    [release burst|smooth] [backlog N] [when-full tempfail|hold|reject]
  *	    [max-defer 5d] [tell-sender delay]
+ *	    [notify 50% 100% to NOTIFIER...]
  *	}
  *
  * Tracks are read without regard to case (cbpolicyd's spellings).  The
@@ -79,6 +80,8 @@ enum pol_release {
 	POL_RELEASE_SMOOTH
 };
 
+#define POL_NOTIFY_MAX	8	/* thresholds per quota */
+
 struct pol_limit {
 	enum pol_unit	 unit;
 	uint64_t	 n;
@@ -114,6 +117,15 @@ struct pol_quota {
 	enum pol_verdict	 when_full;	/* tempfail, hold or reject */
 	uint64_t		 max_defer;	/* seconds, default 5 days */
 	bool			 tell_sender;	/* tell-sender delay */
+	/* notify P% ... to NAME ...: the thresholds in ascending order,
+	 * distinct, 1 to 100; the notifiers' names (conf/ checks that
+	 * each is defined); quota_eval.c announces crossings, relay/
+	 * delivers them */
+	unsigned		 notify_pct[POL_NOTIFY_MAX];
+	size_t			 nnotify;
+	char			**notify_to;
+	size_t			 nnotify_to;
+	int			 notify_line;
 };
 
 #define POL_MAX_DEFER_DEFAULT	(5 * 86400)
@@ -137,6 +149,13 @@ int	pol_quota_add_limit(struct pol_quota *, enum pol_unit, uint64_t n,
  * for pol_policy_set_access. */
 int	pol_quota_set_verdict(struct pol_quota *, enum pol_verdict,
 	    const char *reply, int line, char *err, size_t errsz);
+/* notify: pct[0..npct) (1 to 100, any order, no repeats) to the
+ * notifiers to[0..nto) (names, copied).  -1 with err for a threshold out
+ * of range or repeated, more than POL_NOTIFY_MAX, none, no notifier, a
+ * notifier named twice, or a second notify in the quota. */
+int	pol_quota_set_notify(struct pol_quota *, const unsigned *pct,
+	    size_t npct, const char *const *to, size_t nto, int line,
+	    char *err, size_t errsz);
 /* The deferred recipients a key may have waiting: backlog, or by default
  * 10 x the messages or recipients limit (the first written, not 0), or
  * POL_BACKLOG_SIZE_ONLY for a quota that limits only size. */
@@ -175,6 +194,10 @@ struct pol_counter_row {
 	const char	*key;
 	int64_t		 start;
 	double		 used[POL_NUNIT];
+	unsigned	 notified;	/* the highest notify threshold
+					   announced in this window (0:
+					   none); a sliding counter's since
+					   its use last fell below it */
 };
 
 struct pol_counters *pol_counters_new(void);
@@ -327,6 +350,30 @@ struct pol_rcpt_out {
 	size_t			 resv0, nresv;
 };
 
+/*
+ * A notify threshold a key reached with this message (commit only): at
+ * most one per quota and key, the highest one it reached and that was
+ * not announced yet in the window.  Use counts what is deferred: the
+ * window's use and the key's reservations in later windows, against the
+ * limit, of the fullest limit.
+ */
+struct pol_notice {
+	const struct pol_quota	*quota;
+	const char		*key;		/* the use's */
+	unsigned		 threshold;	/* percent */
+	enum pol_unit		 unit;		/* the fullest limit */
+	double			 used;		/* in the window, this
+						   message included */
+	uint64_t		 limit;
+	int64_t			 start, end;	/* the window (sliding: the
+						   period up to now) */
+	double			 deferred;	/* reserved in later windows */
+	int64_t			 next_release;	/* the first later window
+						   with some, or 0 */
+	/* private: the window's notified level before (undo) */
+	unsigned		 prev;
+};
+
 struct pol_decision {
 	/* REJECT or TEMPFAIL: the whole message is refused with reply and
 	 * nothing was counted; NONE otherwise */
@@ -345,6 +392,9 @@ struct pol_decision {
 	 * pol_counters_giveback() if it does not leave after all */
 	struct pol_counter_row	*resv;
 	size_t			 nresv;
+	/* the thresholds reached (commit): store them with the message */
+	struct pol_notice	*notice;
+	size_t			 nnotice;
 	/* private */
 	size_t			*ru, *ru0;	/* recipient r's uses:
 						   ru[ru0[r]..ru0[r + 1]) */
