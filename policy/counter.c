@@ -296,6 +296,8 @@ centry_realign(struct pol_centry *e, const struct pol_quota *q, int64_t now)
 		dst = pol_centry_win(e, s);
 		for (u = 0; u < POL_NUNIT; u++)
 			dst->used[u] += moved.used[u];
+		if (moved.notified > dst->notified)
+			dst->notified = moved.notified;
 		i = 0;
 	}
 }
@@ -340,6 +342,7 @@ pol_counters_load(struct pol_counters *c, const struct pol_counter_row *r)
 	e = pol_counters_entry(c, pol_counters_qid(c, r->quota), r->key, true);
 	w = pol_centry_win(e, r->start);
 	memcpy(w->used, r->used, sizeof(w->used));
+	w->notified = r->notified;
 }
 
 size_t
@@ -426,6 +429,8 @@ pol_counters_repoint(struct pol_counters *c, const struct pol_set *old,
 					w = &moved[k];
 					for (u = 0; u < POL_NUNIT; u++)
 						dst->used[u] += w->used[u];
+					if (w->notified > dst->notified)
+						dst->notified = w->notified;
 				}
 			}
 	}
@@ -582,6 +587,7 @@ row_copy(struct pol_counter_row **out, size_t *n, const char *quota,
 	row->key = xstrdup(key);
 	row->start = w->start;
 	memcpy(row->used, w->used, sizeof(row->used));
+	row->notified = w->notified;
 }
 
 /* The key's windows, all of them, for the store (replaces what it has);
@@ -639,7 +645,8 @@ pol_counters_giveback(struct pol_counters *c, const struct pol_set *set,
 				w[k].used[u] = 0;
 		}
 		if (q->window != POL_WIN_SLIDING && w[k].used[0] == 0 &&
-		    w[k].used[1] == 0 && w[k].used[2] == 0)
+		    w[k].used[1] == 0 && w[k].used[2] == 0 &&
+		    w[k].notified == 0)
 			centry_remove(e, k);
 		for (j = 0; j < ndone && done[j] != e; j++)
 			;

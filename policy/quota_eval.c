@@ -958,6 +958,7 @@ snapshot(struct pol_counters *c, struct pol_decision *d)
 			row->key = d->use[i].key;
 			row->start = w[j].start;
 			memcpy(row->used, w[j].used, sizeof(row->used));
+			row->notified = w[j].notified;
 		}
 	}
 }
@@ -1104,6 +1105,7 @@ pol_quota_decide(const struct pol_set *set, struct pol_counters *c,
 		return;
 	for (i = 0; i < d->nuse; i++)
 		apply(c, &d->use[i], now);
+	pol_quota_notices(c, d, now);
 	snapshot(c, d);
 }
 
@@ -1117,6 +1119,7 @@ pol_decision_undo(struct pol_counters *c, const struct pol_decision *d)
 	uint32_t k;
 	unsigned u;
 
+	pol_notices_undo(c, d);
 	for (i = 0; i < d->nuse; i++) {
 		e = pol_counters_entry(c, d->use[i].qid, d->use[i].key, false);
 		if (e == NULL)
@@ -1152,6 +1155,7 @@ pol_decision_clear(struct pol_decision *d)
 	free(d->rcpt);
 	free(d->rows);
 	free(d->resv);
+	free(d->notice);
 	free(d->ru);
 	free(d->ru0);
 	memset(d, 0, sizeof(*d));

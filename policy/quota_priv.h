@@ -15,6 +15,7 @@
 struct pol_cwin {
 	int64_t		 start;
 	double		 used[POL_NUNIT];
+	unsigned	 notified;	/* pol_counter_row's */
 };
 
 /* Chained hash entries start with this. */
@@ -78,5 +79,11 @@ void	pol_centry_expire(struct pol_centry *, const struct pol_quota *,
 	    int64_t now);
 /* Removes an entry with no window left. */
 void	pol_counters_forget(struct pol_counters *, struct pol_centry *);
+
+/* quota_notify.c: the notify thresholds the decision's committed uses
+ * reached (d->notice), and taking them back with the decision. */
+void	pol_quota_notices(struct pol_counters *, struct pol_decision *,
+	    int64_t now);
+void	pol_notices_undo(struct pol_counters *, const struct pol_decision *);
 
 #endif
