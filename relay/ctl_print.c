@@ -234,7 +234,7 @@ ctl_status_cols(const struct ctl_json *j, const struct ctl_json *q,
 
 	for (i = 0; i < j->n; i++) {
 		v = j->items[i];
-		if (v == q || v == w)
+		if (v == q || v == w || v->type == CTL_JSON_ARRAY)
 			continue;
 		if (v->type != CTL_JSON_OBJECT)
 			cols = ctl_cols_fit(cols, ctl_status_key(key,
@@ -244,6 +244,46 @@ ctl_status_cols(const struct ctl_json *j, const struct ctl_json *q,
 			    sizeof(key), v->key, v->items[k]->key));
 	}
 	return cols;
+}
+
+/* notifier NAME: KIND TARGET, outbox N, sent N, ..., last error: E (T) */
+static void
+ctl_print_notifier(FILE *f, const struct ctl_json *n)
+{
+	const char *kind = ctl_json_str(n, "kind");
+	const char *err = ctl_json_str(n, "last_error");
+	const char *at = ctl_json_str(n, "last_error_at");
+	const char *next = ctl_json_str(n, "next_try");
+
+	fputs("notifier ", f);
+	ctl_put(f, ctl_json_str(n, "name") ? ctl_json_str(n, "name") : "?");
+	fputs(": ", f);
+	if (kind == NULL)
+		fputs("(no longer configured)", f);
+	else {
+		fprintf(f, "%s ", kind);
+		ctl_put(f, ctl_json_str(n, "target") ? ctl_json_str(n,
+		    "target") : "?");
+	}
+	if (kind != NULL && strcmp(kind, "mail") == 0)
+		fprintf(f, ", %" PRIu64 " alert%s queued", ctl_u64(n, "mails"),
+		    ctl_u64(n, "mails") == 1 ? "" : "s");
+	else
+		fprintf(f, ", outbox %" PRIu64 ", sent %" PRIu64 ", retried %"
+		    PRIu64 ", dropped %" PRIu64, ctl_u64(n, "outbox"),
+		    ctl_u64(n, "sent"), ctl_u64(n, "retried"),
+		    ctl_u64(n, "dropped"));
+	if (next != NULL)
+		fprintf(f, ", next try %s", next);
+	fputs(", last error: ", f);
+	if (err == NULL)
+		fputs("none", f);
+	else {
+		ctl_put(f, err);
+		if (at != NULL)
+			fprintf(f, " (%s)", at);
+	}
+	fputc('\n', f);
 }
 
 int
@@ -264,7 +304,7 @@ ctl_print_status(FILE *f, const struct ctl_json *j, int64_t now,
 	cols = ctl_status_cols(j, q, w);
 	for (i = 0; i < j->n; i++) {
 		v = j->items[i];
-		if (v == q || v == w)
+		if (v == q || v == w || v->type == CTL_JSON_ARRAY)
 			continue;
 		if (v->type != CTL_JSON_OBJECT) {
 			ctl_put_key(f, NULL, v->key, cols);
@@ -294,6 +334,9 @@ ctl_print_status(FILE *f, const struct ctl_json *j, int64_t now,
 	    ctl_u64(q, "hold"));
 	fprintf(f, "%-*s%" PRIu64 " commits, %" PRIu64 " jobs\n", (int)cols,
 	    "writer:", ctl_u64(w, "commits"), ctl_u64(w, "jobs"));
+	v = ctl_json_get(j, "notifiers");
+	for (i = 0; v != NULL && v->type == CTL_JSON_ARRAY && i < v->n; i++)
+		ctl_print_notifier(f, v->items[i]);
 	return 0;
 }
 
@@ -742,5 +785,49 @@ ctl_print_op(FILE *f, const struct ctl_json *j, int64_t now,
 		ctl_op_unchanged(f, action, id, ctl_json_str(j, "state"));
 	else if (id == NULL)
 		ctl_op_sender(f, action, past, sender, nmsg, nrcpt);
+	return 0;
+}
+
+int
+ctl_print_notify_test(FILE *f, const struct ctl_json *j, int64_t now,
+    const char **errstr)
+{
+	const struct ctl_json *to = ctl_json_get(j, "to");
+	const char *name = ctl_json_str(j, "notifier");
+	const char *kind = ctl_json_str(j, "kind");
+	const char *err = ctl_json_str(j, "error");
+	uint64_t status = 0;
+	size_t i;
+
+	(void)now;
+	if (name == NULL || kind == NULL) {
+		*errstr = "unexpected notify test JSON";
+		return -1;
+	}
+	fputs("notify test ", f);
+	ctl_put(f, name);
+	if (strcmp(kind, "mail") == 0 && ctl_json_bool(j, "queued")) {
+		fputs(": alert queued as ", f);
+		ctl_put(f, ctl_json_str(j, "queue_id") != NULL ?
+		    ctl_json_str(j, "queue_id") : "?");
+		fputs(" to ", f);
+		for (i = 0; to != NULL && i < to->n; i++) {
+			fputs(i ? ", " : "", f);
+			ctl_put(f, to->items[i]->str);
+		}
+		fputc('\n', f);
+		return 0;
+	}
+	(void)ctl_json_u64(j, "status", &status);
+	if (ctl_json_bool(j, "delivered"))
+		fprintf(f, ": delivered (HTTP %" PRIu64 " in %s s)\n", status,
+		    ctl_json_get(j, "elapsed") != NULL &&
+		    ctl_json_get(j, "elapsed")->str != NULL ?
+		    ctl_json_get(j, "elapsed")->str : "?");
+	else {
+		fputs(": not delivered: ", f);
+		ctl_put(f, err != NULL ? err : "unknown error");
+		fputc('\n', f);
+	}
 	return 0;
 }

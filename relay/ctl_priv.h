@@ -89,6 +89,8 @@ ctl_print_fn	ctl_print_queue;
 ctl_print_fn	ctl_print_queue_filtered;
 ctl_print_fn	ctl_print_show;
 ctl_print_fn	ctl_print_op;
+/* notify test's answer; -1 (exit 1) when the sample did not get through. */
+ctl_print_fn	ctl_print_notify_test;
 /* ctl_print_rcpts.c: a listing's recipients (GET /v1/queue?state=
  * deferred): a line per recipient with the quota and key that hold it
  * and when it leaves. */

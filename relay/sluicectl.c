@@ -101,6 +101,10 @@ ctl_usage(FILE *f)
 	    " errors\n"
 	    "  reload [--json]                  sluiced reads its configuration"
 	    " again\n"
+	    "  notify test NAME [--json]        a sample quota alert to"
+	    " notifier NAME\n"
+	    "                                   (a webhook: its answer; mail:"
+	    " queued)\n"
 	    "  help                             this text\n"
 	    "A command's options may come in any order after it; --json may"
 	    " also come\nbefore it; every queue command but cat takes it."
@@ -683,6 +687,50 @@ ctl_cmd_reload(struct ctl *c, const struct ctl_opts *o)
 	return rc;
 }
 
+static bool
+ctl_notify_ok(const struct ctl_resp *r)
+{
+	struct ctl_json *j;
+	const char *errstr;
+	bool ok;
+
+	if ((j = ctl_json_parse(r->body, r->len, &errstr)) == NULL)
+		return false;
+	ok = ctl_json_bool(j, "delivered") || ctl_json_bool(j, "queued");
+	ctl_json_free(&j);
+	return ok;
+}
+
+/* `notify test NAME`: exit 0 when the sample was delivered (a webhook
+ * answered 2xx) or queued (mail), 1 otherwise. */
+static int
+ctl_cmd_notify(struct ctl *c, const struct ctl_opts *o)
+{
+	struct buf path = BUF_INIT;
+	struct ctl_resp r;
+	int rc = 1;
+
+	if (ctl_opts_allow(o, "j", "notify") == -1)
+		return CTL_EXIT_USAGE;
+	if (o->nargs == 0 || strcmp(o->args[0], "test") != 0)
+		return ctl_bad_usage(o->nargs ? "unknown notify command" :
+		    "missing notify command (test)", o->nargs ? o->args[0] :
+		    NULL);
+	if (o->nargs != 2)
+		return ctl_bad_usage(o->nargs < 2 ? "missing notifier name" :
+		    "unexpected argument", o->nargs < 2 ? NULL : o->args[2]);
+	buf_addstr(&path, "/v1/notify/");
+	ctl_url_escape(&path, o->args[1]);
+	buf_addstr(&path, "/test");
+	if (ctl_call(c, "POST", path.data, NULL, &r) == 0) {
+		rc = ctl_output(&r, o->json, ctl_print_notify_test) == 0 &&
+		    ctl_notify_ok(&r) ? 0 : 1;
+		ctl_resp_free(&r);
+	}
+	buf_free(&path);
+	return rc;
+}
+
 /*
  * The global options, before the command: -c, -s, -h/--help and --json.
  * 0 with *optind past them, 1 when the usage was printed for -h, or the
@@ -748,7 +796,7 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "help") != 0 && strcmp(cmd, "status") != 0 &&
 	    strcmp(cmd, "queue") != 0 && strcmp(cmd, "check") != 0 &&
 	    strcmp(cmd, "reload") != 0 && strcmp(cmd, "quota") != 0 &&
-	    strcmp(cmd, "explain") != 0) {
+	    strcmp(cmd, "explain") != 0 && strcmp(cmd, "notify") != 0) {
 		fprintf(stderr, "sluicectl: unknown command: %s\n", cmd);
 		return ctl_bad_usage(NULL, NULL);
 	}
@@ -764,6 +812,8 @@ main(int argc, char **argv)
 		rc = ctl_cmd_queue(&c, &o);
 	else if (strcmp(cmd, "reload") == 0)
 		rc = ctl_cmd_reload(&c, &o);
+	else if (strcmp(cmd, "notify") == 0)
+		rc = ctl_cmd_notify(&c, &o);
 	else if (strcmp(cmd, "quota") == 0)
 		rc = ctl_opts_allow(&o, "jk", "quota") == -1 ? CTL_EXIT_USAGE :
 		    ctl_cmd_quota(&c, o.json, &o.pol, o.args, o.nargs);
