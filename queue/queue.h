@@ -37,13 +37,17 @@ enum queue_state {
 /*
  * One window of one quota counter (policy/quota.h's pol_counter_row, as
  * relay/ converts it).  As a recipient's reservation: what that recipient
- * holds in window `start` of the counter (quota, key).
+ * holds in window `start` of the counter (quota, key); a reservation does
+ * not keep notified (it reads 0).
  */
 struct queue_counter {
 	const char	*quota;		/* "policy/quota" */
 	const char	*key;		/* "a@b.example", "192.0.2.0/24" */
 	int64_t		 start;		/* window start; sliding: updated */
 	double		 used[3];	/* messages, recipients, bytes */
+	unsigned	 notified;	/* the highest alert threshold already
+					   announced for this window, in
+					   percent (0: none); opaque here */
 };
 
 #define QUEUE_RF_BYPASS		0x01	/* released by an administrator,
@@ -389,10 +393,10 @@ int	queue_txn_rcpt_requeue(struct queue_txn *, const char *id, int rcpt,
  */
 /* (struct queue_counter, one window of a counter, is defined above.) */
 /* Writer: for every (quota, key) present in rows, replaces all its stored
- * windows by the rows given for it (a row whose used[] are all 0 stores
- * nothing: it only clears).  Rows for one (quota, key) are adjacent; a
- * window given twice is an error.  0 or -1 (the job must then fail: its
- * savepoint undoes a half-done set). */
+ * windows by the rows given for it (a row whose used[] and notified are
+ * all 0 stores nothing: it only clears).  Rows for one (quota, key) are
+ * adjacent; a window given twice is an error.  0 or -1 (the job must then
+ * fail: its savepoint undoes a half-done set). */
 int	queue_txn_counters_set(struct queue_txn *,
 	    const struct queue_counter *rows, size_t n, const char **errstr);
 /* Writer: forgets every window of (quota, key); quota NULL: of every
@@ -411,6 +415,57 @@ void	queue_counters_free(struct queue_counter **v, size_t *n);
 typedef void queue_counter_cb(const struct queue_counter *, void *arg);
 int	queue_load_counters(struct queue *, queue_counter_cb *cb, void *arg,
 	    const char **errstr);
+
+/*
+ * The outbox: events waiting for a notifier (a webhook, an alert mail),
+ * stored in the job of the message that caused them and drained by
+ * relay/ (queue_outbox.c).  Names and payloads are any bytes: the name
+ * may not hold a NUL, the payload may.
+ */
+#define QUEUE_OUTBOX_MAX	65536	/* bytes of one payload */
+
+/* One event for one notifier, to store in the job of the message that
+ * caused it. */
+struct queue_outbox_in {
+	const char	*notifier;	/* its name */
+	const char	*payload;	/* opaque to queue/ (relay/ writes
+					   JSON) */
+	size_t		 len;		/* at most QUEUE_OUTBOX_MAX */
+	int64_t		 created;	/* Unix seconds */
+};
+/* Writer: adds one row; *id (may be NULL) gets its id (ids only grow:
+ * never reused, not even after a delete).  0, or -1 also for a NULL or
+ * empty notifier and a payload past QUEUE_OUTBOX_MAX. */
+int	queue_txn_outbox_add(struct queue_txn *, const struct queue_outbox_in *,
+	    int64_t *id, const char **errstr);
+/* Writer: 1 when row id was there and is deleted, 0 when not, -1 on
+ * error. */
+int	queue_txn_outbox_delete(struct queue_txn *, int64_t id,
+	    const char **errstr);
+/* Writer: deletes every row of notifier: how many, or -1. */
+int	queue_txn_outbox_delete_notifier(struct queue_txn *,
+	    const char *notifier, const char **errstr);
+
+/* One stored event, as a load hands it over. */
+struct queue_outbox_row {
+	int64_t		 id;
+	const char	*notifier;
+	const char	*payload;	/* with a NUL after len */
+	size_t		 len;
+	int64_t		 created;
+};
+typedef void queue_outbox_cb(const struct queue_outbox_row *, void *arg);
+/* Reader: cb once per row with id > after (0: all), ordered by id, at
+ * most limit rows (0: no limit), in one snapshot; the strings live only
+ * during the callback.  The number of rows given, or -1. */
+int	queue_load_outbox(struct queue *, int64_t after, size_t limit,
+	    queue_outbox_cb *cb, void *arg, const char **errstr);
+/* Reader: cb(notifier, rows it has, arg) once per notifier with rows,
+ * ordered by notifier (as bytes), in one snapshot.  0 or -1. */
+typedef void queue_outbox_count_cb(const char *notifier, uint64_t n,
+    void *arg);
+int	queue_outbox_counts(struct queue *, queue_outbox_count_cb *cb,
+	    void *arg, const char **errstr);
 
 /* Admin overrides (sluicectl quota set KEY LIMIT | exempt KEY | clear KEY):
  * at most one per key, kept until cleared. */

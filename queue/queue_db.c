@@ -104,6 +104,12 @@ db_pragma(struct queue_db *d, const char *path, const char *sql,
  * older sluice ignores them.  A database newer than this code is left
  * untouched (queue_open refuses it).  Their rows are what relay/ hands
  * over (queue_quota.c).
+ *
+ * Each is created in the shape this code writes, before the migration of
+ * queue_store.c runs.  A column added later comes with a version step
+ * that adds it only where it is missing (quota_counter.notified, schema
+ * 4): a table created here already has it, one an older sluice created
+ * does not.
  */
 static const char *const queue_db_tables[] = {
 	/* One window of one quota counter; used[] in the columns. */
@@ -112,6 +118,7 @@ static const char *const queue_db_tables[] = {
 	" key TEXT NOT NULL,"
 	" start INTEGER NOT NULL,"
 	" messages REAL, recipients REAL, bytes REAL,"
+	" notified INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY (quota, key, start)) WITHOUT ROWID",
 	/* An administrator's override of one key's limit. */
 	"CREATE TABLE IF NOT EXISTS quota_override ("

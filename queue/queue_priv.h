@@ -17,7 +17,7 @@
 #include "queue.h"
 
 /* The version of the schema this code writes (PRAGMA user_version). */
-#define QUEUE_SCHEMA_VERSION	3
+#define QUEUE_SCHEMA_VERSION	4
 
 /* How long a connection waits for a lock held by another connection. */
 #define QUEUE_BUSY_MS		10000

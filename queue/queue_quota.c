@@ -9,8 +9,10 @@
  *
  * Invariants:
  * - A (quota, key) is replaced as a whole: after a set its stored windows
- *   are exactly the nonzero rows that set gave for it.  Nothing is added
- *   up here: policy/ owns the arithmetic, the store keeps its result.
+ *   are exactly the nonzero rows that set gave for it (a row with nothing
+ *   used but an alert announced is nonzero: the window must not announce
+ *   it again after a restart).  Nothing is added up here: policy/ owns the
+ *   arithmetic and the notified levels, the store keeps their result.
  * - Quota names and keys come from the network: they are bound as
  *   parameters, never formatted into SQL or into an error message, and
  *   compared as bytes (BINARY).
@@ -23,6 +25,7 @@
  * - Ownership: the strings a load hands to its callback belong to SQLite
  *   and live only during the call.
  */
+#include <limits.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -34,9 +37,9 @@ static const char sql_counter_clear_all[] =
 	"DELETE FROM quota_counter WHERE key = ?1";
 static const char sql_counter_insert[] =
 	"INSERT INTO quota_counter (quota, key, start, messages, recipients,"
-	" bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	" bytes, notified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char sql_counter_load[] =
-	"SELECT quota, key, start, messages, recipients, bytes"
+	"SELECT quota, key, start, messages, recipients, bytes, notified"
 	" FROM quota_counter ORDER BY quota, key, start";
 static const char sql_override_set[] =
 	"INSERT OR REPLACE INTO quota_override (key, kind, lim, set_at)"
@@ -78,7 +81,8 @@ counter_same_key(const struct queue_counter *a, const struct queue_counter *b)
 static bool
 counter_is_zero(const struct queue_counter *c)
 {
-	return c->used[0] == 0 && c->used[1] == 0 && c->used[2] == 0;
+	return c->used[0] == 0 && c->used[1] == 0 && c->used[2] == 0 &&
+	    c->notified == 0;
 }
 
 /* Forgets the windows of (quota, key), or of key in every quota when
@@ -113,6 +117,7 @@ counter_insert(struct queue_db *d, const struct queue_counter *c,
 	sqlite3_bind_int64(st, 3, c->start);
 	for (i = 0; i < QUOTA_NUSED; i++)
 		sqlite3_bind_double(st, 4 + i, c->used[i]);
+	sqlite3_bind_int64(st, 4 + QUOTA_NUSED, c->notified);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		if (sqlite3_extended_errcode(d->db) ==
 		    SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -223,6 +228,7 @@ counter_row(sqlite3_stmt *st, void *arg)
 {
 	const struct quota_load *l = arg;
 	struct queue_counter c;
+	sqlite3_int64 notified;
 	int i;
 
 	c.quota = (const char *)sqlite3_column_text(st, 0);
@@ -230,6 +236,11 @@ counter_row(sqlite3_stmt *st, void *arg)
 	c.start = sqlite3_column_int64(st, 2);
 	for (i = 0; i < QUOTA_NUSED; i++)	/* NULL reads 0 */
 		c.used[i] = sqlite3_column_double(st, 3 + i);
+	/* Only this code writes it; a value no unsigned holds (a hand-made
+	 * row) reads as nothing announced. */
+	notified = sqlite3_column_int64(st, 3 + QUOTA_NUSED);
+	c.notified = notified >= 0 && notified <= UINT_MAX ?
+	    (unsigned)notified : 0;
 	if (c.quota != NULL && c.key != NULL)
 		l->counter(&c, l->arg);
 }

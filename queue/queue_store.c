@@ -5,9 +5,14 @@
  *
  * Invariants:
  * - PRAGMA user_version is the schema version.  queue_migrations[v] takes
- *   a database from version v to v + 1; a later issue appends a step and
- *   raises QUEUE_SCHEMA_VERSION.  A database newer than this code is
- *   refused, never written.
+ *   a database from version v to v + 1 (its statements, then its function
+ *   when a step depends on what the file holds); a later issue appends a
+ *   step and raises QUEUE_SCHEMA_VERSION.  A database newer than this code
+ *   is refused, never written.
+ * - The tables of queue_db_tables (queue_db.c) are not versioned: they
+ *   exist, in this code's shape or an older sluice's, before the
+ *   migration runs.  A step that changes one of them must work on both
+ *   (see store_counter_notified).
  * - A message row and its recipient rows are written by the same job, so
  *   they are committed together or not at all.  A message whose recipients
  *   are all QUEUE_DONE, or which has none, is dead weight that
@@ -83,10 +88,70 @@ static const char *const queue_schema_v3[] = {
 	NULL
 };
 
-static const char *const *const queue_migrations[QUEUE_SCHEMA_VERSION] = {
-	queue_schema_v1,
-	queue_schema_v2,
-	queue_schema_v3,
+/*
+ * Version 3 -> 4 (quota alerts): the events waiting for a notifier
+ * (queue_outbox.c; AUTOINCREMENT so that an id is never given twice, even
+ * after the newest row was deleted), and per quota counter window the
+ * highest alert threshold already announced (store_counter_notified).
+ */
+static const char *const queue_schema_v4[] = {
+	"CREATE TABLE outbox ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" notifier TEXT NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" payload BLOB NOT NULL)",
+	"CREATE INDEX outbox_notifier ON outbox(notifier)",
+	NULL
+};
+
+/*
+ * quota_counter.notified, for version 4.  queue_db_tables creates
+ * quota_counter, with the column, before the migration runs, whenever the
+ * table is missing; so here it has the column when this code created it
+ * (a new database, or one from before schema 3 that never had the table)
+ * and lacks it when schema 3 did.  The column is added only when missing;
+ * with no table at all there is nothing to add to.  Old rows read 0:
+ * nothing announced.
+ */
+static int
+store_counter_notified(struct queue *q, const char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+	int ncol = 0, have = 0;
+
+	if (sqlite3_prepare_v2(q->w.db, "SELECT count(*),"
+	    " coalesce(sum(name = 'notified'), 0)"
+	    " FROM pragma_table_info('quota_counter')", -1, &st,
+	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		*errstr = queue_db_err(&q->w, "queue: schema migration");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	ncol = sqlite3_column_int(st, 0);
+	have = sqlite3_column_int(st, 1);
+	sqlite3_finalize(st);
+	if (ncol == 0 || have > 0)
+		return 0;
+	if (sqlite3_exec(q->w.db, "ALTER TABLE quota_counter ADD COLUMN"
+	    " notified INTEGER NOT NULL DEFAULT 0", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		*errstr = queue_db_err(&q->w, "queue: schema migration");
+		return -1;
+	}
+	return 0;
+}
+
+/* One version step: its statements in order, then fn (or none). */
+struct store_step {
+	const char *const	*sql;
+	int			(*fn)(struct queue *, const char **);
+};
+
+static const struct store_step queue_migrations[QUEUE_SCHEMA_VERSION] = {
+	{ queue_schema_v1, NULL },
+	{ queue_schema_v2, NULL },
+	{ queue_schema_v3, NULL },
+	{ queue_schema_v4, store_counter_notified },
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
@@ -120,13 +185,16 @@ store_migrate_steps(struct queue *q, int from, const char **errstr)
 	size_t i;
 
 	for (v = from; v < QUEUE_SCHEMA_VERSION; v++) {
-		for (i = 0; queue_migrations[v][i] != NULL; i++)
-			if (sqlite3_exec(q->w.db, queue_migrations[v][i],
+		for (i = 0; queue_migrations[v].sql[i] != NULL; i++)
+			if (sqlite3_exec(q->w.db, queue_migrations[v].sql[i],
 			    NULL, NULL, NULL) != SQLITE_OK) {
 				*errstr = queue_db_err(&q->w,
 				    "queue: schema migration");
 				return -1;
 			}
+		if (queue_migrations[v].fn != NULL &&
+		    queue_migrations[v].fn(q, errstr) == -1)
+			return -1;
 	}
 	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d",
 	    QUEUE_SCHEMA_VERSION);
