@@ -179,11 +179,11 @@ run1(struct tq *t, const struct op *o, struct told *td)
 static const char body[] = "Subject: q\r\n\r\nbody\r\n";
 
 static const struct queue_counter resv_alice[] = {
-	{ "outbound/per-user", "alice@example.com", 7200, { 1, 1, 2048 } },
-	{ "outbound/per-domain", "example.com", 3600, { 0, 1, 0.5 } },
+	{ "outbound/per-user", "alice@example.com", 7200, { 1, 1, 2048 }, 0 },
+	{ "outbound/per-domain", "example.com", 3600, { 0, 1, 0.5 }, 0 },
 };
 static const struct queue_counter resv_alice2[] = {
-	{ "outbound/per-user", "alice@example.com", 10800, { 1, 1, 2048 } },
+	{ "outbound/per-user", "alice@example.com", 10800, { 1, 1, 2048 }, 0 },
 };
 
 #define RESV_ALICE	"{outbound/per-user|alice@example.com|7200|1/1/2048" \
@@ -347,7 +347,7 @@ static void
 test_store_errors(void)
 {
 	static const struct queue_counter noname[] = {
-		{ NULL, "k", 0, { 1, 0, 0 } },
+		{ NULL, "k", 0, { 1, 0, 0 }, 0 },
 	};
 	struct tq t;
 	struct tmsg m;
@@ -648,12 +648,12 @@ static void
 test_encoding(void)
 {
 	static const struct queue_counter odd[] = {
-		{ "", "", 0, { 0, 0, 0 } },
+		{ "", "", 0, { 0, 0, 0 }, 0 },
 		{ "q\x01\xff\"\\", "k\n\r\t\x7f\xc3\xa9", -1,
-		    { -1, 0.1, 1e300 } },
+		    { -1, 0.1, 1e300 }, 0 },
 		{ "a", "b", INT64_MIN, { 9007199254740992.0, 9007199254740993.0,
-		    -0.0 } },
-		{ "a", "b", INT64_MAX, { 1, 4294967296.0, 3.5 } },
+		    -0.0 }, 0 },
+		{ "a", "b", INT64_MAX, { 1, 4294967296.0, 3.5 }, 0 },
 	};
 	struct queue_counter many[QUEUE_RESV_MAX + 1];
 	struct queue_counter *v = NULL;
@@ -934,7 +934,8 @@ test_migration(void)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	T_EQ_INT(version, 3, "migration: at version 3");
+	T_EQ_INT(version, QUEUE_SCHEMA_VERSION,
+	    "migration: at the current version");
 	T_EQ_STR(cols, "quota:TEXT:0:- qkey:TEXT:0:- expire:INTEGER:0:-"
 	    " resv:BLOB:0:- rflags:INTEGER:1:0",
 	    "migration: the new columns");

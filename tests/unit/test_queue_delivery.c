@@ -1151,8 +1151,9 @@ test_migration(void)
 {
 	static const char want_objects[] = "addr attempts dsn_status due"
 	    " expire first_attempt last_attempt last_reply messages"
-	    " messages_arrival messages_sender msg_id qkey quota quota_counter"
-	    " quota_override rcpt recipients recipients_pending_due"
+	    " messages_arrival messages_sender msg_id outbox outbox_notifier"
+	    " qkey quota quota_counter quota_override rcpt recipients"
+	    " recipients_pending_due"
 	    " recipients_state_due resv rflags state";
 	struct tq t, fresh;
 	struct queue_delivery *dl = NULL;
@@ -1177,7 +1178,7 @@ test_migration(void)
 		return;
 	T_EQ_INT(user_version(t.dir, objects, sizeof(objects)),
 	    QUEUE_SCHEMA_VERSION, "migration: upgraded at open");
-	T_EQ_INT(QUEUE_SCHEMA_VERSION, 3, "migration: this code writes 3");
+	T_EQ_INT(QUEUE_SCHEMA_VERSION, 4, "migration: this code writes 4");
 	T_EQ_STR(objects, want_objects, "migration: tables, columns, indexes");
 	queue_stats(t.q, &s, &err);
 	T_EQ_INT(s.messages, 1, "migration: the message kept");
@@ -1220,14 +1221,14 @@ test_migration(void)
 	tq_close(&t);
 	/* opening again does not migrate twice */
 	if (tq_open(&t, "v1") == 0) {
-		T_EQ_INT(user_version(t.dir, objects, sizeof(objects)), 3,
-		    "migration: reopen stays at 3");
+		T_EQ_INT(user_version(t.dir, objects, sizeof(objects)), 4,
+		    "migration: reopen stays at 4");
 		tq_close(&t);
 	}
 	/* a new database is created at the current version */
 	if (tq_open(&fresh, "fresh") == 0) {
-		T_EQ_INT(user_version(fresh.dir, objects, sizeof(objects)), 3,
-		    "migration: a new database is at 3");
+		T_EQ_INT(user_version(fresh.dir, objects, sizeof(objects)), 4,
+		    "migration: a new database is at 4");
 		T_EQ_STR(objects, want_objects,
 		    "migration: a new database has the same schema");
 		tq_close(&fresh);
