@@ -37,6 +37,7 @@ queue_row_to_pol(const struct queue_counter *qc, struct pol_counter_row *r)
 	r->key = qc->key;
 	r->start = qc->start;
 	memcpy(r->used, qc->used, sizeof(r->used));
+	r->notified = qc->notified;
 }
 
 static void
@@ -491,6 +492,7 @@ to_queue_rows(const struct pol_counter_row *r, size_t n)
 		q[i].key = r[i].key;
 		q[i].start = r[i].start;
 		memcpy(q[i].used, r[i].used, sizeof(q[i].used));
+		q[i].notified = r[i].notified;
 	}
 	return q;
 }
