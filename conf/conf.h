@@ -101,6 +101,31 @@ struct conf_retry {
 	uint64_t	lifetime;
 };
 
+/*
+ * Where quota alerts go (`notifier NAME { ... }`): a webhook (an HTTP
+ * POST signed with the secret, retried until lifetime has passed) or
+ * mail to addresses.  The secret is read from secret_file at load and
+ * wiped by conf_free(); the dump names the file only.
+ */
+enum conf_notifier_kind { CONF_NOTIFIER_WEBHOOK, CONF_NOTIFIER_MAIL };
+
+struct conf_notifier {
+	char			*name;
+	enum conf_notifier_kind	 kind;
+	char			*url;		/* webhook */
+	char			*secret_file;	/* as written, or NULL */
+	char			*secret;	/* read at load, or NULL; wiped
+						 * by conf_free */
+	size_t			 secret_len;
+	uint64_t		 timeout;	/* seconds */
+	uint64_t		 lifetime;	/* seconds */
+	char			**to;		/* mail: the recipients */
+	size_t			 nto;
+	char			*from;		/* mail: or NULL (the daemon
+						 * uses MAILER-DAEMON@hostname) */
+	int			 line;
+};
+
 struct conf {
 	char			*path;		/* the file loaded */
 	char			*hostname;	/* banner, Received, EHLO */
@@ -128,6 +153,8 @@ struct conf {
 	socklen_t		 resolver_sslen;
 	char			*postmaster;	/* told of bounces that bounce; a
 						 * bare local part is @hostname */
+	struct conf_notifier	*notifiers;	/* in the order of the file */
+	size_t			 nnotifiers;
 	struct pol_set		*policy;	/* groups and policies; NULL when
 						 * there are none */
 	unsigned		 refs;		/* conf_ref/conf_unref; 1 from
@@ -181,5 +208,9 @@ bool	conf_is_relay_domain(const struct conf *, const char *domain);
  * setting.  Never NULL; owned by the conf. */
 const struct conf_nexthops *conf_route_for(const struct conf *,
 	    const char *domain);
+/* The notifier called name (exact), or NULL.  Owned by the conf; every
+ * name a quota's notify gives is defined. */
+const struct conf_notifier *conf_notifier(const struct conf *,
+	    const char *name);
 
 #endif

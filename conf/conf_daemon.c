@@ -361,8 +361,12 @@ apply_value(struct apply *a, const struct conf_node *n)
 	case CONF_U_POLICY:
 		conf_policy_apply(a->c, n, a->errs);
 		break;
+	case CONF_U_NOTIFIER:
+		conf_notifier_apply(a->c, n, a->errs);
+		break;
 	case CONF_U_NEXTHOPS:
 	case CONF_U_TLS:
+	case CONF_U_URL:
 	case CONF_U_NONE:
 		break;
 	}
@@ -463,6 +467,7 @@ apply_checks(struct apply *a)
 	conf_deliver_check(c, a->first[KW_DELIVERY], a->first[KW_RETRY],
 	    a->errs);
 	conf_policy_check(c, a->errs);
+	conf_notify_check(c, a->errs);
 	if (c->hostname != NULL || a->seen[KW_HOSTNAME])
 		return;
 	if ((name = conf_machine_hostname()) == NULL)
@@ -591,8 +596,12 @@ conf_dump(const struct conf *c, struct buf *out)
 		case CONF_U_POLICY:
 			conf_policy_dump(c, kw, out);
 			break;
+		case CONF_U_NOTIFIER:
+			conf_notifier_dump(c, out);
+			break;
 		case CONF_U_NEXTHOPS:
 		case CONF_U_TLS:
+		case CONF_U_URL:
 		case CONF_U_NONE:
 			break;
 		}

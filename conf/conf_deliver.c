@@ -13,7 +13,8 @@
  * load, so a missing or unreadable file is a configuration error found by
  * `sluiced -n`, not a delivery failure hours later.  The file must not be
  * readable by others; the buffers that held it are wiped, and the password
- * lives only in the struct conf, which wipes it when freed.
+ * lives only in the struct conf, which wipes it when freed.  A notifier's
+ * secret-file is read by the same function (conf_secret_read).
  */
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -32,7 +33,6 @@
 #include "../lib/xalloc.h"
 #include "conf_priv.h"
 
-#define AUTH_MAX	4096	/* bytes of an auth-file */
 #define HOST_MAX	253	/* RFC 1035 2.3.4, as text */
 #define LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1 */
 
@@ -241,21 +241,22 @@ auth_parse(char *buf, size_t len, char **user, char **pass)
 	return auth_split(found, user, pass);
 }
 
-/* Reads the credentials of path; NULL, or what is wrong (in why or
- * static), worded to follow "auth-file PATH". */
-static const char *
-auth_read(const char *path, char **user, char **pass, char *why,
-    size_t whysz)
+const char *
+conf_secret_read(const char *path, char *buf, size_t bufsz, size_t *lenp,
+    char *why, size_t whysz)
 {
-	char buf[AUTH_MAX + 1];
 	const char *bad = NULL;
+	char most[32];
 	struct stat st;
 	size_t len = 0;
 	ssize_t r;
 	int fd;
 
-	/* the mode of the file opened, not of a name that may change */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	*lenp = 0;
+	/* the mode of the file opened, not of a name that may change; a
+	 * FIFO must not hang the load: it is no regular file */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
 		snprintf(why, whysz, "cannot be read: %s", strerror(errno));
 		return why;
 	}
@@ -266,8 +267,9 @@ auth_read(const char *path, char **user, char **pass, char *why,
 		bad = "is not a regular file";
 	else if (st.st_mode & S_IROTH)
 		bad = "is readable by others (chmod 600 or 640)";
-	while (bad == NULL && len <= AUTH_MAX) {
-		r = read(fd, buf + len, sizeof(buf) - len);
+	/* one byte more than may be there, to know it was too much */
+	while (bad == NULL && len < bufsz) {
+		r = read(fd, buf + len, bufsz - len);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
@@ -280,12 +282,31 @@ auth_read(const char *path, char **user, char **pass, char *why,
 		len += (size_t)r;
 	}
 	close(fd);
-	if (bad == NULL && len > AUTH_MAX)
-		bad = "is too large (at most 4K)";
-	if (bad == NULL) {
-		buf[len] = '\0';
-		bad = auth_parse(buf, len, user, pass);
+	if (bad == NULL && len >= bufsz) {
+		conf_format_u64(CONF_U_SIZE, bufsz - 1, most, sizeof(most));
+		snprintf(why, whysz, "is too large (at most %s)", most);
+		bad = why;
 	}
+	if (bad != NULL)
+		return bad;
+	buf[len] = '\0';
+	*lenp = len;
+	return NULL;
+}
+
+/* Reads the credentials of path; NULL, or what is wrong (in why or
+ * static), worded to follow "auth-file PATH". */
+static const char *
+auth_read(const char *path, char **user, char **pass, char *why,
+    size_t whysz)
+{
+	char buf[CONF_SECRET_MAX + 1];
+	const char *bad;
+	size_t len;
+
+	bad = conf_secret_read(path, buf, sizeof(buf), &len, why, whysz);
+	if (bad == NULL)
+		bad = auth_parse(buf, len, user, pass);
 	xwipe(buf, sizeof(buf));
 	return bad;
 }

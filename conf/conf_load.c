@@ -188,6 +188,7 @@ conf_unref(struct conf **cp)
 	free(c->routes);
 	free(c->resolver);
 	free(c->postmaster);
+	conf_notifiers_free(c);
 	free(c);
 }
 

@@ -9,6 +9,9 @@
  * The scope is the statement being read, the statements it sits in on the
  * same line of thought (`limits recipients 10 errors 5`), out to the
  * nearest enclosing braces; outer blocks are not in scope inside braces.
+ * A statement that names something (CONF_KW_NAME: `notifier admin`)
+ * takes the word after its keyword on its line as the name, keyword or
+ * not.
  *
  * Two readings make errors land where the writer made them:
  *  - a value that starts a new line and is one typo away from a keyword of
@@ -245,6 +248,15 @@ skip_block(struct parser *p)
 	}
 }
 
+/* Is tok the name of a CONF_KW_NAME statement whose keyword is kw_tok? */
+static bool
+is_name(const struct conf_kw *kw, const struct conf_tok *tok,
+    const struct conf_tok *kw_tok)
+{
+	return (kw->flags & CONF_KW_NAME) && tok->kind == CONF_TOK_WORD &&
+	    !is_equals(tok) && tok->line == kw_tok->line;
+}
+
 /* Could kw, at tok, start a statement?  Only a look at the next token. */
 static bool
 can_start(const struct parser *p, const struct conf_kw *kw,
@@ -252,6 +264,8 @@ can_start(const struct parser *p, const struct conf_kw *kw,
 {
 	const struct conf_tok *next = tok + 1;
 
+	if (is_name(kw, next, tok))
+		return true;
 	if (kw->min > 0)
 		return next->kind == CONF_TOK_WORD &&
 		    scope_find(p, next, 0) == NULL;
@@ -600,7 +614,8 @@ parse_stmt(struct parser *p, struct conf_node *parent,
 			advance(p);
 			continue;
 		}
-		if (n->nargs == (size_t)kw->max || !is_value(p, cur(p), prev))
+		if (n->nargs == (size_t)kw->max || (!is_value(p, cur(p),
+		    prev) && !(n->nargs == 0 && is_name(kw, cur(p), prev))))
 			break;
 		prev = cur(p);
 		node_add_arg(n, prev);

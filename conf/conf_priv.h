@@ -7,8 +7,10 @@
  * step gives the tree its meaning: conf_daemon.c holds the table and the
  * plain settings, conf_deliver.c the statements of delivery (next hops,
  * routes, the resolver), which the table's units send it, conf_policy.c
- * groups and policies, conf_quota.c the quotas of policies.  Every step records its errors in a struct conf_errs; they
- * are sorted by line and written out once, at the end.
+ * groups and policies, conf_quota.c the quotas of policies, conf_notify.c
+ * the notifiers quota alerts go to.  Every step records its errors in a
+ * struct conf_errs; they are sorted by line and written out once, at the
+ * end.
  */
 #ifndef SLUICE_CONF_PRIV_H
 #define SLUICE_CONF_PRIV_H
@@ -101,6 +103,9 @@ void	conf_toks_free(struct conf_toks *);
 				 * starts with an unknown word */
 #define CONF_KW_LIST	0x10	/* more values may follow in braces, any
 				 * word, one per token (group NAME { ... }) */
+#define CONF_KW_NAME	0x20	/* the first value, on the keyword's line,
+				 * is a name: any word, a keyword too
+				 * (`notifier admin { ... }`) */
 
 enum conf_unit {
 	CONF_U_NONE,		/* a group of settings, or a flag */
@@ -121,7 +126,9 @@ enum conf_unit {
 	CONF_U_ROUTE,		/* DOMAIN NEXTHOP... and options */
 	CONF_U_RESOLVER,	/* ADDRESS[:PORT], numeric, port 53 */
 	CONF_U_GROUP,		/* group NAME ITEM... (conf_policy.c) */
-	CONF_U_POLICY		/* policy NAME ... { ... } (conf_policy.c) */
+	CONF_U_POLICY,		/* policy NAME ... { ... } (conf_policy.c) */
+	CONF_U_NOTIFIER,	/* notifier NAME { ... } (conf_notify.c) */
+	CONF_U_URL		/* http:// or https://; hi: its maximum length */
 };
 
 struct conf_kw {
@@ -184,6 +191,10 @@ bool	conf_kw_is_child(const struct conf_kw *row,
 	    const struct conf_kw *parent);
 /* How the language writes another program's setting name, or NULL. */
 const char *conf_hint_find(const struct conf_grammar *, const char *name);
+/* The name of names[0..n) closest to word by the same measure (any
+ * case), or NULL if none is close. */
+const char *conf_suggest_name(const char *word, const char *const *names,
+	    size_t n);
 /* The only keyword of block that starts with word (3 bytes at least),
  * for a word cut short (`relay`); NULL if none or several do. */
 const char *conf_suggest_prefix(const struct conf_grammar *,
@@ -224,7 +235,8 @@ enum {
 	KW_DELIVERY, KW_DLV_CONNS, KW_DLV_PER_DEST, KW_DLV_TO_CONNECT,
 	KW_DLV_TO_COMMAND, KW_DLV_TO_DATA, KW_RETRY, KW_RETRY_INITIAL,
 	KW_RETRY_MAX, KW_RETRY_LIFETIME, KW_RESOLVER, KW_POSTMASTER,
-	KW_GROUP, KW_POLICY, KW_POL_PRIORITY, KW_POL_ACCESS,
+	KW_NOTIFIER, KW_NTF_WEBHOOK, KW_NTF_SECRET, KW_NTF_TIMEOUT,
+	KW_NTF_LIFETIME, KW_NTF_MAIL, KW_NTF_FROM, KW_GROUP, KW_POLICY, KW_POL_PRIORITY, KW_POL_ACCESS,
 	KW_POL_ACCESS_REPLY,
 	KW_POL_CLIENT, KW_POL_CLIENT_EX, KW_POL_SENDER, KW_POL_SENDER_EX,
 	KW_POL_RCPT, KW_POL_RCPT_EX, KW_POL_SASL, KW_POL_SASL_EX,
@@ -234,6 +246,7 @@ enum {
 	KW_PQ_LIMIT_MSGS, KW_PQ_LIMIT_RCPTS, KW_PQ_LIMIT_SIZE, KW_PQ_VERDICT,
 	KW_PQ_VERDICT_REPLY, KW_PQ_STOP, KW_PQ_V6, KW_PQ_RELEASE,
 	KW_PQ_BACKLOG, KW_PQ_WHEN_FULL, KW_PQ_MAX_DEFER, KW_PQ_TELL,
+	KW_PQ_NOTIFY, KW_PQ_NOTIFY_TO,
 	KW_COUNT
 };
 
@@ -274,6 +287,15 @@ void	conf_deliver_dump(const struct conf *, const struct conf_kw *,
 	    struct buf *);
 /* Frees what h holds, the password wiped first; h is left zeroed. */
 void	conf_nexthops_clear(struct conf_nexthops *h);
+/*
+ * A file of credentials (auth-file, secret-file): a regular file, not
+ * readable by others, of at most bufsz - 1 bytes, read into buf and
+ * NUL-terminated, its length in *lenp.  NULL, or what is wrong (in why or
+ * static), worded to follow "KEYWORD PATH".  The caller wipes buf.
+ */
+#define CONF_SECRET_MAX	4096	/* bytes of a credentials file */
+const char *conf_secret_read(const char *path, char *buf, size_t bufsz,
+	    size_t *lenp, char *why, size_t whysz);
 
 /* Groups and policies (conf_policy.c). */
 void	conf_group_apply(struct conf *, const struct conf_node *,
@@ -296,5 +318,17 @@ void	conf_quota_apply(struct pol_set *, struct pol_policy *p,
  * each line after indent. */
 void	conf_quota_dump(const struct pol_quota *, const char *indent,
 	    struct buf *);
+
+/* Notifiers (conf_notify.c): one `notifier NAME { ... }` statement into
+ * c, its secret read; errors go to errs. */
+void	conf_notifier_apply(struct conf *, const struct conf_node *,
+	    struct conf_errs *);
+/* Once every statement is in: each notifier a quota names is defined. */
+void	conf_notify_check(const struct conf *, struct conf_errs *);
+/* Writes the notifiers as conf_dump does (the secret's file, never the
+ * secret). */
+void	conf_notifier_dump(const struct conf *, struct buf *);
+/* Frees c's notifiers, their secrets wiped first. */
+void	conf_notifiers_free(struct conf *);
 
 #endif

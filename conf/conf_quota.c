@@ -11,14 +11,17 @@
  *	    [stop] [ipv6-prefix M] [release burst|smooth] [backlog N]
  *	    [when-full tempfail|hold|reject] [max-defer 5d]
  *	    [tell-sender delay]
+ *	    [notify 50% 100% to NOTIFIER...]
  *	}
  *
  * The rows of conf_table.c give each statement's bounds and default; the
  * defaults are applied here through the same code as the file's words.
  * A quota with an error inside is left out once its statements are read
  * (each reported), so no "no limit" follows a misspelt or a bad limit;
- * the rest of its policy is still read.  What needs the whole quota (a track, a period, a limit;
- * `limit 0` with defer) is checked by pol_set_resolve().
+ * the rest of its policy is still read.  What needs the whole quota (a
+ * track, a period, a limit; `limit 0` with defer) is checked by
+ * pol_set_resolve(); that the notifiers it names are defined, by
+ * conf_notify_check() once the file is read.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -28,10 +31,12 @@
 #include <strings.h>
 
 #include "../lib/buf.h"
+#include "../lib/strutil.h"
+#include "../lib/xalloc.h"
 #include "../policy/quota.h"
 #include "conf_priv.h"
 
-#define NOPT	(KW_PQ_TELL - KW_PQ_TRACK + 1)	/* rows under a quota */
+#define NOPT	(KW_PQ_NOTIFY - KW_PQ_TRACK + 1)	/* rows under a quota */
 
 struct qapply {
 	struct pol_quota	*q;
@@ -148,6 +153,70 @@ set_period(const struct qapply *a, const struct conf_node *n)
 	a->q->period_line = n->tok->line;
 }
 
+/* One threshold of notify: "50%", within the row's bounds.  0, or -1
+ * with the error reported. */
+static int
+threshold(const struct qapply *a, const struct conf_kw *kw,
+    const struct conf_tok *v, unsigned *pct)
+{
+	char num[24], shown[CONF_SHOWN];
+	size_t len = strlen(v->text);
+	const char *errstr = NULL;
+	uint64_t n;
+
+	conf_shown(v->text, shown, sizeof(shown));
+	if (len < 2 || v->text[len - 1] != '%') {
+		qerr(a, v->line, "notify: %s: write a threshold in percent of "
+		    "the limit (50%%)", shown);
+		return -1;
+	}
+	/* a longer number is too large anyway */
+	snprintf(num, sizeof(num), "%.*s", (int)(len - 1), v->text);
+	if (str_to_u64(num, kw->lo, kw->hi, &n, &errstr) == -1) {
+		if (strcmp(errstr, "not a number") == 0)
+			qerr(a, v->line, "notify: %s: not a number", shown);
+		else
+			qerr(a, v->line, "notify: %s: a threshold is %llu%% "
+			    "to %llu%%", shown, (unsigned long long)kw->lo,
+			    (unsigned long long)kw->hi);
+		return -1;
+	}
+	*pct = (unsigned)n;
+	return 0;
+}
+
+/* notify P%... to NOTIFIER...: the thresholds here, each error said; the
+ * rest (repeats, how many) is the model's.  That each notifier is
+ * defined is checked once the file is read. */
+static void
+set_notify(const struct qapply *a, const struct conf_node *n)
+{
+	const struct conf_node *to = n->child;
+	unsigned *pct;
+	const char **names;
+	char err[256];
+	size_t i;
+	bool bad = false;
+
+	if (to == NULL) {
+		qerr(a, n->tok->line, "notify: no notifier: write notify 50%% "
+		    "100%% to NOTIFIER...");
+		return;
+	}
+	pct = xcalloc(n->nargs, sizeof(*pct));
+	names = xcalloc(to->nargs, sizeof(*names));
+	for (i = 0; i < n->nargs; i++)
+		if (threshold(a, n->kw, n->args[i], &pct[i]) == -1)
+			bad = true;
+	for (i = 0; i < to->nargs; i++)
+		names[i] = to->args[i]->text;
+	if (!bad && pol_quota_set_notify(a->q, pct, n->nargs, names,
+	    to->nargs, n->tok->line, err, sizeof(err)) == -1)
+		qerr(a, n->tok->line, "%s", err);
+	free(pct);
+	free(names);
+}
+
 /* One statement of the quota (row i of conf_daemon_kws), from the file
  * or, at line 0, the row's default. */
 static void
@@ -206,6 +275,9 @@ set_option(const struct qapply *a, int i, const struct conf_node *n)
 		if (choose(a, n, tell_words) >= 0)
 			q->tell_sender = true;
 		break;
+	case KW_PQ_NOTIFY:
+		set_notify(a, n);
+		break;
 	default:
 		break;
 	}
@@ -250,7 +322,7 @@ conf_quota_apply(struct pol_set *set, struct pol_policy *p,
 	}
 	for (s = n->child; s != NULL; s = s->next) {
 		i = (int)(s->kw - conf_daemon_kws);
-		if (i < KW_PQ_TRACK || i > KW_PQ_TELL)
+		if (i < KW_PQ_TRACK || i > KW_PQ_NOTIFY)
 			continue;
 		if (first[i - KW_PQ_TRACK] != NULL &&
 		    !(s->kw->flags & CONF_KW_REPEAT)) {
@@ -263,12 +335,27 @@ conf_quota_apply(struct pol_set *set, struct pol_policy *p,
 			first[i - KW_PQ_TRACK] = s;
 		set_option(&a, i, s);
 	}
-	for (i = KW_PQ_TRACK; i <= KW_PQ_TELL; i++)
+	for (i = KW_PQ_TRACK; i <= KW_PQ_NOTIFY; i++)
 		if (first[i - KW_PQ_TRACK] == NULL &&
 		    conf_daemon_kws[i].def != NULL)
 			set_default(&a, i);
 	if (errs->n + errs->dropped != nerr)
 		pol_quota_remove(a.q);
+}
+
+/* A notifier's name in notify's list: quoted only where it would read
+ * as a keyword, a statement of the quota or of notify (`notifier admin`
+ * is named `admin`, a keyword of the top level only). */
+static void
+add_notifier(struct buf *out, const char *name)
+{
+	const struct conf_grammar *g = &conf_daemon_grammar;
+
+	if (conf_kw_lookup(g, "policy quota", name) != NULL ||
+	    conf_kw_lookup(g, "policy quota notify", name) != NULL)
+		conf_add_word(out, g, name);
+	else
+		conf_add_word(out, NULL, name);
 }
 
 void
@@ -318,5 +405,16 @@ conf_quota_dump(const struct pol_quota *q, const char *indent,
 	    pol_verdict_name(q->when_full), indent, num);
 	if (q->tell_sender)
 		buf_printf(out, "%s\ttell-sender delay\n", indent);
+	if (q->nnotify > 0) {
+		buf_printf(out, "%s\tnotify", indent);
+		for (i = 0; i < q->nnotify; i++)
+			buf_printf(out, " %u%%", q->notify_pct[i]);
+		buf_addstr(out, " to");
+		for (i = 0; i < q->nnotify_to; i++) {
+			buf_addc(out, ' ');
+			add_notifier(out, q->notify_to[i]);
+		}
+		buf_addc(out, '\n');
+	}
 	buf_printf(out, "%s}\n", indent);
 }

@@ -2,7 +2,8 @@
  * conf_suggest: what the parser's messages offer when a word is not a
  * keyword: the closest keyword (one or two typos away, or cut short),
  * the statements a block may start with, and how sluice writes a setting
- * another program (Postfix) names differently.  Reads the grammar only.
+ * another program (Postfix) names differently; and the closest of names
+ * the file defines (a notifier).  Reads the grammar and those names only.
  */
 #include <ctype.h>
 #include <limits.h>
@@ -79,31 +80,54 @@ edit_distance(const char *wa, const char *wb)
 	return d[la][lb];
 }
 
+/* Is name one or two typos from word (wl bytes: one in a short name,
+ * two in a longer one) and closer than *bestd?  Then *bestd is its
+ * distance. */
+static bool
+closer(const char *word, size_t wl, const char *name, unsigned *bestd)
+{
+	size_t kl = strlen(name);
+	unsigned d, limit = kl < 6 ? 1 : 2;
+
+	/* the distance is at least the difference in length */
+	if (kl > CONF_SUGGEST_MAXLEN || (wl > kl ? wl - kl : kl - wl) > limit)
+		return false;
+	d = edit_distance(word, name);
+	if (d > limit || d >= *bestd)
+		return false;
+	*bestd = d;
+	return true;
+}
+
 const char *
 conf_suggest(const struct conf_grammar *g, const struct conf_kw *parent,
     const char *word)
 {
 	const char *best = NULL;
-	unsigned d, bestd = UINT_MAX, limit;
-	size_t i, wl = strlen(word), kl;
+	unsigned bestd = UINT_MAX;
+	size_t i, wl = strlen(word);
 
 	if (wl > CONF_SUGGEST_MAXLEN)
 		return NULL;
-	for (i = 0; i < g->n; i++) {
-		kl = strlen(g->kw[i].name);
-		if (!conf_kw_is_child(&g->kw[i], parent) || kl > CONF_SUGGEST_MAXLEN)
-			continue;
-		/* one edit in a short word, two in a longer one */
-		limit = kl < 6 ? 1 : 2;
-		/* the distance is at least the difference in length */
-		if ((wl > kl ? wl - kl : kl - wl) > limit)
-			continue;
-		d = edit_distance(word, g->kw[i].name);
-		if (d <= limit && d < bestd) {
+	for (i = 0; i < g->n; i++)
+		if (conf_kw_is_child(&g->kw[i], parent) &&
+		    closer(word, wl, g->kw[i].name, &bestd))
 			best = g->kw[i].name;
-			bestd = d;
-		}
-	}
+	return best;
+}
+
+const char *
+conf_suggest_name(const char *word, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	unsigned bestd = UINT_MAX;
+	size_t i, wl = strlen(word);
+
+	if (wl > CONF_SUGGEST_MAXLEN)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (closer(word, wl, names[i], &bestd))
+			best = names[i];
 	return best;
 }
 

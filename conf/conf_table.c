@@ -165,6 +165,34 @@ const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	[KW_POSTMASTER] = { "", "postmaster", "ADDRESS",	1, 1, 0,
 	  CONF_U_MAILBOX,	"\"postmaster\"",	0, 254,
 	  OFF(postmaster) },
+	/* where quota alerts go (conf_notify.c): a webhook or mail; the
+	 * statements of the block are its options, applied with the
+	 * defaults below by the notifier */
+	[KW_NOTIFIER] = { "", "notifier",
+	  "NAME { webhook URL ... | mail ADDRESS... }", 1, 1,
+	  CONF_KW_REPEAT | CONF_KW_BLOCK | CONF_KW_NAME,
+	  CONF_U_NOTIFIER,	NULL,			0, 0,	OFF(notifiers) },
+	[KW_NTF_WEBHOOK] = { "notifier", "webhook", "URL",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_URL,		NULL,			0, 2048, 0 },
+	[KW_NTF_SECRET] = { "notifier", "secret-file", "FILE",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_PATH,		NULL,			0, PATH_MAX, 0 },
+	/* the whole HTTP request, connection and reply included */
+	[KW_NTF_TIMEOUT] = { "notifier", "timeout", "DURATION",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_DURATION,	"10s",			1, 300,	0 },
+	/* how long an event is retried before it is dropped */
+	[KW_NTF_LIFETIME] = { "notifier", "lifetime", "DURATION", 1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_DURATION,	"1d",			10, 30 * DAY, 0 },
+	[KW_NTF_MAIL] = { "notifier", "mail",	"ADDRESS...",	1, CONF_MANY,
+	  CONF_KW_OPTION,
+	  CONF_U_MAILBOX,	NULL,			0, 254,	0 },
+	/* none: MAILER-DAEMON@hostname */
+	[KW_NTF_FROM] = { "notifier", "from",	"ADDRESS",	1, 1,
+	  CONF_KW_OPTION,
+	  CONF_U_MAILBOX,	NULL,			0, 254,	0 },
 	/* groups and policies (conf_policy.c): their statements are options,
 	 * applied by the group or policy they belong to */
 	[KW_GROUP] = { "", "group",	"NAME ITEM... [{ ITEM... }]",
@@ -254,6 +282,14 @@ const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	  CONF_U_DURATION,	"5d",			1, 100 * DAY, 0 },
 	[KW_PQ_TELL] = { "policy quota", "tell-sender", "delay",	1, 1,
 	  CONF_KW_OPTION,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	/* thresholds in percent of the limit (at most POL_NOTIFY_MAX), then
+	 * the notifiers told */
+	[KW_PQ_NOTIFY] = { "policy quota", "notify", "P%... to NOTIFIER...",
+	  1, CONF_MANY, CONF_KW_OPTION,
+	  CONF_U_COUNT,		NULL,			1, 100,	0 },
+	[KW_PQ_NOTIFY_TO] = { "policy quota notify", "to", "NOTIFIER...",
+	  1, CONF_MANY, CONF_KW_OPTION,
 	  CONF_U_NONE,		NULL,			0, 0,	0 },
 };
 

@@ -268,6 +268,54 @@ pol_quota_set_verdict(struct pol_quota *q, enum pol_verdict v,
 	return 0;
 }
 
+int
+pol_quota_set_notify(struct pol_quota *q, const unsigned *pct, size_t npct,
+    const char *const *to, size_t nto, int line, char *err, size_t errsz)
+{
+	unsigned v[POL_NOTIFY_MAX];
+	size_t i, j;
+
+	if (q->nnotify != 0)
+		return pol_fail(err, errsz, "a second notify (the first at "
+		    "line %d)", q->notify_line);
+	if (npct == 0 || nto == 0)
+		return pol_fail(err, errsz, "notify: no %s: write notify 50%% "
+		    "100%% to NOTIFIER...", npct == 0 ? "threshold" :
+		    "notifier");
+	if (npct > POL_NOTIFY_MAX)
+		return pol_fail(err, errsz, "notify: %zu thresholds (at most "
+		    "%d)", npct, POL_NOTIFY_MAX);
+	/* sorted as they come: the evaluation walks them in order */
+	for (i = 0; i < npct; i++) {
+		if (pct[i] < 1 || pct[i] > 100)
+			return pol_fail(err, errsz, "notify: %u%%: a threshold "
+			    "is 1%% to 100%%", pct[i]);
+		for (j = i; j > 0 && v[j - 1] > pct[i]; j--)
+			v[j] = v[j - 1];
+		if (j > 0 && v[j - 1] == pct[i])
+			return pol_fail(err, errsz, "notify: %u%% given twice",
+			    pct[i]);
+		v[j] = pct[i];
+	}
+	for (i = 0; i < nto; i++) {
+		if (to[i][0] == '\0')
+			return pol_fail(err, errsz, "notify: an empty notifier "
+			    "name");
+		for (j = 0; j < i; j++)
+			if (strcmp(to[i], to[j]) == 0)
+				return pol_fail(err, errsz, "notify: notifier "
+				    "\"%s\" named twice", to[i]);
+	}
+	memcpy(q->notify_pct, v, npct * sizeof(v[0]));
+	q->nnotify = npct;
+	q->notify_to = xcalloc(nto, sizeof(*q->notify_to));
+	for (i = 0; i < nto; i++)
+		q->notify_to[i] = xstrdup(to[i]);
+	q->nnotify_to = nto;
+	q->notify_line = line;
+	return 0;
+}
+
 uint64_t
 pol_quota_backlog(const struct pol_quota *q)
 {
@@ -368,11 +416,16 @@ pol_quota_remove(struct pol_quota *q)
 void
 pol_quota_free(struct pol_quota *q)
 {
+	size_t i;
+
 	if (q == NULL)
 		return;
 	free(q->name);
 	free(q->ident);
 	free(q->reply);
+	for (i = 0; i < q->nnotify_to; i++)
+		free(q->notify_to[i]);
+	free(q->notify_to);
 	free(q);
 }
 

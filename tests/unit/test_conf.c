@@ -18,6 +18,7 @@
 #include "conf/conf_priv.h"
 #include "lib/addr.h"
 #include "lib/buf.h"
+#include "policy/quota.h"
 #include "t.h"
 
 #define HOST	"hostname relay.example.com\n"
@@ -967,6 +968,43 @@ temp_file_mode(const char *text, mode_t mode)
 	return name;
 }
 
+/* Appends text to b, each "FILE" in it replaced by file. */
+static void
+add_with_file(struct buf *b, const char *text, const char *file)
+{
+	const char *p;
+
+	while ((p = strstr(text, "FILE")) != NULL) {
+		buf_add(b, text, (size_t)(p - text));
+		buf_addstr(b, file);
+		text = p + 4;
+	}
+	buf_addstr(b, text);
+}
+
+/* Loads conf, whose "FILE" is the name of a new temporary file of content
+ * and mode, and checks its errors against want (its "FILE" the same; ""
+ * when it loads). */
+static void
+check_with_file(const char *conf, const char *content, mode_t mode,
+    const char *want, const char *name)
+{
+	struct buf text = BUF_INIT, got = BUF_INIT, w = BUF_INIT;
+	char *file = temp_file_mode(content, mode);
+	struct conf *c;
+
+	add_with_file(&text, conf, file);
+	add_with_file(&w, want, file);
+	conf_load_string("t.conf", text.data, &c, &got);
+	conf_free(&c);
+	T_EQ_STR(got.len > 0 ? got.data : "", w.data, name);
+	unlink(file);
+	free(file);
+	buf_free(&text);
+	buf_free(&got);
+	buf_free(&w);
+}
+
 /* auth-file: the credentials are read at load, in either form, and the
  * file must not be readable by others. */
 static void
@@ -1043,17 +1081,9 @@ test_auth(void)
 	    "such file or directory\n", "auth-file not a file");
 	for (i = 0; i < 5000; i++)
 		buf_addc(&big, i % 80 == 79 ? '\n' : 'x');
-	name = temp_file_mode(big.data, 0600);
-	buf_reset(&text);
-	buf_reset(&got);
-	buf_reset(&want);
-	buf_printf(&text, HOST "deliver mx auth-file %s\n", name);
-	buf_printf(&want, "t.conf:2: deliver: auth-file %s is too large (at "
-	    "most 4K)\n", name);
-	conf_load_string("t.conf", text.data, &c, &got);
-	T_EQ_STR(got.data, want.data, "auth-file too large");
-	unlink(name);
-	free(name);
+	check_with_file(HOST "deliver mx auth-file FILE\n", big.data, 0600,
+	    "t.conf:2: deliver: auth-file FILE is too large (at most 4K)\n",
+	    "auth-file too large");
 
 	/* a route has its own credentials; the dump names the file only */
 	name = temp_file_mode("route-user route-pw\n", 0600);
@@ -1088,6 +1118,224 @@ test_auth(void)
 	buf_free(&got);
 	buf_free(&want);
 	buf_free(&big);
+}
+
+static void
+note_kept(void *arg, const char *setting, const char *why)
+{
+	(void)arg;
+	(void)setting;
+	(void)why;
+}
+
+/* secret-file: read at load as auth-file is (a file only the daemon may
+ * read), trailing CR and LF off; the dump names the file, never the
+ * secret. */
+static void
+test_secret_file(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*text;
+		mode_t		 mode;
+		const char	*want;	/* "=secret", or the error after
+					 * "secret-file NAME " */
+	} cases[] = {
+		{ "one line", "s3cret\n", 0600, "=s3cret" },
+		{ "CRLF", "s3cret\r\n", 0640, "=s3cret" },
+		{ "no line end", "s3cret", 0400, "=s3cret" },
+		{ "blanks kept", " s3 cret \n\r\n", 0600, "= s3 cret " },
+		{ "lines inside kept", "a\nb\n", 0600, "=a\nb" },
+		{ "empty", "", 0600, "is empty" },
+		{ "line ends only", "\r\n\n", 0600, "is empty" },
+		{ "readable by others", "s3cret\n", 0644,
+		  "is readable by others (chmod 600 or 640)" },
+	};
+	struct buf text = BUF_INIT, got = BUF_INIT, want = BUF_INIT;
+	struct buf big = BUF_INIT;
+	const struct conf_notifier *nf;
+	struct conf *c;
+	char *name;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		name = temp_file_mode(cases[i].text, cases[i].mode);
+		buf_reset(&text);
+		buf_reset(&got);
+		buf_reset(&want);
+		buf_printf(&text, HOST "notifier ops { webhook "
+		    "https://hooks.example.com/x secret-file %s }\n", name);
+		if (cases[i].want[0] == '=')
+			buf_addstr(&want, cases[i].want);
+		else
+			buf_printf(&want, "t.conf:2: notifier ops: secret-file "
+			    "%s %s\n", name, cases[i].want);
+		if (conf_load_string("t.conf", text.data, &c, &got) == 0) {
+			nf = conf_notifier(c, "ops");
+			T_OK(nf != NULL && nf->secret_len == strlen(nf->secret),
+			    cases[i].name);
+			if (nf != NULL) {
+				T_EQ_STR(nf->secret_file, name, cases[i].name);
+				buf_printf(&got, "=%s", nf->secret);
+			}
+			conf_free(&c);
+		}
+		T_EQ_STR(got.data, want.data, cases[i].name);
+		unlink(name);
+		free(name);
+	}
+
+	for (i = 0; i < 4097; i++)
+		buf_addc(&big, 'x');
+	check_with_file(HOST "notifier ops webhook https://h.example/ "
+	    "secret-file FILE\n", big.data, 0600, "t.conf:2: notifier ops: "
+	    "secret-file FILE is too large (at most 4K)\n",
+	    "secret-file too large");
+	big.data[4095] = '\n';
+	big.data[4096] = '\0';
+	check_with_file(HOST "notifier ops webhook https://h.example/ "
+	    "secret-file FILE\n", big.data, 0600, "", "secret-file of 4K");
+
+	/* the dump: the file's name, not the secret; and it reads back */
+	name = temp_file_mode("t0p-s3cret\n", 0600);
+	buf_reset(&text);
+	buf_reset(&got);
+	buf_printf(&text, HOST "notifier ops {\n\twebhook "
+	    "https://hooks.example.com/x\n\tsecret-file %s\n}\n", name);
+	T_EQ_INT(conf_load_string("t.conf", text.data, &c, &got), 0,
+	    "secret-file loads");
+	if (c != NULL) {
+		conf_dump(c, &got);
+		buf_reset(&want);
+		buf_printf(&want, "notifier ops {\n\twebhook "
+		    "https://hooks.example.com/x\n\tsecret-file %s\n\t"
+		    "timeout 10s\n\tlifetime 1d\n}\n", name);
+		T_OK(strstr(got.data, want.data) != NULL,
+		    "dump names the secret-file");
+		T_OK(strstr(got.data, "t0p-s3cret") == NULL,
+		    "dump holds no secret");
+		conf_free(&c);
+		buf_reset(&text);
+		T_EQ_INT(conf_load_string("d.out", got.data, &c, &text), 0,
+		    "dump with a secret-file reads back");
+		if (c != NULL)
+			T_EQ_STR(conf_notifier(c, "ops")->secret, "t0p-s3cret",
+			    "the secret read again");
+		conf_free(&c);
+	}
+	unlink(name);
+	free(name);
+	buf_free(&text);
+	buf_free(&got);
+	buf_free(&want);
+	buf_free(&big);
+}
+
+/* Notifiers: both kinds, their defaults, the exact look-up, the quota's
+ * notify, the dump read back (names that are keywords elsewhere), and a
+ * reload carries the new file's notifiers. */
+static void
+test_notifiers(void)
+{
+	static const char *text = HOST
+	    "notifier ops { webhook HTTPS://u:p@hooks.example.com:8443 }\n"
+	    "notifier admin {\n"
+	    "    mail postmaster@example.com b@example.org\n"
+	    "}\n"
+	    "notifier stop mail c@example.com from d@example.com\n"
+	    "notifier to { mail e@example.com }\n"
+	    "policy p priority 1 {\n"
+	    "    sender any\n"
+	    "    quota q { track Sender:user@domain period 1h\n"
+	    "        limit messages 10 notify 100% 50% 90% to admin \"stop\""
+	    " ops \"to\" }\n"
+	    "}\n";
+	const struct conf_notifier *nf;
+	const struct pol_quota *q;
+	struct buf err = BUF_INIT, d1 = BUF_INIT, d2 = BUF_INIT;
+	struct conf *c, *next;
+	size_t k;
+
+	T_EQ_INT(conf_load_string("n.conf", text, &c, &err), 0, "notifiers");
+	T_EQ_STR(err.data, NULL, "notifiers: no errors");
+	if (c == NULL)
+		return;
+	T_EQ_INT(c->nnotifiers, 4, "four notifiers");
+	nf = conf_notifier(c, "ops");
+	T_OK(nf != NULL && nf->kind == CONF_NOTIFIER_WEBHOOK &&
+	    strcmp(nf->url, "HTTPS://u:p@hooks.example.com:8443") == 0 &&
+	    nf->secret == NULL && nf->secret_file == NULL &&
+	    nf->timeout == 10 && nf->lifetime == 86400 && nf->nto == 0 &&
+	    nf->line == 2, "webhook with its defaults");
+	nf = conf_notifier(c, "admin");
+	T_OK(nf != NULL && nf->kind == CONF_NOTIFIER_MAIL && nf->nto == 2 &&
+	    strcmp(nf->to[1], "b@example.org") == 0 && nf->from == NULL &&
+	    nf->url == NULL && nf->line == 3, "mail, no from");
+	nf = conf_notifier(c, "stop");
+	T_OK(nf != NULL && strcmp(nf->from, "d@example.com") == 0,
+	    "mail with from, without braces");
+	T_OK(conf_notifier(c, "Ops") == NULL && conf_notifier(c, "op") ==
+	    NULL, "look-up is exact");
+	q = c->policy->policies[0]->quotas[0];
+	T_OK(q->nnotify == 3 && q->notify_pct[0] == 50 &&
+	    q->notify_pct[1] == 90 && q->notify_pct[2] == 100,
+	    "thresholds sorted");
+	T_OK(q->nnotify_to == 4 && strcmp(q->notify_to[1], "stop") == 0 &&
+	    strcmp(q->notify_to[3], "to") == 0 && q->notify_line == 11,
+	    "notifiers in order, quoted keywords");
+	for (k = 0; k < q->nnotify_to; k++)
+		T_OK(conf_notifier(c, q->notify_to[k]) != NULL,
+		    q->notify_to[k]);
+	conf_dump(c, &d1);
+	T_OK(strstr(d1.data, "\tnotify 50% 90% 100% to admin \"stop\" ops "
+	    "\"to\"\n") != NULL, "dump: notify, keywords of a quota quoted");
+	T_OK(strstr(d1.data, "notifier admin {\n\tmail postmaster@example.com"
+	    " b@example.org\n\t# from (none: MAILER-DAEMON@relay.example.com)"
+	    "\n}\n") != NULL, "dump: mail, the default from");
+	T_EQ_INT(conf_load_string("d.out", d1.data, &next, &err), 0,
+	    "notifiers: dump reads back");
+	T_EQ_STR(err.data, NULL, "notifiers: dump reads back, no errors");
+	if (next != NULL) {
+		conf_dump(next, &d2);
+		T_EQ_STR(d2.data, d1.data, "notifiers: dump of the dump");
+		conf_free(&next);
+	}
+
+	/* a notifier with a syntax error is still defined: no echo */
+	buf_reset(&err);
+	T_EQ_INT(conf_load_string("e.conf", HOST "notifier ops { webhook "
+	    "https://a.example/ secrt-file x }\npolicy p priority 1 {\n"
+	    "sender any quota q { track Policy period 1h limit messages 5\n"
+	    "notify 50% to ops pager } }\n", &next, &err), -1, "errors");
+	T_EQ_STR(err.data, "e.conf:2: notifier: unknown keyword "
+	    "\"secrt-file\" (did you mean \"secret-file\"?)\n"
+	    "e.conf:5: policy p: quota q: notifier \"pager\" is not defined\n",
+	    "a bad notifier is not said to be undefined");
+	buf_reset(&err);
+	T_EQ_INT(conf_load_string("e.conf", HOST "policy p priority 1 {\n"
+	    "sender any quota q { track Policy period 1h limit messages 5\n"
+	    "notify 50% to ops } }\n", &next, &err), -1, "no notifier");
+	T_EQ_STR(err.data, "e.conf:4: policy p: quota q: notifier \"ops\" is "
+	    "not defined (the file defines none)\n", "no notifier at all");
+
+	/* a reload: what needs a restart is kept, the notifiers are new */
+	T_EQ_INT(conf_load_string("n.conf", HOST "listen 127.0.0.1:2626\n"
+	    "notifier pager { webhook http://pager.example.com/ timeout 1m "
+	    "}\n", &next, &err), 0, "next");
+	if (next != NULL) {
+		conf_keep_restart(next, c, note_kept, NULL);
+		T_OK(next->nnotifiers == 1 && conf_notifier(next, "ops") ==
+		    NULL && conf_notifier(next, "pager") != NULL &&
+		    conf_notifier(next, "pager")->timeout == 60,
+		    "reload: the new notifiers");
+		T_EQ_STR(next->listen[0].text, "127.0.0.1:2525",
+		    "reload: listen kept");
+		conf_free(&next);
+	}
+	conf_free(&c);
+	buf_free(&err);
+	buf_free(&d1);
+	buf_free(&d2);
 }
 
 /* conf_route_for: the route of a domain, any case, else deliver. */
@@ -1317,6 +1565,8 @@ main(void)
 	test_tls();
 	test_verify_default_ca();
 	test_auth();
+	test_secret_file();
+	test_notifiers();
 	test_route_for();
 	test_load_file();
 	test_defaults();

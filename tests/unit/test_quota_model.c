@@ -2,7 +2,8 @@
  * test_quota_model: the model of quotas (policy/quota.c): names and
  * identities, defaults, every track spelling (any case) and the messages
  * for the ones that are not, limits per unit, verdicts and replies, and
- * the checks pol_set_resolve() runs on each quota, with their lines.
+ * the checks pol_set_resolve() runs on each quota, with their lines;
+ * notify thresholds and notifiers.
  */
 #include <stdio.h>
 #include <string.h>
@@ -326,6 +327,73 @@ test_check(void)
 	pol_set_free(&set);
 }
 
+/* notify: thresholds sorted, names copied; each refusal changes nothing
+ * and says what was wrong. */
+static void
+test_notify(void)
+{
+	static const struct {
+		const char	*name;
+		unsigned	 pct[10];
+		size_t		 npct;
+		const char	*to[3];
+		size_t		 nto;
+		const char	*want;		/* in the error */
+	} bad[] = {
+		{ "0%", { 0 }, 1, { "ops" }, 1, "0%: a threshold is 1% to 100%" },
+		{ "101%", { 50, 101 }, 2, { "ops" }, 1, "101%: a threshold" },
+		{ "repeated", { 50, 80, 50 }, 3, { "ops" }, 1,
+		  "50% given twice" },
+		{ "repeated, sorted apart", { 90, 10, 90 }, 3, { "ops" }, 1,
+		  "90% given twice" },
+		{ "nine", { 10, 20, 30, 40, 50, 60, 70, 80, 90 }, 9,
+		  { "ops" }, 1, "9 thresholds (at most 8)" },
+		{ "no threshold", { 0 }, 0, { "ops" }, 1, "no threshold" },
+		{ "no notifier", { 50 }, 1, { NULL }, 0, "no notifier" },
+		{ "a notifier twice", { 50 }, 1, { "ops", "admin", "ops" }, 3,
+		  "notifier \"ops\" named twice" },
+		{ "an empty name", { 50 }, 1, { "" }, 1, "empty notifier" },
+	};
+	static const unsigned eight[] = { 100, 1, 50, 99, 2, 75, 25, 10 };
+	struct pol_quota *q;
+	char err[256], name[64], who[2][8] = { "ops", "admin" };
+	const char *to[2] = { who[0], who[1] };
+	size_t i;
+
+	fresh();
+	q = add("n", 2);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		T_EQ_INT(pol_quota_set_notify(q, bad[i].pct, bad[i].npct,
+		    bad[i].to, bad[i].nto, 7, err, sizeof(err)), -1,
+		    bad[i].name);
+		if (strstr(err, bad[i].want) == NULL)
+			T_EQ_STR(err, bad[i].want, bad[i].name);
+		snprintf(name, sizeof(name), "%s: nothing set", bad[i].name);
+		T_OK(q->nnotify == 0 && q->notify_to == NULL &&
+		    q->notify_line == 0, name);
+	}
+	T_EQ_INT(pol_quota_set_notify(q, eight, 8, to, 2, 7, err,
+	    sizeof(err)), 0, "eight thresholds, any order");
+	T_EQ_INT(q->nnotify, 8, "eight kept");
+	for (i = 1; i < q->nnotify; i++)
+		if (q->notify_pct[i - 1] >= q->notify_pct[i])
+			break;
+	T_EQ_INT(i, 8, "ascending");
+	T_OK(q->notify_pct[0] == 1 && q->notify_pct[7] == 100, "1% to 100%");
+	who[0][0] = 'X';
+	T_OK(q->nnotify_to == 2 && strcmp(q->notify_to[0], "ops") == 0 &&
+	    strcmp(q->notify_to[1], "admin") == 0, "names copied, in order");
+	T_EQ_INT(q->notify_line, 7, "line");
+	T_OK(pol_quota_set_notify(q, eight, 1, to, 1, 9, err,
+	    sizeof(err)) == -1 && strstr(err, "a second notify (the first at "
+	    "line 7)") != NULL, "a second notify names the first line");
+	T_EQ_INT(q->nnotify, 8, "the first one stays");
+	/* freed with the quota (ASan: no leak) */
+	pol_quota_remove(q);
+	pol_set_free(&set);
+}
+
 static void
 test_distance(void)
 {
@@ -342,6 +410,7 @@ main(void)
 	test_tracks();
 	test_limits_verdicts();
 	test_check();
+	test_notify();
 	test_distance();
 	return t_done();
 }
