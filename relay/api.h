@@ -20,6 +20,7 @@
  *   GET  /v1/explain?sender=A&recipient=B[&recipient=C...][&client_ip=IP]
  *        [&helo=H][&sasl=U][&size=N]  what the engine would decide now
  *   POST /v1/reload                  reads the configuration again
+ *   POST /v1/notify/NAME/test        a sample alert to notifier NAME
  * The POSTs answer once the change is committed, with the messages and
  * recipients they changed (README.md, "Queue operations").
  * Errors are JSON {"error": "..."} with a 4xx/5xx status.
@@ -33,6 +34,7 @@
 #include "../queue/queue.h"
 
 struct engine;
+struct notify;
 
 /* Appends the daemon's own status fields to a JSON object being built
  * (e.g. `"hostname":"x","uptime":12,` : each field followed by a comma). */
@@ -51,6 +53,8 @@ struct api_deps {
 	/* The policy engine (quota report, overrides, explain), or NULL:
 	 * those endpoints then answer 503. */
 	struct engine		*engine;
+	/* Quota alerts (POST /v1/notify/NAME/test, status), or NULL. */
+	struct notify		*notify;
 	/* POST /v1/reload: reads the configuration file again and applies
 	 * it.  0, or -1 when it was refused (the running one stays); errors
 	 * gets the problems ("file:line: message" lines), notes what was
@@ -76,7 +80,7 @@ void	api_stop(struct api **);
  * their quotas (else they would all leave at once, over the limit); one
  * whose max-defer has passed then bounces.  Waits for its writer job.
  * 0, or -1 with *errstr. */
-int	api_release_late(struct engine *, struct queue *,
+int	api_release_late(struct engine *, struct notify *, struct queue *,
 	    struct queue_writer *, const char **errstr);
 
 #endif

@@ -404,6 +404,23 @@ api_op_done(void *arg, int rc, const char *errstr)
 	loop_call(op->base, api_op_finish, op);
 }
 
+struct api_op *
+api_wait_start(struct api *api, struct evhttp_request *req,
+    api_finish_fn *finish, void *arg)
+{
+	struct api_op *op = xcalloc(1, sizeof(*op));
+
+	op->api = api;
+	op->base = api->base;
+	op->req = req;
+	op->finish = finish;
+	op->arg = arg;
+	TAILQ_INSERT_TAIL(&api->pending, op, link);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    api_op_closed, op);
+	return op;
+}
+
 int
 api_job_start(struct api *api, struct evhttp_request *req, queue_job_fn *run,
     api_finish_fn *finish, void *arg)
@@ -414,18 +431,18 @@ api_job_start(struct api *api, struct evhttp_request *req, queue_job_fn *run,
 		api_error(req, 503, "the queue writer is not running");
 		return -1;
 	}
-	op = xcalloc(1, sizeof(*op));
-	op->api = api;
-	op->base = api->base;
-	op->req = req;
+	op = api_wait_start(api, req, finish, arg);
 	op->run = run;
-	op->finish = finish;
-	op->arg = arg;
-	TAILQ_INSERT_TAIL(&api->pending, op, link);
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    api_op_closed, op);
 	queue_writer_submit(api->deps.writer, api_op_run, api_op_done, op);
 	return 0;
+}
+
+void
+api_wait_end(struct api_op *op, int rc, const char *err)
+{
+	op->rc = rc < 0 ? -1 : rc;
+	str_copy(op->err, rc < 0 && err ? err : "", sizeof(op->err));
+	api_op_finish(op);
 }
 
 void

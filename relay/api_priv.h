@@ -73,6 +73,15 @@ typedef void api_finish_fn(struct api *, struct evhttp_request *, int rc,
 int	api_job_start(struct api *, struct evhttp_request *, queue_job_fn *run,
 	    api_finish_fn *finish, void *arg);
 
+/* The same lifetime for a reply that waits for something other than the
+ * writer: finish is called (as above) once api_wait_end runs, on the
+ * loop thread, which may be before api_wait_start's caller returns. */
+struct api_op *api_wait_start(struct api *, struct evhttp_request *,
+	    api_finish_fn *finish, void *arg);
+void	api_wait_end(struct api_op *, int rc, const char *err);
+/* api_notify.c: POST /v1/notify/NAME/test (rest: "NAME/test"). */
+void	api_notify(struct api *, struct evhttp_request *, const char *rest);
+
 /*
  * Starts action on the message id, or (id NULL) on every message of
  * sender ("" the null sender), or for API_FLUSH (both NULL) on the whole

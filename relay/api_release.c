@@ -32,6 +32,7 @@
 #include "../lib/xalloc.h"
 #include "api_priv.h"
 #include "engine.h"
+#include "notify.h"
 
 /* One recipient to move. */
 struct rel_rcpt {
@@ -54,6 +55,7 @@ struct rel_msg {
 	int			*late;		/* rel->late: the recipients */
 	size_t			 nlate;
 	unsigned		 moved, deferred;
+	struct notify_batch	*nb;		/* quota alerts it caused */
 };
 
 struct api_rel {
@@ -65,6 +67,7 @@ struct api_rel {
 	char			*sender;
 	int64_t			 now;
 	struct engine		*engine;
+	struct notify		*notify;	/* or NULL */
 	struct rel_msg		*m;
 	size_t			 nm;
 	/* from the job */
@@ -192,6 +195,7 @@ rel_decide(struct queue *q, struct api_rel *rel, struct rel_msg *m,
 		    qd->info.size, m->id, rel->bypass, rel->late, &m->d);
 		m->rows = engine_rows(&m->d, &m->nrows);
 		m->resv = engine_resv(&m->d);
+		m->nb = notify_batch_new(rel->notify, &m->d, m->id, rel->now);
 		if (m->d.refuse != POL_V_NONE)
 			m->why = xstrdup(m->d.reply);
 		m->r = xcalloc(qd->nrcpt, sizeof(*m->r));
@@ -248,6 +252,8 @@ rel_job(struct queue_txn *txn, void *arg, const char **errstr)
 		if (m->nrows > 0 && queue_txn_counters_set(txn, m->rows,
 		    m->nrows, errstr) == -1)
 			return -1;
+		if (notify_batch_store(txn, m->nb, errstr) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -265,6 +271,7 @@ rel_free(struct api_rel *rel)
 		free(rel->m[i].resv);
 		free(rel->m[i].why);
 		free(rel->m[i].late);
+		notify_batch_done(NULL, &rel->m[i].nb, -1);
 		pol_decision_clear(&rel->m[i].d);
 	}
 	free(rel->m);
@@ -353,8 +360,9 @@ rel_finish(struct api *api, struct evhttp_request *req, int rc,
 	}
 	engine_giveback(rel->engine, rel->gb, rel->ngb);
 	for (i = 0; i < rel->nm; i++) {
-		const struct rel_msg *m = &rel->m[i];
+		struct rel_msg *m = &rel->m[i];
 
+		notify_batch_done(rel->notify, &m->nb, rc);
 		if (m->moved > 0)
 			log_info("queue_id=%s event=released by=admin-api "
 			    "recipients=%u deferred=%u%s", m->id, m->moved,
@@ -386,6 +394,7 @@ api_release_start(struct api *api, struct evhttp_request *req,
 		free(rel);
 		return;
 	}
+	rel->notify = api->deps.notify;
 	rel->bypass = bypass;
 	rel->now = (int64_t)time(NULL);
 	if (id != NULL) {
@@ -546,8 +555,8 @@ late_commit(struct queue_writer *wr, struct api_rel *rel, const char **errstr)
 }
 
 int
-api_release_late(struct engine *e, struct queue *q, struct queue_writer *wr,
-    const char **errstr)
+api_release_late(struct engine *e, struct notify *n, struct queue *q,
+    struct queue_writer *wr, const char **errstr)
 {
 	struct late_scan ls;
 	struct api_rel *rel;
@@ -568,6 +577,7 @@ api_release_late(struct engine *e, struct queue *q, struct queue_writer *wr,
 	rel = xcalloc(1, sizeof(*rel));
 	rel->late = true;
 	rel->engine = e;
+	rel->notify = n;
 	rel->now = ls.now;
 	for (i = 0; i < ls.n; i++) {
 		if (m == NULL || strcmp(m->id, ls.v[i].id) != 0) {
@@ -594,6 +604,7 @@ api_release_late(struct engine *e, struct queue *q, struct queue_writer *wr,
 	}
 	engine_giveback(e, rel->gb, rel->ngb);
 	for (i = 0; i < rel->nm; i++) {
+		notify_batch_done(n, &rel->m[i].nb, 0);
 		moved += rel->m[i].moved;
 		deferred += rel->m[i].deferred;
 	}

@@ -43,6 +43,7 @@
 #include "api.h"
 #include "delivery.h"
 #include "engine.h"
+#include "notify.h"
 #include "reload.h"
 #include "smtp.h"
 #include "tls.h"
@@ -61,6 +62,7 @@ struct sluiced {
 	struct api		*api;
 	struct delivery		*delivery;
 	struct engine		*engine;	/* policies and quota counters */
+	struct notify		*notify;	/* quota alerts */
 	int			 waiting;	/* shutdown: parts still busy */
 	struct event		*sig_term, *sig_int, *sig_hup;
 	time_t			 started;
@@ -177,6 +179,8 @@ status_fields(struct buf *b, void *arg)
 	    (unsigned long long)c->rejects,
 	    (unsigned long long)c->policy_refusals);
 	delivery_status_json(d->delivery, b);
+	notify_status_json(d->notify, b);
+	buf_addc(b, ',');
 }
 
 static void
@@ -184,7 +188,8 @@ queued(void *arg, const struct queue_msg *m)
 {
 	struct sluiced *d = arg;
 
-	delivery_queued(d->delivery, m);
+	if (d->delivery != NULL)
+		delivery_queued(d->delivery, m);
 }
 
 /* Delivery: expired deferred recipients hand back their reservations. */
@@ -256,6 +261,7 @@ reloaded(struct sluiced *d, struct conf *old, struct conf *conf)
 	smtp_server_set_conf(d->smtp, conf, d->tls);
 	delivery_set_conf(d->delivery, conf);
 	engine_set_conf(d->engine, conf);
+	notify_set_conf(d->notify, conf);
 }
 
 /* Reads the configuration file again and swaps it in; 0, or -1 when it
@@ -354,7 +360,13 @@ start(struct sluiced *d)
 	    &errstr) == -1)
 		fatal("event=fatal reason=\"quota counters: %s\"", errstr);
 	smtp_server_set_engine(d->smtp, d->engine);
-	if (api_release_late(d->engine, d->queue, d->writer, &errstr) == -1)
+	if (notify_new(&d->notify, d->base, d->conf, d->queue, d->writer,
+	    &errstr) == -1)
+		fatal("event=fatal reason=\"notifications: %s\"", errstr);
+	notify_set_queued(d->notify, queued, d);
+	smtp_server_set_notify(d->smtp, d->notify);
+	if (api_release_late(d->engine, d->notify, d->queue, d->writer,
+	    &errstr) == -1)
 		fatal("event=fatal reason=\"deferral resume: %s\"", errstr);
 	dd.base = d->base;
 	dd.conf = d->conf;
@@ -372,6 +384,7 @@ start(struct sluiced *d)
 	deps.changed = changed;
 	deps.changed_arg = d;
 	deps.engine = d->engine;
+	deps.notify = d->notify;
 	deps.reload = reload;
 	deps.reload_arg = d;
 	if (api_start(&d->api, d->base, d->conf->admin_socket, &deps,
@@ -386,11 +399,13 @@ stop(struct sluiced *d)
 {
 	api_stop(&d->api);
 	smtp_server_free(&d->smtp);
+	notify_stop(d->notify);
 	queue_writer_stop(&d->writer);
 	/* run the commit callbacks the writer handed back while stopping */
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
 	delivery_free(&d->delivery);
 	engine_free(&d->engine);
+	notify_free(&d->notify);
 	queue_close(&d->queue);
 	event_free(d->sig_term);
 	event_free(d->sig_int);

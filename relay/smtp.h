@@ -16,6 +16,9 @@
 #include "../lib/addr.h"
 #include "../queue/queue.h"
 
+struct engine;
+struct notify;
+
 struct smtp_server;
 struct smtp_session;
 struct engine;
@@ -51,6 +54,8 @@ void	smtp_server_enable(struct smtp_server *, struct queue_writer *,
 /* The policy engine sessions ask at RCPT and end of DATA (before
  * smtp_server_enable). */
 void	smtp_server_set_engine(struct smtp_server *, struct engine *);
+/* Where the quota alerts a message causes go (with the message). */
+void	smtp_server_set_notify(struct smtp_server *, struct notify *);
 /* Stops taking mail: new connections and idle sessions get 421; sessions
  * inside a transaction finish it first.  done() runs once no session is
  * left (at once when none), or after grace seconds at the latest. */
@@ -75,6 +80,7 @@ struct smtp_session_env {
 	void			*queued_arg;
 	struct smtp_counters	*counters;
 	struct engine		*engine;	/* policies; NULL: none */
+	struct notify		*notify;	/* quota alerts; NULL: none */
 	bool			 shutting_down;
 };
 

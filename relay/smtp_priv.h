@@ -53,6 +53,9 @@ struct smtp_tx {
 	struct pol_decision	 quota;		/* the quota stage's */
 	struct engine		*engine;	/* to undo it on failure */
 	struct queue_counter	*crows;		/* its rows for the store */
+	struct notify		*notify;	/* quota alerts */
+	struct notify_batch	*nbatch;	/* those it caused, stored
+						   with it */
 	size_t			 ncrows;
 	struct queue_counter	*resv;		/* deferred recipients'
 						   reservations */

@@ -239,6 +239,12 @@ smtp_server_set_engine(struct smtp_server *s, struct engine *e)
 	s->gen->env.engine = e;
 }
 
+void
+smtp_server_set_notify(struct smtp_server *s, struct notify *n)
+{
+	s->gen->env.notify = n;
+}
+
 /* The hard ceiling: past it, accept(2) waits (a delay, not a refusal). */
 static uint64_t
 smtp_ceiling(const struct conf *conf)

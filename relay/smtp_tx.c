@@ -29,6 +29,7 @@
 #include "../lib/xalloc.h"
 #include "dsn.h"
 #include "loop.h"
+#include "notify.h"
 #include "smtp_priv.h"
 
 /* A partial line longer than this is stored in pieces. */
@@ -81,6 +82,7 @@ smtp_tx_free(struct smtp_tx **txp)
 	for (i = 0; tx->qname != NULL && i < tx->nrcpt; i++)
 		free(tx->qname[i]);
 	free(tx->qname);
+	notify_batch_done(NULL, &tx->nbatch, -1);
 	pol_decision_clear(&tx->quota);
 	free(tx->crows);
 	free(tx->resv);
@@ -252,6 +254,7 @@ smtp_tx_committed(void *arg)
 	}
 	if (tx->rc < 0 && tx->engine != NULL)
 		pol_decision_undo(engine_counters(tx->engine), &tx->quota);
+	notify_batch_done(tx->notify, &tx->nbatch, tx->rc);
 	if (s == NULL) {
 		log_warn("queue_id=%s event=%s reason=\"client gone before "
 		    "the reply\"%s%s", tx->id, tx->rc >= 0 ?
@@ -294,7 +297,7 @@ smtp_tx_store_job(struct queue_txn *txn, void *arg, const char **errstr)
 	if (tx->ncrows > 0 && queue_txn_counters_set(txn, tx->crows,
 	    tx->ncrows, errstr) == -1)
 		return -1;
-	return 0;
+	return notify_batch_store(txn, tx->nbatch, errstr);
 }
 
 /* Writer thread: note the outcome and hand the tx back to the loop. */
@@ -552,6 +555,9 @@ smtp_tx_policies(struct smtp_session *s, struct smtp_tx *tx)
 	}
 	tx->msg.nrcpt = n;
 	tx->crows = engine_rows(&tx->quota, &tx->ncrows);
+	tx->notify = s->env->notify;
+	tx->nbatch = notify_batch_new(tx->notify, &tx->quota, tx->id,
+	    tx->msg.arrival);
 	smtp_tx_notice(s, tx);
 	return 0;
 }
