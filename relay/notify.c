@@ -273,7 +273,7 @@ ev_post(struct nevent *ev)
 	ns->inflight++;
 	if (notify_http_post(ns->n->http, cf->url, ev->payload, ev->len,
 	    cf->secret, cf->secret_len, cf->timeout, on_result, ev,
-	    &errstr) != NULL)
+	    &errstr) == 0)
 		return;
 	ev->inflight = false;
 	ns->inflight--;
@@ -834,7 +834,7 @@ notify_test(struct notify *n, const char *name, notify_test_fn *done,
 	}
 	if (notify_http_post(n->http, cf->url, t->b->it[0].payload.data,
 	    t->b->it[0].payload.len, cf->secret, cf->secret_len, cf->timeout,
-	    test_http_done, t, &errstr) == NULL) {
+	    test_http_done, t, &errstr) == -1) {
 		struct notify_http_result r;
 
 		memset(&r, 0, sizeof(r));

@@ -479,7 +479,7 @@ nh_setopts(struct notify_http_req *r, const char *url, const char *body,
 	return c;
 }
 
-struct notify_http_req *
+int
 notify_http_post(struct notify_http *nh, const char *url, const char *body,
     size_t len, const char *secret, size_t secretlen, uint64_t timeout,
     notify_http_cb *cb, void *arg, const char **errstr)
@@ -516,10 +516,10 @@ notify_http_post(struct notify_http *nh, const char *url, const char *body,
 		*errstr = curl_multi_strerror(mc);
 		goto fail;
 	}
-	return r;
+	return 0;
 fail:
 	nh_req_free(r);
-	return NULL;
+	return -1;
 }
 
 size_t

@@ -102,11 +102,12 @@ void	notify_http_free(struct notify_http **);
  * application/json, X-Sluice-Event: quota.threshold, User-Agent and, when
  * secret is not NULL, X-Sluice-Signature: sha256=HMAC.  Redirects are not
  * followed; only http and https; certificates are verified.  timeout is
- * the whole request's, in seconds.  Everything is copied.  cb is called
- * once, from the loop, never from inside this call.  NULL only when
- * libcurl refuses the request (cb is then not called; *errstr says).
+ * the whole request's, in seconds (taken as 1 s to 1 h).  Everything is
+ * copied.  cb is called once, from the loop, never from inside this
+ * call.  0, or -1 when libcurl refuses the request (cb is then not
+ * called; *errstr says).
  */
-struct notify_http_req *notify_http_post(struct notify_http *,
+int	notify_http_post(struct notify_http *,
 	    const char *url, const char *body, size_t len,
 	    const char *secret, size_t secretlen, uint64_t timeout,
 	    notify_http_cb *cb, void *arg, const char **errstr);

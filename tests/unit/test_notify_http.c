@@ -322,7 +322,7 @@ got_cb(void *arg, const struct notify_http_result *res)
 		notify_http_free(g->freeme);
 	if (g->again != NULL)
 		g->again_posted = notify_http_post(g->again, g->again_url,
-		    "[]", 2, NULL, 0, 10, got_cb, g->again_got, &err) != NULL;
+		    "[]", 2, NULL, 0, 10, got_cb, g->again_got, &err) == 0;
 }
 
 static void
@@ -384,7 +384,7 @@ t_post(struct notify_http *nh, const char *url, const char *body,
 	snprintf(what, sizeof(what), "%s: posted", name);
 	if (notify_http_post(nh, url, body, len, secret,
 	    secret != NULL ? strlen(secret) : 0, timeout, got_cb, g,
-	    &err) == NULL) {
+	    &err) == -1) {
 		T_EQ_STR(err, "(a request)", what);
 		return false;
 	}
@@ -791,7 +791,7 @@ test_many(void)
 	for (i = 0; i < T_MANY; i++) {
 		snprintf(body, sizeof(body), "{\"n\":%zu}", i);
 		if (notify_http_post(nh, url, body, strlen(body), "k", 1, 10,
-		    got_cb, &g[i], &err) != NULL)
+		    got_cb, &g[i], &err) == 0)
 			posted++;
 	}
 	T_EQ_INT(posted, T_MANY, "many: all posted");
