@@ -234,8 +234,9 @@ on_result(void *arg, const struct notify_http_result *r)
 	ev->attempts++;
 	if (r->ok) {
 		log_info("event=notify-sent notifier=%s outbox_id=%" PRId64
-		    " status=%ld attempts=%u delay=%.3f", ns->name, ev->id,
-		    r->status, ev->attempts, r->elapsed);
+		    " status=%ld attempts=%u delay=%" PRId64 " request=%.3f",
+		    ns->name, ev->id, r->status, ev->attempts,
+		    now - ev->created, r->elapsed);
 		ns->sent++;
 		ns->failures = 0;
 		ns->next_try = 0;
@@ -807,11 +808,17 @@ notify_test(struct notify *n, const char *name, notify_test_fn *done,
 
 	cf = n != NULL ? conf_notifier(n->conf, name) : NULL;
 	if (cf == NULL || n->stopped) {
+		struct buf msg = BUF_INIT;
+
+		if (n == NULL || n->stopped)
+			buf_addstr(&msg, "notifications are not running");
+		else
+			buf_printf(&msg, "no notifier \"%s\" in the "
+			    "configuration", name);
 		buf_addstr(&json, "{\"error\":");
-		buf_add_json_str(&json, n == NULL || n->stopped ?
-		    "notifications are not running" :
-		    "no notifier of that name in the configuration");
+		buf_add_json_str(&json, msg.data);
 		buf_addc(&json, '}');
+		buf_free(&msg);
 		done(arg, n == NULL || n->stopped ? 503 : 404, &json);
 		buf_free(&json);
 		return;

@@ -244,6 +244,24 @@ notify_json(const struct notify_event *ev, struct buf *out)
 	buf_addc(out, '}');
 }
 
+/* The unit after a figure: "1 message", "2 messages". */
+static void
+nf_unit_after(struct buf *b, double n, const char *unit, enum nf_how where)
+{
+	const char *u = nf_unit(unit);
+	size_t len = strlen(u);
+
+	if (n == 1 && len > 1 && u[len - 1] == 's') {
+		struct buf one = BUF_INIT;
+
+		buf_add(&one, u, len - 1);
+		buf_addc(&one, '\0');
+		nf_text(b, one.data, NF_SHORT, where);
+		buf_free(&one);
+	} else
+		nf_text(b, u, NF_SHORT, where);
+}
+
 void
 notify_subject(const struct notify_event *ev, struct buf *out)
 {
@@ -252,7 +270,7 @@ notify_subject(const struct notify_event *ev, struct buf *out)
 	buf_printf(out, " reached %u%% of ", ev->threshold);
 	nf_text(out, ev->quota, NF_SHORT, NF_HEADER);
 	buf_printf(out, " (%" PRIu64 " ", ev->limit);
-	nf_text(out, nf_unit(ev->unit), NF_SHORT, NF_HEADER);
+	nf_unit_after(out, (double)ev->limit, ev->unit, NF_HEADER);
 	buf_addstr(out, " per ");
 	nf_text(out, ev->period, NF_SHORT, NF_HEADER);
 	buf_addc(out, ')');
@@ -448,7 +466,6 @@ static void
 nf_body_figures(struct buf *b, const struct notify_event *ev)
 {
 	char fig[NF_FIG_SIZE], t1[TIMEFMT_LEN], t2[TIMEFMT_LEN];
-	const char *unit = nf_unit(ev->unit);
 
 	buf_addstr(b, "\r\n");
 	nf_label(b, "Key:");
@@ -460,7 +477,7 @@ nf_body_figures(struct buf *b, const struct notify_event *ev)
 	nf_label(b, "Used:");
 	buf_printf(b, "%s of %" PRIu64 " ", nf_fig(ev->used, fig) ? fig : "?",
 	    ev->limit);
-	nf_text(b, unit, NF_SHORT, NF_BODY);
+	nf_unit_after(b, (double)ev->limit, ev->unit, NF_BODY);
 	buf_addstr(b, " per ");
 	nf_text(b, ev->period, NF_SHORT, NF_BODY);
 	buf_addstr(b, "\r\n");
@@ -471,7 +488,7 @@ nf_body_figures(struct buf *b, const struct notify_event *ev)
 	if (ev->deferred != 0 || ev->next_release != 0) {
 		nf_label(b, "Deferred:");
 		buf_printf(b, "%s ", nf_fig(ev->deferred, fig) ? fig : "?");
-		nf_text(b, unit, NF_SHORT, NF_BODY);
+		nf_unit_after(b, ev->deferred, ev->unit, NF_BODY);
 		if (ev->next_release != 0) {
 			time_rfc3339((time_t)ev->next_release, t1, sizeof(t1));
 			buf_printf(b, ", next release %s", t1);

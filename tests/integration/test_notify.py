@@ -751,7 +751,7 @@ def test_sluicectl_notify_test_and_status(sluice, sink, receiver, workdir):
 
     r = s.ctl("notify", "test", "nosuch")
     assert r.returncode == 1, r
-    assert r.stdout == b"" and b"notifier" in r.stderr, r
+    assert r.stdout == b"" and b"nosuch" in r.stderr, r
 
     st = status(s)
     names = {n["name"]: n for n in st["notifiers"]}

@@ -213,10 +213,10 @@ test_subject(void)
 		  "rcpt (5 recipients per 1h)" },
 		{ "subject/injection", "a\r\nBcc: x@evil", "messages", "q\nX",
 		  1, false, "[sluice] a??Bcc: x@evil reached 100% of q?X (1 "
-		  "messages per 1h)" },
+		  "message per 1h)" },
 		{ "subject/non-ASCII", "m\xc3\xbcller\t\x7f\xff", "messages",
 		  "q", 1, false, "[sluice] m??ller??? reached 100% of q (1 "
-		  "messages per 1h)" },
+		  "message per 1h)" },
 		{ "subject/long key", longkey, "messages", "q", 1, false,
 		  want_long },
 	};
@@ -226,7 +226,7 @@ test_subject(void)
 
 	memset(longkey, 'k', sizeof(longkey) - 1);
 	snprintf(want_long, sizeof(want_long), "[sluice] %.200s... reached "
-	    "100%% of q (1 messages per 1h)", longkey);
+	    "100%% of q (1 message per 1h)", longkey);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ev = base_event();
 		ev.key = cases[i].key;
