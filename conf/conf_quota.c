@@ -167,7 +167,8 @@ threshold(const struct qapply *a, const struct conf_kw *kw,
 	conf_shown(v->text, shown, sizeof(shown));
 	if (len < 2 || v->text[len - 1] != '%') {
 		qerr(a, v->line, "notify: %s: write a threshold in percent of "
-		    "the limit (50%%)", shown);
+		    "the limit (%s%%)", shown, len > 0 && len < 4 &&
+		    strspn(v->text, "0123456789") == len ? shown : "50");
 		return -1;
 	}
 	/* a longer number is too large anyway */

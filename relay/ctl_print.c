@@ -266,7 +266,8 @@ ctl_print_notifier(FILE *f, const struct ctl_json *n)
 		    "target") : "?");
 	}
 	if (kind != NULL && strcmp(kind, "mail") == 0)
-		fprintf(f, ", %" PRIu64 " alert%s queued", ctl_u64(n, "mails"),
+		fprintf(f, ", %" PRIu64 " alert%s queued since start-up (as "
+		    "mail from <>)", ctl_u64(n, "mails"),
 		    ctl_u64(n, "mails") == 1 ? "" : "s");
 	else
 		fprintf(f, ", outbox %" PRIu64 ", sent %" PRIu64 ", retried %"

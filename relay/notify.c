@@ -31,6 +31,7 @@
 #include "../lib/strutil.h"
 #include "../lib/timefmt.h"
 #include "../lib/xalloc.h"
+#include "ctl_priv.h"
 #include "loop.h"
 #include "notify.h"
 #include "notify_priv.h"
@@ -47,6 +48,8 @@ struct nevent {
 	int64_t			 created;
 	char			*payload;	/* the JSON body */
 	size_t			 len;
+	char			*what;		/* "quota=P/Q key=K threshold=T"
+						   for the log */
 	unsigned		 attempts;
 	bool			 inflight;
 };
@@ -75,8 +78,17 @@ struct notify {
 	size_t			 nns;
 	notify_queued_fn	*queued;
 	void			*queued_arg;
+	char			*conf_path;	/* absolute, or NULL: the
+						   default (sluicectl's) */
+	int64_t			*del;		/* outbox rows to delete, by
+						   the next job */
+	size_t			 ndel;
+	struct event		*del_ev;	/* submits that job */
 	bool			 stopped;
 };
+
+#define NOTIFY_DEFAULT_CONF	"/etc/sluice/sluice.conf"
+
 
 /* One event for one notifier, on its way to the store. */
 struct nitem {
@@ -153,32 +165,67 @@ ns_error(struct nstate *ns, const char *what)
  * forgotten at once, and its row follows.  A crash in between sends it
  * again (at least once).
  */
+struct ndel {
+	int64_t		*id;
+	size_t		 n;
+};
+
 static int
 del_run(struct queue_txn *txn, void *arg, const char **errstr)
 {
-	const int64_t *id = arg;
+	const struct ndel *d = arg;
+	size_t i;
 
-	return queue_txn_outbox_delete(txn, *id, errstr) < 0 ? -1 : 0;
+	for (i = 0; i < d->n; i++)
+		if (queue_txn_outbox_delete(txn, d->id[i], errstr) < 0)
+			return -1;
+	return 0;
 }
 
 static void
 del_done(void *arg, int rc, const char *errstr)
 {
-	int64_t *id = arg;
+	struct ndel *d = arg;
 
 	if (rc < 0)
-		log_err("event=notify-error outbox_id=%" PRId64 " what=delete "
-		    "error=\"%s\"", *id, errstr ? errstr : "?");
-	free(id);
+		log_err("event=notify-error what=delete events=%zu "
+		    "error=\"%s\"", d->n, errstr ? errstr : "?");
+	free(d->id);
+	free(d);
+}
+
+/* The rows gone during one turn of the loop leave in one job. */
+static void
+del_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct notify *n = arg;
+	struct ndel *d;
+
+	(void)fd;
+	(void)what;
+	/* after notify_stop the writer is gone: the rows stay, and are
+	 * sent again after a restart (at least once) */
+	if (n->ndel == 0 || n->stopped)
+		return;
+	d = xmalloc(sizeof(*d));
+	d->id = n->del;
+	d->n = n->ndel;
+	n->del = NULL;
+	n->ndel = 0;
+	queue_writer_submit(n->writer, del_run, del_done, d);
 }
 
 static void
 outbox_delete(struct notify *n, int64_t id)
 {
-	int64_t *p = xmalloc(sizeof(*p));
+	static const struct timeval now = { 0, 0 };
 
-	*p = id;
-	queue_writer_submit(n->writer, del_run, del_done, p);
+	if (n->stopped)
+		return;
+	n->del = xreallocarray(n->del, n->ndel + 1, sizeof(*n->del));
+	n->del[n->ndel++] = id;
+	if (n->ndel == 1)
+		evtimer_add(n->del_ev, &now);
 }
 
 static void
@@ -190,6 +237,7 @@ ev_forget(struct nevent *ev)
 	ns->depth--;
 	outbox_delete(ns->n, ev->id);
 	free(ev->payload);
+	free(ev->what);
 	free(ev);
 }
 
@@ -197,8 +245,8 @@ static void
 ev_drop(struct nevent *ev, const char *reason)
 {
 	log_warn("event=notify-dropped notifier=%s outbox_id=%" PRId64
-	    " attempts=%u reason=\"%s\"", ev->ns->name, ev->id, ev->attempts,
-	    reason);
+	    " attempts=%u reason=\"%s\" %s", ev->ns->name, ev->id,
+	    ev->attempts, reason, ev->what);
 	ev->ns->dropped++;
 	ev_forget(ev);
 }
@@ -234,32 +282,40 @@ on_result(void *arg, const struct notify_http_result *r)
 	ev->attempts++;
 	if (r->ok) {
 		log_info("event=notify-sent notifier=%s outbox_id=%" PRId64
-		    " status=%ld attempts=%u delay=%" PRId64 " request=%.3f",
+		    " status=%ld attempts=%u delay=%" PRId64 " request=%.3f %s",
 		    ns->name, ev->id, r->status, ev->attempts,
-		    now - ev->created, r->elapsed);
+		    now - ev->created, r->elapsed, ev->what);
 		ns->sent++;
 		ns->failures = 0;
 		ns->next_try = 0;
 		ev_forget(ev);
 	} else if (ns->cf == NULL) {
-		ev_drop(ev, "the notifier was removed from the configuration");
+		ev_drop(ev, "the notifier is no longer in the configuration");
 	} else if (!r->retry) {
 		ns_error(ns, r->error);
 		ev_drop(ev, r->error);
 	} else {
 		ns_error(ns, r->error);
 		ns->retried++;
-		ns->failures++;
-		wait = ns->failures > 9 ? NOTIFY_BACKOFF_MAX :
-		    (int64_t)1 << (ns->failures - 1);
-		if (wait > NOTIFY_BACKOFF_MAX)
-			wait = NOTIFY_BACKOFF_MAX;
-		ns->next_try = now + wait;
-		log_warn("event=notify-retry notifier=%s outbox_id=%" PRId64
-		    " attempts=%u error=\"%s\" retry_in=%" PRId64, ns->name,
-		    ev->id, ev->attempts, r->error, wait);
+		/* requests that were in flight together fail together:
+		 * one step of backoff for them all */
+		if (now >= ns->next_try) {
+			ns->failures++;
+			wait = ns->failures > 9 ? NOTIFY_BACKOFF_MAX :
+			    (int64_t)1 << (ns->failures - 1);
+			if (wait > NOTIFY_BACKOFF_MAX)
+				wait = NOTIFY_BACKOFF_MAX;
+			ns->next_try = now + wait;
+		}
+		if (now - ev->created < (int64_t)ns->cf->lifetime)
+			log_warn("event=notify-retry notifier=%s outbox_id=%"
+			    PRId64 " attempts=%u error=\"%s\" retry_in=%"
+			    PRId64 " %s", ns->name, ev->id, ev->attempts,
+			    r->error, ns->next_try - now, ev->what);
 		ns_drop_old(ns, now);
 	}
+	if (ns->depth == 0)
+		ns->next_try = 0;
 	ns_kick(ns);
 }
 
@@ -309,6 +365,31 @@ ns_kick(struct nstate *ns)
 	}
 }
 
+/* What an event is about, read back from its body, for the log. */
+static char *
+ev_what(const char *payload, size_t len)
+{
+	struct ctl_json *j;
+	struct buf b = BUF_INIT;
+	const char *errstr;
+	char *s;
+	uint64_t t = 0;
+
+	if ((j = ctl_json_parse(payload, len, &errstr)) == NULL)
+		return xstrdup("quota=? key=? threshold=?");
+	(void)ctl_json_u64(j, "threshold", &t);
+	buf_printf(&b, "quota=%s/%s key=", ctl_json_str(j, "policy") ?
+	    ctl_json_str(j, "policy") : "?", ctl_json_str(j, "quota") ?
+	    ctl_json_str(j, "quota") : "?");
+	buf_addstr(&b, ctl_json_str(j, "key") ? ctl_json_str(j, "key") : "?");
+	buf_printf(&b, " threshold=%" PRIu64, t);
+	ctl_json_free(&j);
+	buf_addc(&b, '\0');
+	s = xstrdup(b.data);
+	buf_free(&b);
+	return s;
+}
+
 static void
 ns_add(struct nstate *ns, int64_t id, int64_t created, const char *payload,
     size_t len)
@@ -322,6 +403,7 @@ ns_add(struct nstate *ns, int64_t id, int64_t created, const char *payload,
 	memcpy(ev->payload, payload, len);
 	ev->payload[len] = '\0';
 	ev->len = len;
+	ev->what = ev_what(payload, len);
 	TAILQ_INSERT_TAIL(&ns->q, ev, link);
 	ns->depth++;
 }
@@ -335,8 +417,9 @@ ns_orphan(struct nstate *ns)
 	for (ev = TAILQ_FIRST(&ns->q); ev != NULL; ev = next) {
 		next = TAILQ_NEXT(ev, link);
 		if (!ev->inflight)
-			ev_drop(ev, "the notifier is not a webhook in the "
-			    "configuration any more");
+			ev_drop(ev, ns->cf == NULL ? "the notifier is no "
+			    "longer in the configuration" : "the notifier is "
+			    "no longer a webhook");
 	}
 }
 
@@ -359,9 +442,16 @@ load_row(const struct queue_outbox_row *r, void *arg)
 void
 notify_set_conf(struct notify *n, const struct conf *conf)
 {
+	char *abs;
 	size_t i;
 
 	n->conf = conf;
+	free(n->conf_path);
+	n->conf_path = NULL;
+	abs = conf->path != NULL ? realpath(conf->path, NULL) : NULL;
+	if (abs != NULL && strcmp(abs, NOTIFY_DEFAULT_CONF) != 0)
+		n->conf_path = xstrdup(abs);
+	free(abs);
 	for (i = 0; i < conf->nnotifiers; i++)
 		(void)ns_get(n, conf->notifiers[i].name);
 	for (i = 0; i < n->nns; i++) {
@@ -386,7 +476,9 @@ notify_new(struct notify **np, struct event_base *base,
 	n->conf = conf;
 	n->queue = q;
 	n->writer = w;
+	n->del_ev = evtimer_new(base, del_flush, n);
 	if (notify_http_new(&n->http, base, errstr) == -1) {
+		event_free(n->del_ev);
 		free(n);
 		return -1;
 	}
@@ -398,8 +490,8 @@ notify_new(struct notify **np, struct event_base *base,
 		notify_free(&n);
 		return -1;
 	}
-	if (rows > 0)
-		log_info("event=notify-outbox-loaded events=%d", rows);
+	log_info("event=notifiers-loaded notifiers=%zu outbox=%d",
+	    conf->nnotifiers, rows);
 	*np = n;
 	notify_set_conf(n, conf);
 	return 0;
@@ -419,6 +511,8 @@ notify_stop(struct notify *n)
 
 	if (n == NULL)
 		return;
+	evtimer_del(n->del_ev);
+	del_flush(-1, 0, n);
 	n->stopped = true;
 	notify_http_free(&n->http);
 	for (i = 0; i < n->nns; i++)
@@ -439,6 +533,7 @@ notify_free(struct notify **np)
 		while ((ev = TAILQ_FIRST(&n->ns[i]->q)) != NULL) {
 			TAILQ_REMOVE(&n->ns[i]->q, ev, link);
 			free(ev->payload);
+			free(ev->what);
 			free(ev);
 		}
 		event_free(n->ns[i]->timer);
@@ -446,6 +541,10 @@ notify_free(struct notify **np)
 		free(n->ns[i]);
 	}
 	free(n->ns);
+	if (n->del_ev != NULL)
+		event_free(n->del_ev);
+	free(n->del);
+	free(n->conf_path);
 	free(n);
 	*np = NULL;
 }
@@ -475,6 +574,7 @@ event_of(const struct notify *n, const struct pol_notice *no, int64_t now,
 	ev->deferred = no->deferred;
 	ev->next_release = no->next_release;
 	ev->hostname = n->conf->hostname;
+	ev->conf_path = n->conf_path;
 	ev->time = now;
 }
 
@@ -713,6 +813,7 @@ test_event(const struct notify *n, struct notify_event *ev, int64_t now)
 	ev->window_start = now - now % 3600;
 	ev->window_end = ev->window_start + 3600;
 	ev->hostname = n->conf->hostname;
+	ev->conf_path = n->conf_path;
 	ev->time = now;
 	ev->test = true;
 }
@@ -909,8 +1010,8 @@ notify_status_json(struct notify *n, struct buf *b)
 		    ",\"mails\":%" PRIu64 ",\"next_try\":", ns->depth,
 		    ns->inflight, ns->sent, ns->retried, ns->dropped,
 		    ns->mails);
-		json_time_or_null(b, ns->next_try > now_secs() ?
-		    ns->next_try : 0);
+		json_time_or_null(b, ns->depth > 0 && ns->next_try >
+		    now_secs() ? ns->next_try : 0);
 		buf_addstr(b, ",\"last_error\":");
 		if (ns->last_error[0] != '\0')
 			buf_add_json_str(b, ns->last_error);

@@ -500,11 +500,14 @@ nf_body_figures(struct buf *b, const struct notify_event *ev)
 	buf_printf(b, "%s\r\n", t1);
 }
 
-/* "  sluicectl ARGS KEY\r\n" */
+/* "  sluicectl [-c CONF] ARGS KEY\r\n" (ctl: the command and -c) */
 static void
-nf_cmd(struct buf *b, const char *args, const struct buf *qkey)
+nf_cmd(struct buf *b, const struct buf *ctl, const char *args,
+    const struct buf *qkey)
 {
-	buf_printf(b, "  sluicectl %s", args);
+	buf_addstr(b, "  ");
+	buf_add(b, ctl->data, ctl->len);
+	buf_printf(b, " %s", args);
 	if (qkey != NULL) {
 		buf_addc(b, ' ');
 		buf_add(b, qkey->data, qkey->len);
@@ -515,23 +518,24 @@ nf_cmd(struct buf *b, const char *args, const struct buf *qkey)
 /* A Sender:user@domain key is a sender address: the queue commands take
  * it as --sender (matched without regard to case). */
 static void
-nf_body_sender_cmds(struct buf *b, const struct buf *qkey)
+nf_body_sender_cmds(struct buf *b, const struct buf *ctl,
+    const struct buf *qkey)
 {
 	buf_addstr(b, "\r\nTo see the backlog (each deferred recipient and when"
 	    " it leaves), all the\r\nsender's queued mail, and the key's"
 	    " usage:\r\n");
-	nf_cmd(b, "queue --state deferred --sender", qkey);
-	nf_cmd(b, "queue --sender", qkey);
-	nf_cmd(b, "quota --key", qkey);
+	nf_cmd(b, ctl, "queue --state deferred --sender", qkey);
+	nf_cmd(b, ctl, "queue --sender", qkey);
+	nf_cmd(b, ctl, "quota --key", qkey);
 	buf_addstr(b, "To send the sender's held mail through its quotas"
 	    " again:\r\n");
-	nf_cmd(b, "queue release --sender", qkey);
+	nf_cmd(b, ctl, "queue release --sender", qkey);
 	buf_addstr(b, "To send its held and deferred mail now, past the quota"
 	    " (logged):\r\n");
-	nf_cmd(b, "queue release --now --sender", qkey);
+	nf_cmd(b, ctl, "queue release --now --sender", qkey);
 	buf_addstr(b, "To delete all its queued mail, without bounces (a"
 	    " compromised account):\r\n");
-	nf_cmd(b, "queue delete --sender", qkey);
+	nf_cmd(b, ctl, "queue delete --sender", qkey);
 }
 
 /* Other tracks: no queue command selects by their key; the deferred
@@ -539,36 +543,42 @@ nf_body_sender_cmds(struct buf *b, const struct buf *qkey)
  * Also for a sender whose key is too long to be written in a command
  * (qkey NULL). */
 static void
-nf_body_other_cmds(struct buf *b, const struct buf *qkey, bool sender)
+nf_body_other_cmds(struct buf *b, const struct buf *ctl,
+    const struct buf *qkey, bool sender)
 {
 	if (qkey != NULL) {
 		buf_addstr(b, "\r\nTo see the key's usage:\r\n");
-		nf_cmd(b, "quota --key", qkey);
+		nf_cmd(b, ctl, "quota --key", qkey);
 	} else
 		buf_addstr(b, "\r\nThe key is too long to be written in a"
 		    " command here.\r\n");
 	buf_addstr(b, "\r\nThe backlog is listed, each deferred recipient with"
 	    " the quota and key that\r\nhold it (QUOTA and KEY) and its"
 	    " message's queue id, by:\r\n");
-	nf_cmd(b, "queue --state deferred", NULL);
+	nf_cmd(b, ctl, "queue --state deferred", NULL);
 	if (!sender)
 		buf_addstr(b, "The queue commands select a sender, not this"
 		    " key: act on the messages by\r\ntheir queue ids.\r\n");
 	buf_addstr(b, "Held mail through its quotas again:\r\n");
-	nf_cmd(b, "queue release ID...", NULL);
+	nf_cmd(b, ctl, "queue release ID...", NULL);
 	buf_addstr(b, "Held and deferred mail now, past the quota"
 	    " (logged):\r\n");
-	nf_cmd(b, "queue release --now ID...", NULL);
+	nf_cmd(b, ctl, "queue release --now ID...", NULL);
 	buf_addstr(b, "Delete messages, without bounces:\r\n");
-	nf_cmd(b, "queue delete ID...", NULL);
+	nf_cmd(b, ctl, "queue delete ID...", NULL);
 }
 
 static void
 nf_body(struct buf *b, const struct notify_event *ev)
 {
-	struct buf qkey = BUF_INIT;
+	struct buf qkey = BUF_INIT, ctl = BUF_INIT;
 	bool fits, sender;
 
+	buf_addstr(&ctl, "sluicectl");
+	if (ev->conf_path != NULL) {
+		buf_addstr(&ctl, " -c ");
+		nf_shell_word(&ctl, ev->conf_path);
+	}
 	nf_body_intro(b, ev);
 	nf_body_figures(b, ev);
 	nf_shell_word(&qkey, ev->key ? ev->key : "");
@@ -576,12 +586,13 @@ nf_body(struct buf *b, const struct notify_event *ev)
 	sender = ev->track != NULL &&
 	    strcasecmp(ev->track, NF_SENDER_TRACK) == 0;
 	if (fits && sender)
-		nf_body_sender_cmds(b, &qkey);
+		nf_body_sender_cmds(b, &ctl, &qkey);
 	else
-		nf_body_other_cmds(b, fits ? &qkey : NULL, sender);
+		nf_body_other_cmds(b, &ctl, fits ? &qkey : NULL, sender);
 	buf_addstr(b, "\r\nThis notice comes once per quota, key, window and"
 	    " threshold.\r\n");
 	buf_free(&qkey);
+	buf_free(&ctl);
 }
 
 static bool

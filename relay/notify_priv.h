@@ -39,6 +39,8 @@ struct notify_event {
 	double		 deferred;	/* waiting in later windows, same unit */
 	int64_t		 next_release;	/* 0: nothing deferred (JSON null) */
 	const char	*hostname;	/* conf->hostname */
+	const char	*conf_path;	/* for sluicectl -c in the alert mail's
+					   commands; NULL: the default one */
 	int64_t		 time;		/* when it happened */
 	bool		 test;		/* a sample (sluicectl notify test) */
 };

@@ -342,8 +342,10 @@ def test_receiver_down_then_up(sluice, receiver, workdir):
     mark = s.log_mark()
     sent(s, ALICE)
     sent(s, "bob@example.com")
+    # the log names the alert: an admin sees whose alert waits
     s.wait_log(r'event=notify-retry notifier=ops outbox_id=\d+ attempts=1 '
-               r'error="[^"]*refused[^"]*" retry_in=1\b', since=mark)
+               r'error="[^"]*refused[^"]*" retry_in=1 quota=outbound/per-user '
+               r'key=\S+ threshold=\d+', since=mark)
     s.wait_log(r'event=notify-retry notifier=ops outbox_id=\d+ attempts=2 '
                r'error="[^"]*" retry_in=2\b', timeout=5, since=mark)
     n = notifier(s)
@@ -452,7 +454,8 @@ def test_lifetime_drops_a_failing_alert(sluice, receiver, workdir):
     sent(s)
     t0 = time.monotonic()
     s.wait_log(r'event=notify-dropped notifier=ops outbox_id=\d+ .*reason="not '
-               r'delivered within 10 s \(lifetime\); last error: HTTP 500"',
+               r'delivered within 10 s \(lifetime\); last error: HTTP 500" '
+               r'quota=outbound/per-user key=alice@example.com threshold=\d+',
                timeout=30, since=mark)
     assert time.monotonic() - t0 >= 9.5
     n = settled(s)
