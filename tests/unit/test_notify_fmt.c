@@ -721,6 +721,17 @@ test_mail_other_track(void)
 	}
 	parsed_free(&p);
 	buf_free(&out);
+
+	/* sluiced on another configuration: the commands say which */
+	ev = base_event();
+	ev.conf_path = "/srv/my relay/sluice.conf";
+	if (build(&ev, rcpts, 1, NULL, &out, &p, &eight, "mail/conf")) {
+		check_has(p.body, "\r\n  sluicectl -c '/srv/my relay/sluice.conf'"
+		    " queue --sender alice@example.com\r\n", "mail/conf");
+		check_lacks(p.body, "\r\n  sluicectl queue", "mail/conf");
+	}
+	parsed_free(&p);
+	buf_free(&out);
 }
 
 /* Many recipients: one To, folded between addresses, lines <= 78. */
