@@ -208,6 +208,10 @@ bool	conf_is_relay_domain(const struct conf *, const char *domain);
  * setting.  Never NULL; owned by the conf. */
 const struct conf_nexthops *conf_route_for(const struct conf *,
 	    const char *domain);
+/* Settings that are valid but likely a mistake, one call of warn each
+ * with its line: pol_set_warnings' (deferral bounds), and a notifier no
+ * quota notifies. */
+void	conf_warnings(const struct conf *, pol_error_fn *warn, void *arg);
 /* The notifier called name (exact), or NULL.  Owned by the conf; every
  * name a quota's notify gives is defined. */
 const struct conf_notifier *conf_notifier(const struct conf *,

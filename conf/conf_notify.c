@@ -348,6 +348,38 @@ conf_notifier(const struct conf *c, const char *name)
 	return NULL;
 }
 
+static bool
+notifier_is_used(const struct conf *c, const char *name)
+{
+	const struct pol_quota *q;
+	size_t i, j;
+
+	for (i = 0; c->policy != NULL && i < c->policy->nquota; i++) {
+		q = c->policy->quotas[i];
+		for (j = 0; j < q->nnotify_to; j++)
+			if (strcmp(q->notify_to[j], name) == 0)
+				return true;
+	}
+	return false;
+}
+
+void
+conf_warnings(const struct conf *c, pol_error_fn *warn, void *arg)
+{
+	char msg[256];
+	size_t i;
+
+	pol_set_warnings(c->policy, warn, arg);
+	for (i = 0; i < c->nnotifiers; i++) {
+		if (notifier_is_used(c, c->notifiers[i].name))
+			continue;
+		snprintf(msg, sizeof(msg), "notifier %s: no quota notifies "
+		    "it (add `notify 50%% 100%% to %s` to a quota)",
+		    c->notifiers[i].name, c->notifiers[i].name);
+		warn(arg, c->notifiers[i].line, msg);
+	}
+}
+
 /* One name a quota gives that no notifier has, with the closest one or
  * how to define one. */
 static void

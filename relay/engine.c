@@ -131,7 +131,7 @@ log_policies(const struct engine *e)
 	log_info("event=policies-loaded policies=%zu groups=%zu quotas=%zu "
 	    "counters=%zu", set ? set->npolicy : 0, set ? set->ngroup : 0,
 	    set ? set->nquota : 0, pol_counters_count(e->ctr));
-	pol_set_warnings(set, log_warning, NULL);
+	conf_warnings(e->conf, log_warning, NULL);
 }
 
 int

@@ -49,7 +49,7 @@ reload_warnings(const struct conf *c, FILE *f)
 {
 	struct warn_to w = { c->path, f };
 
-	pol_set_warnings(c->policy, print_warning, &w);
+	conf_warnings(c, print_warning, &w);
 }
 
 int
