@@ -254,6 +254,7 @@ ctl_print_notifier(FILE *f, const struct ctl_json *n)
 	const char *err = ctl_json_str(n, "last_error");
 	const char *at = ctl_json_str(n, "last_error_at");
 	const char *next = ctl_json_str(n, "next_try");
+	const char *sent = ctl_json_str(n, "last_sent_at");
 
 	fputs("notifier ", f);
 	ctl_put(f, ctl_json_str(n, "name") ? ctl_json_str(n, "name") : "?");
@@ -276,6 +277,8 @@ ctl_print_notifier(FILE *f, const struct ctl_json *n)
 		    ctl_u64(n, "dropped"));
 	if (next != NULL)
 		fprintf(f, ", next try %s", next);
+	if (sent != NULL)
+		fprintf(f, ", last sent %s", sent);
 	fputs(", last error: ", f);
 	if (err == NULL)
 		fputs("none", f);

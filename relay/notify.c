@@ -66,6 +66,7 @@ struct nstate {
 	uint64_t			 sent, retried, dropped, mails;
 	char				 last_error[256];
 	int64_t				 last_error_at;
+	int64_t				 last_sent_at;
 };
 
 struct notify {
@@ -286,6 +287,7 @@ on_result(void *arg, const struct notify_http_result *r)
 		    ns->name, ev->id, r->status, ev->attempts,
 		    now - ev->created, r->elapsed, ev->what);
 		ns->sent++;
+		ns->last_sent_at = now;
 		ns->failures = 0;
 		ns->next_try = 0;
 		ev_forget(ev);
@@ -1019,6 +1021,8 @@ notify_status_json(struct notify *n, struct buf *b)
 			buf_addstr(b, "null");
 		buf_addstr(b, ",\"last_error_at\":");
 		json_time_or_null(b, ns->last_error_at);
+		buf_addstr(b, ",\"last_sent_at\":");
+		json_time_or_null(b, ns->last_sent_at);
 		buf_addc(b, '}');
 	}
 	buf_addc(b, ']');

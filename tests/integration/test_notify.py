@@ -768,7 +768,7 @@ def test_sluicectl_notify_test_and_status(sluice, sink, receiver, workdir):
     assert "postmaster@example.com" in names["admin"]["target"], names["admin"]
     line = status_line(s, "ops")
     assert re.match(r"notifier ops: webhook %s, outbox 0, sent \d+, retried \d+, "
-                    r"dropped \d+, last error: (none|.+ \(.+\))$"
+                    r"dropped \d+(, last sent \S+)?, last error: (none|.+ \(.+\))$"
                     % re.escape(rcv.url()), line), line
     assert status_line(s, "admin").startswith(
         "notifier admin: mail postmaster@example.com")
