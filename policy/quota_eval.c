@@ -74,8 +74,8 @@ addr_key(const char *a, enum pol_track t, char *out, size_t outsz)
 }
 
 static bool
-client_key(const struct pol_quota *q, const struct addr *a, char *out,
-    size_t outsz)
+client_key(unsigned v4_prefix, unsigned v6_prefix, const struct addr *a,
+    char *out, size_t outsz)
 {
 	struct cidr c;
 	unsigned i, bits;
@@ -90,7 +90,7 @@ client_key(const struct pol_quota *q, const struct addr *a, char *out,
 		memmove(c.net.bytes, a->bytes + 12, 4);
 		memset(c.net.bytes + 4, 0, 12);
 	}
-	c.prefix = c.net.family == AF_INET ? q->v4_prefix : q->v6_prefix;
+	c.prefix = c.net.family == AF_INET ? v4_prefix : v6_prefix;
 	for (i = 0; i < 16; i++) {
 		bits = c.prefix > i * 8 ? c.prefix - i * 8 : 0;
 		if (bits < 8)
@@ -100,24 +100,25 @@ client_key(const struct pol_quota *q, const struct addr *a, char *out,
 	return true;
 }
 
-/* The key of quota q for recipient r, or false when it does not apply. */
-static bool
-quota_key(const struct pol_quota *q, const struct pol_msg *m, size_t r,
-    char *out, size_t outsz)
+bool
+pol_track_key(enum pol_track track, unsigned v4_prefix, unsigned v6_prefix,
+    const char *policy, const struct pol_msg *m, size_t r, char *out,
+    size_t outsz)
 {
-	switch (q->track) {
+	switch (track) {
 	case POL_TRACK_SENDER:
 	case POL_TRACK_SENDER_DOMAIN:
 	case POL_TRACK_SENDER_LOCAL:
-		addr_key(m->sender ? m->sender : "", q->track, out, outsz);
+		addr_key(m->sender ? m->sender : "", track, out, outsz);
 		return true;
 	case POL_TRACK_RCPT:
 	case POL_TRACK_RCPT_DOMAIN:
 	case POL_TRACK_RCPT_LOCAL:
-		addr_key(m->rcpts[r], q->track, out, outsz);
+		addr_key(m->rcpts[r], track, out, outsz);
 		return true;
 	case POL_TRACK_SENDER_IP:
-		return client_key(q, m->client, out, outsz);
+		return client_key(v4_prefix, v6_prefix, m->client, out,
+		    outsz);
 	case POL_TRACK_SASL:
 		if (m->sasl == NULL || *m->sasl == '\0')
 			return false;
@@ -125,7 +126,7 @@ quota_key(const struct pol_quota *q, const struct pol_msg *m, size_t r,
 		lower(out);
 		return true;
 	case POL_TRACK_POLICY:
-		snprintf(out, outsz, "%s", q->policy->name);
+		snprintf(out, outsz, "%s", policy);
 		lower(out);
 		return true;
 	}
@@ -616,7 +617,9 @@ collect(const struct pol_set *set, struct pol_counters *c,
 			for (j = 0; j < pols[i]->nquota && !stop; j++) {
 				const struct pol_quota *q = pols[i]->quotas[j];
 
-				if (!quota_key(q, m, r, key, sizeof(key))) {
+				if (!pol_track_key(q->track, q->v4_prefix,
+				    q->v6_prefix, q->policy->name, m, r, key,
+				    sizeof(key))) {
 					if (why != NULL)
 						buf_printf(why, "    quota %s:"
 						    " no key (%s), does not "

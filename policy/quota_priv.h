@@ -1,6 +1,7 @@
 /*
  * quota_priv.h: what counter.c (the counters' store) and quota_eval.c (the
- * decision) share.  Not for use outside policy/.
+ * decision) share; accounting_eval.c also uses the store (for counters of
+ * its own) and pol_track_key().  Not for use outside policy/.
  */
 #ifndef SLUICE_QUOTA_PRIV_H
 #define SLUICE_QUOTA_PRIV_H
@@ -79,6 +80,15 @@ void	pol_centry_expire(struct pol_centry *, const struct pol_quota *,
 	    int64_t now);
 /* Removes an entry with no window left. */
 void	pol_counters_forget(struct pol_counters *, struct pol_centry *);
+
+/* quota_eval.c: the key of a track (quota.h, "Keys") for recipient r of
+ * m into out, lower-cased; false when the track finds none (SASLUsername
+ * without a login, SenderIP without a client).  policy is the policy's
+ * name (track Policy).  Quotas and accountings (accounting_eval.c) share
+ * it. */
+bool	pol_track_key(enum pol_track, unsigned v4_prefix, unsigned v6_prefix,
+	    const char *policy, const struct pol_msg *, size_t r, char *out,
+	    size_t outsz);
 
 /* quota_notify.c: the notify thresholds the decision's committed uses
  * reached (d->notice), and taking them back with the decision. */
