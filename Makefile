@@ -11,7 +11,7 @@ OPT	?= -O2 -g
 WERROR	?=
 CFLAGS	+= -std=c11 -D_GNU_SOURCE -I. $(OPT) $(WARN) $(HARDEN) $(WERROR) \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lspf2 -lresolv
 
 B	 = build
 LAYERS	 = lib policy queue conf relay

@@ -1,0 +1,113 @@
+/*
+ * spf_policy: what an SPF result means for one recipient, as the matched
+ * policies' spf blocks say (spf.h has the block and its defaults).  Pure:
+ * no DNS, no clock; the SMTP replies of SPF live here and nowhere else.
+ *
+ * Choices: softfail, neutral, none and permerror are accepted (with the
+ * header when asked): a domain's broken record is its problem, not a
+ * reason to lose its mail (policyd-spf's default; cbpolicyd rejects it);
+ * softfail and permerror can be set to tempfail or reject.  A temperror
+ * is never a 5xx.  The replies carry RFC 7372's codes: x.7.23 for a
+ * failed validation, x.7.24 for an error in it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../lib/strutil.h"
+#include "spf.h"
+
+const char *
+spf_status_name(enum spf_status st)
+{
+	static const char *const names[] = { "pass", "fail", "softfail",
+	    "neutral", "none", "permerror", "temperror" };
+
+	return (size_t)st < sizeof(names) / sizeof(names[0]) ? names[st] :
+	    "temperror";
+}
+
+void
+spf_merge(const struct spf_settings *const *v, size_t n, struct spf_eff *out)
+{
+	const struct spf_settings *s;
+	bool seen = false, on = true, temp_written = false;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->softfail = SPF_ACCEPT;
+	out->permerror = SPF_ACCEPT;
+	for (i = 0; i < n; i++) {
+		if ((s = v[i]) == NULL)
+			continue;
+		seen = true;
+		if (s->has_on)
+			on = s->on;
+		if (s->has_reject_fail)
+			out->reject_fail = s->reject_fail;
+		if (s->has_add_header)
+			out->add_header = s->add_header;
+		if (s->has_softfail)
+			out->softfail = s->softfail;
+		if (s->has_permerror)
+			out->permerror = s->permerror;
+		if (s->has_temperror) {
+			out->temperror = s->temperror;
+			temp_written = true;
+		}
+	}
+	if (!temp_written)
+		out->temperror = out->reject_fail ? SPF_TEMPFAIL : SPF_ACCEPT;
+	out->enabled = seen && on;
+}
+
+/* The one table of SPF replies: RFC 7372's 5.7.23 (validation failed)
+ * and x.7.24 (validation error) codes; the text is the domain's
+ * explanation or libspf2's comment, already one clean line. */
+void
+spf_decide(const struct spf_eff *eff, const struct spf_result *res,
+    struct spf_action *act)
+{
+	const char *why = res->explanation[0] != '\0' ? res->explanation :
+	    res->comment;
+	enum spf_verdict v = SPF_ACCEPT;
+	size_t n;
+
+	memset(act, 0, sizeof(*act));
+	switch (res->status) {
+	case SPF_FAIL:
+		v = eff->reject_fail ? SPF_REJECT : SPF_ACCEPT;
+		break;
+	case SPF_SOFTFAIL:
+		v = eff->softfail;
+		break;
+	case SPF_PERMERROR:
+		v = eff->permerror;
+		break;
+	case SPF_TEMPERROR:	/* a temporary error is never a 5xx */
+		v = eff->temperror == SPF_ACCEPT ? SPF_ACCEPT : SPF_TEMPFAIL;
+		break;
+	default:
+		break;
+	}
+	act->verdict = v;
+	if (v == SPF_ACCEPT) {
+		if (eff->add_header && res->header[0] != '\0')
+			act->header = res->header;
+		return;
+	}
+	if (res->status == SPF_TEMPERROR) {
+		str_copy(act->reply, "451 4.7.24 Temporary SPF error, try again "
+		    "later", sizeof(act->reply));
+		return;
+	}
+	if (res->status == SPF_PERMERROR)
+		n = (size_t)snprintf(act->reply, sizeof(act->reply),
+		    "%s SPF record error: ", v == SPF_REJECT ? "550 5.7.24" :
+		    "451 4.7.24");
+	else
+		n = (size_t)snprintf(act->reply, sizeof(act->reply),
+		    "%s SPF check %s: ", v == SPF_REJECT ? "550 5.7.23" :
+		    "451 4.7.23", res->status == SPF_FAIL ? "failed" :
+		    "soft-failed");
+	str_copy(act->reply + n, why, sizeof(act->reply) - n);
+}
