@@ -490,6 +490,114 @@ int	queue_load_overrides(struct queue *, queue_override_cb *cb,
 	    void *arg, const char **errstr);
 
 /*
+ * Filter state: the durable copy of greylisting's, HELO tracking's and
+ * accounting's records (queue_filters.c).  queue/ knows nothing of them:
+ * relay/ converts policy/'s rows, writes them behind the decisions in
+ * writer jobs and loads them back at start-up.  Every string may hold any
+ * bytes but NUL (most come from the network), is compared as bytes and
+ * is at most QUEUE_FILTER_STR_MAX bytes; net, client, helo, acct and
+ * period may not be empty.  A call checks all its rows before it writes.
+ * Pages freed by deletions are reused (nothing vacuums): the file stops
+ * growing once policy/'s clean-up keeps the records bounded.
+ */
+#define QUEUE_FILTER_STR_MAX	1024	/* bytes of one string */
+
+/* What a greylisting row is (the values are stored: grey_auto.kind). */
+enum queue_grey_kind {
+	QUEUE_GREY_TRIPLET = 0,
+	QUEUE_GREY_AWL = 1,		/* auto-whitelisted network */
+	QUEUE_GREY_ABL = 2		/* auto-blacklisted network */
+};
+
+/* One greylisting record (policy/greylist.h's grey_row, as relay/
+ * converts it); a triplet is keyed by (net, sender, recipient), an AWL or
+ * ABL entry by (kind, net). */
+struct queue_grey_row {
+	enum queue_grey_kind kind;
+	bool		 deleted;	/* apply: drop the record */
+	const char	*net;		/* "192.0.2.0/24" */
+	const char	*sender;	/* TRIPLET ("" null sender), else NULL */
+	const char	*recipient;	/* TRIPLET, else NULL */
+	int64_t		 first_seen;
+	int64_t		 last_seen;
+	int64_t		 last_pass;	/* TRIPLET: 0 if never passed */
+	uint32_t	 tries, passes;	/* TRIPLET, else 0 */
+};
+
+/* One HELO a client gave (policy/helo.h's helo_row). */
+struct queue_helo_row {
+	bool		 deleted;	/* apply: drop the record */
+	const char	*client;	/* the address as text */
+	const char	*helo;
+	int64_t		 last_seen;
+};
+
+/* One period of one accounting key (policy/accounting.h's pol_acct_row);
+ * used[] is messages, recipients, bytes. */
+struct queue_acct_row {
+	const char	*acct;		/* the accounting's name */
+	const char	*key;		/* "alice@example.com", may be "" */
+	const char	*period;	/* "2026-11-24", "2026-W48", "2026-11" */
+	int64_t		 start;		/* the period's first instant */
+	uint64_t	 used[3];
+};
+
+/* Writer: rows[0..n) in order, each an upsert of its record, or its
+ * deletion when deleted is set (a record not stored is no error).  0, or
+ * -1 with *errstr and nothing written when a row is not one. */
+int	queue_txn_grey_apply(struct queue_txn *,
+	    const struct queue_grey_row *rows, size_t n, const char **errstr);
+int	queue_txn_helo_apply(struct queue_txn *,
+	    const struct queue_helo_row *rows, size_t n, const char **errstr);
+/* Writer: upserts rows[0..n) in order; a row whose used[] are all 0
+ * deletes its period instead.  0 or -1, as above. */
+int	queue_txn_acct_set(struct queue_txn *,
+	    const struct queue_acct_row *rows, size_t n, const char **errstr);
+/* Writer: deletes the periods (acct, key, period) of rows[0..n) (start and
+ * used[] are ignored): how many were stored, or -1. */
+int	queue_txn_acct_delete(struct queue_txn *,
+	    const struct queue_acct_row *rows, size_t n, const char **errstr);
+
+/* Reader (start-up): cb once per stored record, in one snapshot; the
+ * strings live only during the callback, deleted is false.  The callback
+ * must not call the same load.  0 or -1. */
+typedef void queue_grey_cb(const struct queue_grey_row *, void *arg);
+typedef void queue_helo_cb(const struct queue_helo_row *, void *arg);
+typedef void queue_acct_cb(const struct queue_acct_row *, void *arg);
+/* Triplets by (net, sender, recipient), then AWL entries by net, then ABL
+ * entries by net. */
+int	queue_load_grey(struct queue *, queue_grey_cb *cb, void *arg,
+	    const char **errstr);
+/* By (client, helo). */
+int	queue_load_helo(struct queue *, queue_helo_cb *cb, void *arg,
+	    const char **errstr);
+/* By (acct, key, period). */
+int	queue_load_acct(struct queue *, queue_acct_cb *cb, void *arg,
+	    const char **errstr);
+
+/* Rows per filter table, for `sluicectl status`. */
+struct queue_filter_stats {
+	uint64_t	grey_triplets, grey_awl, grey_abl;
+	uint64_t	helo;
+	uint64_t	acct;
+};
+/* Reader: the counts, in one snapshot.  0 or -1. */
+int	queue_filters_stats(struct queue *, struct queue_filter_stats *,
+	    const char **errstr);
+
+/* The size of the database as the reader's snapshot sees it (committed
+ * pages still in the WAL included; the -wal file is not counted). */
+struct queue_file_stats {
+	uint64_t	page_size;	/* bytes */
+	uint64_t	pages;		/* in the file, free ones included */
+	uint64_t	free_pages;	/* on the freelist, reused first */
+	uint64_t	bytes;		/* pages * page_size */
+};
+/* Reader: 0 or -1. */
+int	queue_file_stats(struct queue *, struct queue_file_stats *,
+	    const char **errstr);
+
+/*
  * The writer thread.  A job is a function run inside the group
  * transaction; when the transaction has been committed (and fsync'd) or
  * has failed, done(arg, rc, errstr) is called ON THE WRITER THREAD with

@@ -103,7 +103,8 @@ db_pragma(struct queue_db *d, const char *path, const char *sql,
  * database an older sluice wrote gains them and keeps working, and an
  * older sluice ignores them.  A database newer than this code is left
  * untouched (queue_open refuses it).  Their rows are what relay/ hands
- * over (queue_quota.c).
+ * over (queue_quota.c; the filter tables, added later the same way,
+ * queue_filters.c).
  *
  * Each is created in the shape this code writes, before the migration of
  * queue_store.c runs.  A column added later comes with a version step
@@ -126,6 +127,40 @@ static const char *const queue_db_tables[] = {
 	" kind INTEGER NOT NULL,"
 	" lim INTEGER NOT NULL,"
 	" set_at INTEGER NOT NULL) WITHOUT ROWID",
+	/* Filter state (queue_filters.c).  A greylisting triplet. */
+	"CREATE TABLE IF NOT EXISTS grey_triplet ("
+	" net TEXT NOT NULL,"
+	" sender TEXT NOT NULL,"
+	" rcpt TEXT NOT NULL,"
+	" first_seen INTEGER NOT NULL,"
+	" last_seen INTEGER NOT NULL,"
+	" last_pass INTEGER NOT NULL DEFAULT 0,"
+	" tries INTEGER NOT NULL DEFAULT 0,"
+	" passes INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (net, sender, rcpt)) WITHOUT ROWID",
+	/* An auto-whitelisted (kind 1) or auto-blacklisted (2) network. */
+	"CREATE TABLE IF NOT EXISTS grey_auto ("
+	" kind INTEGER NOT NULL,"
+	" net TEXT NOT NULL,"
+	" first_seen INTEGER NOT NULL,"
+	" last_seen INTEGER NOT NULL,"
+	" PRIMARY KEY (kind, net)) WITHOUT ROWID",
+	/* A HELO a client (its address as text) gave, and when last. */
+	"CREATE TABLE IF NOT EXISTS helo_seen ("
+	" client TEXT NOT NULL,"
+	" helo TEXT NOT NULL,"
+	" last_seen INTEGER NOT NULL,"
+	" PRIMARY KEY (client, helo)) WITHOUT ROWID",
+	/* One calendar period of one accounting key. */
+	"CREATE TABLE IF NOT EXISTS acct_counter ("
+	" acct TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" period TEXT NOT NULL,"
+	" start INTEGER NOT NULL,"
+	" messages INTEGER NOT NULL DEFAULT 0,"
+	" recipients INTEGER NOT NULL DEFAULT 0,"
+	" bytes INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (acct, key, period)) WITHOUT ROWID",
 	NULL
 };
 
@@ -286,6 +321,17 @@ queue_db_rows(struct queue_db *d, sqlite3_stmt *st, const char *what,
 	}
 	queue_db_reset(st);
 	return n;
+}
+
+int
+queue_db_query(struct queue_db *d, const char *sql, const char *what,
+    queue_row_fn *row, void *arg, const char **errstr)
+{
+	sqlite3_stmt *st;
+
+	if ((st = queue_db_stmt(d, sql, errstr)) == NULL)
+		return -1;
+	return queue_db_rows(d, st, what, row, arg, errstr) == -1 ? -1 : 0;
 }
 
 int

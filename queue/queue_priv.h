@@ -50,8 +50,8 @@ struct queue_txn {
 /* Opens path (creating it with mode 0600 when missing) and sets the
  * connection's pragmas: WAL, synchronous=FULL, foreign keys, busy
  * timeout; query_only on a reader.  A writer also creates the tables that
- * have no schema version step (the quota tables) when they are missing.
- * 0, or -1 with *errstr. */
+ * have no schema version step (the quota and filter tables) when they are
+ * missing.  0, or -1 with *errstr. */
 int	queue_db_open(struct queue_db *, const char *path, bool writer,
 	    const char **errstr);
 /* Finalizes the cached statements and closes; accepts a closed one. */
@@ -76,6 +76,10 @@ int	queue_db_step(struct queue_db *, sqlite3_stmt *st, const char *what,
  * with *errstr ("WHAT: sqlite's message"). */
 typedef void queue_row_fn(sqlite3_stmt *, void *arg);
 int	queue_db_rows(struct queue_db *, sqlite3_stmt *st, const char *what,
+	    queue_row_fn *row, void *arg, const char **errstr);
+/* queue_db_rows of the cached statement for sql, which takes no
+ * parameters (a load: one statement, so one snapshot).  0 or -1. */
+int	queue_db_query(struct queue_db *, const char *sql, const char *what,
 	    queue_row_fn *row, void *arg, const char **errstr);
 /* Steps an UPDATE or DELETE ... RETURNING id, rcpt, state, due [, resv]
  * (a cached statement, bound) to its end, telling cb (may be NULL) of each

@@ -259,26 +259,14 @@ override_row(sqlite3_stmt *st, void *arg)
 		l->override(&o, l->arg);
 }
 
-/* One statement, so one snapshot.  0 or -1. */
-static int
-quota_load(struct queue *q, const char *sql, const char *what,
-    queue_row_fn *row, struct quota_load *l, const char **errstr)
-{
-	sqlite3_stmt *st;
-
-	if ((st = queue_db_stmt(&q->r, sql, errstr)) == NULL)
-		return -1;
-	return queue_db_rows(&q->r, st, what, row, l, errstr) == -1 ? -1 : 0;
-}
-
 int
 queue_load_counters(struct queue *q, queue_counter_cb *cb, void *arg,
     const char **errstr)
 {
 	struct quota_load l = { .counter = cb, .arg = arg };
 
-	return quota_load(q, sql_counter_load, "queue: load quota counters",
-	    counter_row, &l, errstr);
+	return queue_db_query(&q->r, sql_counter_load,
+	    "queue: load quota counters", counter_row, &l, errstr);
 }
 
 int
@@ -287,6 +275,6 @@ queue_load_overrides(struct queue *q, queue_override_cb *cb, void *arg,
 {
 	struct quota_load l = { .override = cb, .arg = arg };
 
-	return quota_load(q, sql_override_load, "queue: load quota overrides",
-	    override_row, &l, errstr);
+	return queue_db_query(&q->r, sql_override_load,
+	    "queue: load quota overrides", override_row, &l, errstr);
 }

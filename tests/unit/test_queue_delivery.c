@@ -1149,8 +1149,9 @@ user_version(const char *dir, char *objects, size_t osz)
 static void
 test_migration(void)
 {
-	static const char want_objects[] = "addr attempts dsn_status due"
-	    " expire first_attempt last_attempt last_reply messages"
+	static const char want_objects[] = "acct_counter addr attempts"
+	    " dsn_status due expire first_attempt grey_auto grey_triplet"
+	    " helo_seen last_attempt last_reply messages"
 	    " messages_arrival messages_sender msg_id outbox outbox_notifier"
 	    " qkey quota quota_counter quota_override rcpt recipients"
 	    " recipients_pending_due"
