@@ -209,8 +209,9 @@ bool	conf_is_relay_domain(const struct conf *, const char *domain);
 const struct conf_nexthops *conf_route_for(const struct conf *,
 	    const char *domain);
 /* Settings that are valid but likely a mistake, one call of warn each
- * with its line: pol_set_warnings' (deferral bounds), and a notifier no
- * quota notifies. */
+ * with its line: pol_set_warnings' (deferral bounds), greylisting in a
+ * policy that matches mail to recipients outside relay-domains (it is
+ * for inbound mail), and a notifier no quota notifies. */
 void	conf_warnings(const struct conf *, pol_error_fn *warn, void *arg);
 /* The notifier called name (exact), or NULL.  Owned by the conf; every
  * name a quota's notify gives is defined. */

@@ -370,6 +370,7 @@ conf_warnings(const struct conf *c, pol_error_fn *warn, void *arg)
 	size_t i;
 
 	pol_set_warnings(c->policy, warn, arg);
+	conf_grey_warnings(c, warn, arg);
 	for (i = 0; i < c->nnotifiers; i++) {
 		if (notifier_is_used(c, c->notifiers[i].name))
 			continue;

@@ -7,12 +7,21 @@
  *	    [client|sender|recipient|sasl ITEM... [except ITEM...]]...
  *	    [match { client|sender|recipient|sasl ... }]...
  *	    [access ok|pass|reject|tempfail|hold|discard [reply TEXT]]
+ *	    [helo { ... }]                   (conf_helo.c)
+ *	    [spf { ... }]                    (conf_spf.c)
+ *	    [greylisting { ... }]            (conf_grey.c)
  *	    [quota NAME { ... }]...          (conf_quota.c)
+ *	    [accounting NAME { ... }]...     (conf_acct.c)
  *	}
  *
  * A policy writes one match's dimensions directly or has match blocks,
- * not both.  Every item is checked here (pol_item_parse) and every group
- * reference by pol_set_resolve(), with the line of the mistake.
+ * not both; it has at most one helo, spf and greylisting block.  Every
+ * item is checked here (pol_item_parse) and every group reference by
+ * pol_set_resolve(), with the line of the mistake.  The blocks are
+ * applied each on its own: one with an error is left out and reported,
+ * the rest of the policy is still read.  The dump writes a policy's
+ * parts in the order they are evaluated: the RCPT stage (access, helo,
+ * spf, greylisting), then the end of DATA (quotas, accountings).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +29,7 @@
 #include <string.h>
 
 #include "../lib/xalloc.h"
+#include "../policy/accounting.h"
 #include "conf_priv.h"
 
 static const char *const dim_names[POL_NDIM] = {
@@ -119,16 +129,52 @@ add_access(struct pol_policy *p, const struct conf_node *n,
 		conf_err(errs, n->tok->line, "policy %s: %s", p->name, err);
 }
 
+/* The blocks of a policy that are applied, or not, on their own. */
+static bool
+is_block(const struct conf_kw *kw)
+{
+	return kw == &conf_daemon_kws[KW_POL_QUOTA] ||
+	    kw == &conf_daemon_kws[KW_POL_ACCT] ||
+	    kw == &conf_daemon_kws[KW_POL_GREY] ||
+	    kw == &conf_daemon_kws[KW_POL_HELO] ||
+	    kw == &conf_daemon_kws[KW_POL_SPF];
+}
+
 bool
 conf_node_has_bad(const struct conf_node *n)
 {
 	const struct conf_node *s;
 
 	for (s = n->child; s != NULL; s = s->next)
-		if (s->kw != &conf_daemon_kws[KW_POL_QUOTA] &&
-		    (s->bad || conf_node_has_bad(s)))
+		if (!is_block(s->kw) && (s->bad || conf_node_has_bad(s)))
 			return true;
 	return false;
+}
+
+/* A policy's block of the RCPT-stage checks: one of each kind (first[0]
+ * greylisting, [1] helo, [2] spf), a second refused. */
+static void
+add_check(struct pol_policy *p, const struct conf_node *s,
+    const struct conf_node **first, struct conf_errs *errs)
+{
+	static const int rows[] = { KW_POL_GREY, KW_POL_HELO, KW_POL_SPF };
+	size_t k;
+
+	for (k = 0; s->kw != &conf_daemon_kws[rows[k]]; k++)
+		;
+	if (first[k] != NULL) {
+		conf_err(errs, s->tok->line, "policy %s: %s given twice (first "
+		    "at line %d): a policy has one %s block", p->name,
+		    s->kw->name, first[k]->tok->line, s->kw->name);
+		return;
+	}
+	first[k] = s;
+	if (k == 0)
+		conf_grey_apply(p, s, errs);
+	else if (k == 1)
+		conf_helo_apply(p, s, errs);
+	else
+		conf_spf_apply(p, s, errs);
 }
 
 void
@@ -137,6 +183,7 @@ conf_policy_apply(struct conf *c, const struct conf_node *n,
 {
 	const char *name = n->args[0]->text;
 	const struct conf_node *s, *prio = NULL, *direct = NULL, *block = NULL;
+	const struct conf_node *checks[3] = { NULL, NULL, NULL };
 	struct pol_match *m = NULL;
 	struct pol_policy *p;
 	uint64_t priority = 0;
@@ -196,6 +243,10 @@ conf_policy_apply(struct conf *c, const struct conf_node *n,
 			add_access(p, s, errs);
 		else if (s->kw == &conf_daemon_kws[KW_POL_QUOTA])
 			conf_quota_apply(set_of(c), p, s, errs);
+		else if (s->kw == &conf_daemon_kws[KW_POL_ACCT])
+			conf_acct_apply(set_of(c), p, s, errs);
+		else if (is_block(s->kw))
+			add_check(p, s, checks, errs);
 	}
 }
 
@@ -288,8 +339,17 @@ conf_policy_dump(const struct conf *c, const struct conf_kw *kw,
 			}
 			buf_addc(out, '\n');
 		}
+		if (p->helo != NULL)
+			conf_helo_dump(p->helo, "\t", out);
+		if (p->spf != NULL)
+			conf_spf_dump(p->spf, "\t", out);
+		if (p->grey != NULL)
+			conf_grey_dump(p->grey, "\t", out);
 		for (j = 0; j < p->nquota; j++)
 			conf_quota_dump(p->quotas[j], "\t", out);
+		for (j = 0; j < set->accts->nacct; j++)
+			if (set->accts->accts[j]->policy == p)
+				conf_acct_dump(set->accts->accts[j], "\t", out);
 		buf_addstr(out, "}\n");
 	}
 }

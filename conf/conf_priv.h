@@ -7,10 +7,12 @@
  * step gives the tree its meaning: conf_daemon.c holds the table and the
  * plain settings, conf_deliver.c the statements of delivery (next hops,
  * routes, the resolver), which the table's units send it, conf_policy.c
- * groups and policies, conf_quota.c the quotas of policies, conf_notify.c
- * the notifiers quota alerts go to.  Every step records its errors in a
- * struct conf_errs; they are sorted by line and written out once, at the
- * end.
+ * groups and policies, conf_quota.c the quotas of policies, conf_acct.c
+ * their accountings, conf_grey.c, conf_helo.c and conf_spf.c their
+ * greylisting, helo and spf blocks (conf_block.c has what those blocks
+ * share), conf_notify.c the notifiers quota alerts go to.  Every step
+ * records its errors in a struct conf_errs; they are sorted by line and
+ * written out once, at the end.
  */
 #ifndef SLUICE_CONF_PRIV_H
 #define SLUICE_CONF_PRIV_H
@@ -208,6 +210,9 @@ void	conf_block_choices(const struct conf_grammar *,
  * row's bounds; messages are "path: too large (at most 1G)". */
 int	conf_value_u64(const struct conf_kw *, const struct conf_tok *,
 	    uint64_t *, struct conf_errs *);
+/* The same, for the row's default (line 0). */
+int	conf_value_default(const struct conf_kw *, uint64_t *,
+	    struct conf_errs *);
 /* A number in its unit's largest exact form: 52428800 -> "50M". */
 void	conf_format_u64(enum conf_unit, uint64_t, char *buf, size_t bufsz);
 /* Appends word, quoted and escaped when it would not read back as one
@@ -247,6 +252,18 @@ enum {
 	KW_PQ_VERDICT_REPLY, KW_PQ_STOP, KW_PQ_V6, KW_PQ_RELEASE,
 	KW_PQ_BACKLOG, KW_PQ_WHEN_FULL, KW_PQ_MAX_DEFER, KW_PQ_TELL,
 	KW_PQ_NOTIFY, KW_PQ_NOTIFY_TO,
+	KW_POL_GREY, KW_PG_ON, KW_PG_OFF, KW_PG_PERIOD, KW_PG_TRACK, KW_PG_V6,
+	KW_PG_AUTH, KW_PG_UNAUTH, KW_PG_AWL, KW_PG_AWL_OFF, KW_PG_AWL_WITHIN,
+	KW_PG_ABL, KW_PG_ABL_OFF, KW_PG_ABL_WITHIN, KW_PG_WHITELIST,
+	KW_PG_TRAINING, KW_PG_REPLY, KW_PG_BL_REPLY,
+	KW_POL_HELO, KW_PH_OFF, KW_PH_INVALID, KW_PH_IP, KW_PH_UNRESOLVABLE,
+	KW_PH_BLACKLIST, KW_PH_BL_WITHIN, KW_PH_WHITELIST, KW_PH_HRP,
+	KW_PH_HRP_WITHIN, KW_PH_REPLY,
+	KW_POL_SPF, KW_PS_ON, KW_PS_OFF, KW_PS_REJECT_FAIL, KW_PS_ADD_HEADER,
+	KW_PS_SOFTFAIL, KW_PS_PERMERROR, KW_PS_TEMPERROR,
+	KW_POL_ACCT, KW_PA_TRACK, KW_PA_PERIOD, KW_PA_LIMIT, KW_PA_LIMIT_MSGS,
+	KW_PA_LIMIT_RCPTS, KW_PA_LIMIT_SIZE, KW_PA_VERDICT, KW_PA_REPLY,
+	KW_PA_STOP, KW_PA_KEEP, KW_PA_V6,
 	KW_COUNT
 };
 
@@ -307,8 +324,90 @@ void	conf_policy_check(struct conf *, struct conf_errs *);
 void	conf_policy_dump(const struct conf *, const struct conf_kw *,
 	    struct buf *);
 /* Whether a statement inside n had a syntax error (reported), leaving
- * out the quota blocks in it: each is applied, or not, on its own. */
+ * out the blocks in it (quota, accounting, greylisting, helo, spf): each
+ * is applied, or not, on its own. */
 bool	conf_node_has_bad(const struct conf_node *n);
+
+/*
+ * A block inside a policy being applied (conf_block.c): quota,
+ * accounting, greylisting, helo, spf.  Its errors read "policy P: WHAT:
+ * message"; those found since conf_blk_init() say whether it is kept.
+ */
+struct conf_blk {
+	const char		*policy;	/* its policy's name */
+	char			 what[96];	/* "greylisting", "quota q" */
+	struct conf_errs	*errs;
+	size_t			 nerr;		/* errors before it */
+};
+
+void	conf_blk_init(struct conf_blk *, const char *policy,
+	    struct conf_errs *, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+void	conf_blk_err(const struct conf_blk *, int line, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* A pol_error_fn (arg: the struct conf_blk) for a module's messages,
+ * which name the block themselves: "policy P: " in front. */
+void	conf_blk_report(void *arg, int line, const char *msg);
+/* Whether an error was found since conf_blk_init(). */
+bool	conf_blk_failed(const struct conf_blk *);
+/* Statement s, of a row whose first statement is *first (NULL: none
+ * yet): true to apply it; false, with "KW given twice (first at line
+ * N)", for a second one of a row without CONF_KW_REPEAT. */
+bool	conf_blk_once(const struct conf_blk *, const struct conf_node *s,
+	    const struct conf_node **first);
+/* Each statement of block n whose row is first..last (its index in
+ * conf_daemon_kws), in order and once as conf_blk_once() says, to
+ * fn(ctx, row, statement); opt[row - first] gets each row's first. */
+typedef void conf_blk_fn(void *ctx, int row, const struct conf_node *);
+void	conf_blk_apply(const struct conf_blk *, const struct conf_node *n,
+	    int first, int last, const struct conf_node **opt,
+	    conf_blk_fn *fn, void *ctx);
+/* Whether each sub-keyword of statement n (`within` of `hrp N within
+ * D`) is given once; false with "KW: SUB given twice" if not. */
+bool	conf_blk_subs_once(const struct conf_blk *, const struct conf_node *n);
+/* n is `on` (on true) or `off` of a block: into *val, *has set;
+ * "on and off exclude each other" when the block wrote the other. */
+void	conf_blk_onoff(const struct conf_blk *, const struct conf_node *n,
+	    bool on, bool *has, bool *val);
+/* The index in words (NULL-terminated, any case) of n's first value, or
+ * -1 with "KW: VALUE: write a, b or c". */
+int	conf_blk_choose(const struct conf_blk *, const struct conf_node *n,
+	    const char *const *words);
+/* yes or no: 0 and *out, or -1 with the error. */
+int	conf_blk_yesno(const struct conf_blk *, const struct conf_node *n,
+	    bool *out);
+/* `limit messages N recipients N size SIZE` (n, of a quota or an
+ * accounting): each unit's amount checked against its row, into out (at
+ * most POL_NUNIT; repeats are the model's to refuse).  Returns how many;
+ * errors reported ("limit: no unit" for none). */
+struct pol_limit;
+size_t	conf_blk_limits(const struct conf_blk *, const struct conf_node *n,
+	    struct pol_limit *out);
+
+/*
+ * The dump of a block whose settings are inherited (greylisting, helo,
+ * spf): each setting is written as a statement when the block writes it,
+ * else as a comment with its default (the row's, or value), listed after
+ * the statements under a line that says what they are.
+ */
+struct conf_bdump {
+	struct buf	 set;		/* the statements written */
+	struct buf	 unset;		/* the comments */
+	const char	*indent;
+};
+
+void	conf_bdump_init(struct conf_bdump *, const char *indent);
+/* Setting row: "name value" (written), or "# name DEFAULT" (not: the
+ * row's default). */
+void	conf_bdump_setting(struct conf_bdump *, int row, bool written,
+	    const char *value);
+/* A comment "# name value" for a setting not written whose default the
+ * table cannot say (it depends on another setting). */
+void	conf_bdump_unwritten(struct conf_bdump *, const char *name,
+	    const char *value);
+/* Appends the statements, then the comments when inherited is true, to
+ * out, and frees d's buffers. */
+void	conf_bdump_end(struct conf_bdump *, bool inherited, struct buf *out);
 
 /* The quota blocks of a policy (conf_quota.c): n is a `quota NAME {...}`
  * statement of policy p; its errors go to errs. */
@@ -317,6 +416,35 @@ void	conf_quota_apply(struct pol_set *, struct pol_policy *p,
 /* Writes the quota as conf_dump does: every setting, defaults included,
  * each line after indent. */
 void	conf_quota_dump(const struct pol_quota *, const char *indent,
+	    struct buf *);
+
+/* The blocks of a policy for the RCPT-stage checks: n is a `greylisting
+ * { ... }` (conf_grey.c), `helo { ... }` (conf_helo.c) or `spf { ... }`
+ * (conf_spf.c) statement of policy p, attached to p (p->grey, p->helo,
+ * p->spf) when it has no error; errors go to errs.  The dumps write the
+ * block, each line after indent. */
+void	conf_grey_apply(struct pol_policy *p, const struct conf_node *n,
+	    struct conf_errs *);
+void	conf_grey_dump(const struct grey_settings *, const char *indent,
+	    struct buf *);
+/* Greylisting in a policy that may match mail to recipients outside
+ * relay-domains: it is for inbound mail. */
+void	conf_grey_warnings(const struct conf *, pol_error_fn *warn,
+	    void *arg);
+void	conf_helo_apply(struct pol_policy *p, const struct conf_node *n,
+	    struct conf_errs *);
+void	conf_helo_dump(const struct helo_settings *, const char *indent,
+	    struct buf *);
+void	conf_spf_apply(struct pol_policy *p, const struct conf_node *n,
+	    struct conf_errs *);
+void	conf_spf_dump(const struct spf_settings *, const char *indent,
+	    struct buf *);
+/* An `accounting NAME { ... }` statement of policy p into set->accts
+ * (conf_acct.c), left out when it has an error; its dump. */
+struct pol_acct;
+void	conf_acct_apply(struct pol_set *, struct pol_policy *p,
+	    const struct conf_node *n, struct conf_errs *);
+void	conf_acct_dump(const struct pol_acct *, const char *indent,
 	    struct buf *);
 
 /* Notifiers (conf_notify.c): one `notifier NAME { ... }` statement into

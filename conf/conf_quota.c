@@ -23,7 +23,6 @@
  * pol_set_resolve(); that the notifiers it names are defined, by
  * conf_notify_check() once the file is read.
  */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +39,7 @@
 
 struct qapply {
 	struct pol_quota	*q;
-	struct conf_errs	*errs;
+	struct conf_blk		 b;	/* "policy P: quota Q: " */
 };
 
 static const char *const window_words[] = { "fixed", "sliding", NULL };
@@ -51,71 +50,19 @@ static const enum pol_verdict full_verdicts[] = { POL_V_TEMPFAIL,
 	POL_V_HOLD, POL_V_REJECT };
 static const char *const tell_words[] = { "delay", NULL };
 
-/* An error of the quota: "policy P: quota Q: " in front. */
-static void
-qerr(const struct qapply *a, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-qerr(const struct qapply *a, int line, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	conf_err(a->errs, line, "policy %s: quota %s: %s",
-	    a->q->policy->name, a->q->name, msg);
-}
-
-/* The index of the statement's word in words (NULL-terminated, any
- * case), or -1 with an error listing them. */
-static int
-choose(const struct qapply *a, const struct conf_node *n,
-    const char *const *words)
-{
-	const struct conf_tok *v = n->args[0];
-	char shown[CONF_SHOWN];
-	int i;
-
-	struct buf list = BUF_INIT;
-
-	for (i = 0; words[i] != NULL; i++)
-		if (strcasecmp(v->text, words[i]) == 0)
-			return i;
-	for (i = 0; words[i] != NULL; i++)
-		buf_printf(&list, "%s%s", i == 0 ? "" : words[i + 1] == NULL ?
-		    " or " : ", ", words[i]);
-	qerr(a, v->line, "%s: %s: write %s", n->kw->name,
-	    conf_shown(v->text, shown, sizeof(shown)), list.data);
-	buf_free(&list);
-	return -1;
-}
-
 /* limit messages N | recipients N | size SIZE, one or more. */
 static void
 set_limits(const struct qapply *a, const struct conf_node *n)
 {
-	const struct conf_node *u;
-	enum pol_unit unit;
-	uint64_t v;
+	struct pol_limit lim[POL_NUNIT];
 	char err[256];
+	size_t i, k;
 
-	if (n->child == NULL)
-		qerr(a, n->tok->line, "limit: no unit: write limit messages "
-		    "N, limit recipients N or limit size SIZE");
-	for (u = n->child; u != NULL; u = u->next) {
-		unit = u->kw == &conf_daemon_kws[KW_PQ_LIMIT_MSGS] ?
-		    POL_UNIT_MESSAGES : u->kw ==
-		    &conf_daemon_kws[KW_PQ_LIMIT_RCPTS] ? POL_UNIT_RECIPIENTS :
-		    POL_UNIT_SIZE;
-		if (conf_value_u64(u->kw, u->args[0], &v, a->errs) == -1)
-			continue;
-		if (pol_quota_add_limit(a->q, unit, v, u->tok->line, err,
-		    sizeof(err)) == -1)
-			qerr(a, u->tok->line, "%s", err);
-	}
+	k = conf_blk_limits(&a->b, n, lim);
+	for (i = 0; i < k; i++)
+		if (pol_quota_add_limit(a->q, lim[i].unit, lim[i].n,
+		    lim[i].line, err, sizeof(err)) == -1)
+			conf_blk_err(&a->b, lim[i].line, "%s", err);
 }
 
 /* verdict VERDICT [reply TEXT] */
@@ -127,14 +74,14 @@ set_verdict(const struct qapply *a, const struct conf_node *n)
 	char err[256], shown[CONF_SHOWN];
 
 	if (pol_verdict_parse(n->args[0]->text, &v) == -1) {
-		qerr(a, n->args[0]->line, "verdict: %s: not a verdict (defer, "
-		    "tempfail, reject, hold, discard or pass)",
+		conf_blk_err(&a->b, n->args[0]->line, "verdict: %s: not a "
+		    "verdict (defer, tempfail, reject, hold, discard or pass)",
 		    conf_shown(n->args[0]->text, shown, sizeof(shown)));
 		return;
 	}
 	if (pol_quota_set_verdict(a->q, v, reply, n->tok->line, err,
 	    sizeof(err)) == -1)
-		qerr(a, n->tok->line, "%s", err);
+		conf_blk_err(&a->b, n->tok->line, "%s", err);
 }
 
 static void
@@ -145,8 +92,8 @@ set_period(const struct qapply *a, const struct conf_node *n)
 	char shown[CONF_SHOWN];
 
 	if (pol_period_parse(v->text, &a->q->period, &errstr) == -1) {
-		qerr(a, v->line, "period: %s: %s", conf_shown(v->text, shown,
-		    sizeof(shown)), errstr);
+		conf_blk_err(&a->b, v->line, "period: %s: %s",
+		    conf_shown(v->text, shown, sizeof(shown)), errstr);
 		return;
 	}
 	a->q->has_period = true;
@@ -166,19 +113,22 @@ threshold(const struct qapply *a, const struct conf_kw *kw,
 
 	conf_shown(v->text, shown, sizeof(shown));
 	if (len < 2 || v->text[len - 1] != '%') {
-		qerr(a, v->line, "notify: %s: write a threshold in percent of "
-		    "the limit (%s%%)", shown, len > 0 && len < 4 &&
-		    strspn(v->text, "0123456789") == len ? shown : "50");
+		conf_blk_err(&a->b, v->line, "notify: %s: write a threshold "
+		    "in percent of the limit (%s%%)", shown, len > 0 &&
+		    len < 4 && strspn(v->text, "0123456789") == len ? shown :
+		    "50");
 		return -1;
 	}
 	/* a longer number is too large anyway */
 	snprintf(num, sizeof(num), "%.*s", (int)(len - 1), v->text);
 	if (str_to_u64(num, kw->lo, kw->hi, &n, &errstr) == -1) {
 		if (strcmp(errstr, "not a number") == 0)
-			qerr(a, v->line, "notify: %s: not a number", shown);
+			conf_blk_err(&a->b, v->line, "notify: %s: not a number",
+			    shown);
 		else
-			qerr(a, v->line, "notify: %s: a threshold is %llu%% "
-			    "to %llu%%", shown, (unsigned long long)kw->lo,
+			conf_blk_err(&a->b, v->line, "notify: %s: a threshold "
+			    "is %llu%% to %llu%%", shown,
+			    (unsigned long long)kw->lo,
 			    (unsigned long long)kw->hi);
 		return -1;
 	}
@@ -200,8 +150,8 @@ set_notify(const struct qapply *a, const struct conf_node *n)
 	bool bad = false;
 
 	if (to == NULL) {
-		qerr(a, n->tok->line, "notify: no notifier: write notify 50%% "
-		    "100%% to NOTIFIER...");
+		conf_blk_err(&a->b, n->tok->line, "notify: no notifier: write "
+		    "notify 50%% 100%% to NOTIFIER...");
 		return;
 	}
 	pct = xcalloc(n->nargs, sizeof(*pct));
@@ -213,7 +163,7 @@ set_notify(const struct qapply *a, const struct conf_node *n)
 		names[i] = to->args[i]->text;
 	if (!bad && pol_quota_set_notify(a->q, pct, n->nargs, names,
 	    to->nargs, n->tok->line, err, sizeof(err)) == -1)
-		qerr(a, n->tok->line, "%s", err);
+		conf_blk_err(&a->b, n->tok->line, "%s", err);
 	free(pct);
 	free(names);
 }
@@ -221,8 +171,9 @@ set_notify(const struct qapply *a, const struct conf_node *n)
 /* One statement of the quota (row i of conf_daemon_kws), from the file
  * or, at line 0, the row's default. */
 static void
-set_option(const struct qapply *a, int i, const struct conf_node *n)
+set_option(void *arg, int i, const struct conf_node *n)
 {
+	const struct qapply *a = arg;
 	struct pol_quota *q = a->q;
 	char err[512];
 	uint64_t v;
@@ -232,13 +183,13 @@ set_option(const struct qapply *a, int i, const struct conf_node *n)
 	case KW_PQ_TRACK:
 		if (pol_quota_set_track(q, n->args[0]->text, n->tok->line, err,
 		    sizeof(err)) == -1)
-			qerr(a, n->args[0]->line, "%s", err);
+			conf_blk_err(&a->b, n->args[0]->line, "%s", err);
 		break;
 	case KW_PQ_PERIOD:
 		set_period(a, n);
 		break;
 	case KW_PQ_WINDOW:
-		if ((k = choose(a, n, window_words)) >= 0) {
+		if ((k = conf_blk_choose(&a->b, n, window_words)) >= 0) {
 			q->window = k ? POL_WIN_SLIDING : POL_WIN_FIXED;
 			q->window_line = n->tok->line;
 		}
@@ -253,27 +204,27 @@ set_option(const struct qapply *a, int i, const struct conf_node *n)
 		q->stop = true;
 		break;
 	case KW_PQ_V6:
-		if (conf_value_u64(n->kw, n->args[0], &v, a->errs) == 0) {
+		if (conf_value_u64(n->kw, n->args[0], &v, a->b.errs) == 0) {
 			q->v6_prefix = (unsigned)v;
 			q->v6_line = n->tok->line;
 		}
 		break;
 	case KW_PQ_RELEASE:
-		if ((k = choose(a, n, release_words)) >= 0)
+		if ((k = conf_blk_choose(&a->b, n, release_words)) >= 0)
 			q->release = k ? POL_RELEASE_SMOOTH : POL_RELEASE_BURST;
 		break;
 	case KW_PQ_BACKLOG:
-		conf_value_u64(n->kw, n->args[0], &q->backlog, a->errs);
+		conf_value_u64(n->kw, n->args[0], &q->backlog, a->b.errs);
 		break;
 	case KW_PQ_WHEN_FULL:
-		if ((k = choose(a, n, full_words)) >= 0)
+		if ((k = conf_blk_choose(&a->b, n, full_words)) >= 0)
 			q->when_full = full_verdicts[k];
 		break;
 	case KW_PQ_MAX_DEFER:
-		conf_value_u64(n->kw, n->args[0], &q->max_defer, a->errs);
+		conf_value_u64(n->kw, n->args[0], &q->max_defer, a->b.errs);
 		break;
 	case KW_PQ_TELL:
-		if (choose(a, n, tell_words) >= 0)
+		if (conf_blk_choose(&a->b, n, tell_words) >= 0)
 			q->tell_sender = true;
 		break;
 	case KW_PQ_NOTIFY:
@@ -286,7 +237,7 @@ set_option(const struct qapply *a, int i, const struct conf_node *n)
 
 /* A row's default as a statement of one word at line 0. */
 static void
-set_default(const struct qapply *a, int i)
+set_default(struct qapply *a, int i)
 {
 	const struct conf_kw *kw = &conf_daemon_kws[i];
 	struct conf_tok tok = { CONF_TOK_WORD, false, 0, (char *)kw->def };
@@ -305,42 +256,27 @@ void
 conf_quota_apply(struct pol_set *set, struct pol_policy *p,
     const struct conf_node *n, struct conf_errs *errs)
 {
-	const struct conf_node *s, *first[NOPT] = { NULL };
+	const struct conf_node *first[NOPT] = { NULL };
 	struct qapply a;
 	char err[256];
-	size_t nerr;
 	int i;
 
 	/* its syntax error was reported: nothing more is said of it */
 	if (n->bad || conf_node_has_bad(n))
 		return;
-	a.errs = errs;
-	nerr = errs->n + errs->dropped;
 	if ((a.q = pol_quota_add(set, p, n->args[0]->text, n->tok->line, err,
 	    sizeof(err))) == NULL) {
 		conf_err(errs, n->tok->line, "policy %s: %s", p->name, err);
 		return;
 	}
-	for (s = n->child; s != NULL; s = s->next) {
-		i = (int)(s->kw - conf_daemon_kws);
-		if (i < KW_PQ_TRACK || i > KW_PQ_NOTIFY)
-			continue;
-		if (first[i - KW_PQ_TRACK] != NULL &&
-		    !(s->kw->flags & CONF_KW_REPEAT)) {
-			qerr(&a, s->tok->line, "%s given twice (first at line "
-			    "%d)", s->kw->name,
-			    first[i - KW_PQ_TRACK]->tok->line);
-			continue;
-		}
-		if (first[i - KW_PQ_TRACK] == NULL)
-			first[i - KW_PQ_TRACK] = s;
-		set_option(&a, i, s);
-	}
+	conf_blk_init(&a.b, p->name, errs, "quota %s", a.q->name);
+	conf_blk_apply(&a.b, n, KW_PQ_TRACK, KW_PQ_NOTIFY, first, set_option,
+	    &a);
 	for (i = KW_PQ_TRACK; i <= KW_PQ_NOTIFY; i++)
 		if (first[i - KW_PQ_TRACK] == NULL &&
 		    conf_daemon_kws[i].def != NULL)
 			set_default(&a, i);
-	if (errs->n + errs->dropped != nerr)
+	if (conf_blk_failed(&a.b))
 		pol_quota_remove(a.q);
 }
 

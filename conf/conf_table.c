@@ -10,6 +10,9 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "../policy/accounting.h"
+#include "../policy/greylist.h"
+#include "../policy/helo.h"
 #include "conf_priv.h"
 
 #define OFF(f)		offsetof(struct conf, f)
@@ -20,6 +23,27 @@
 #define HOPS		"NEXTHOP... [tls POLICY] [ca-file FILE] [auth-file FILE]"
 #define DAY		86400ull
 #define QUOTA_MAX	1000000000ull	/* messages or recipients a period */
+#define TRACKS		"Sender:user@domain|Sender:@domain|Sender:user@|"	\
+			"SenderIP[:/N]|Recipient:...|SASLUsername|Policy"
+#define V6_MAX		128		/* bits of an IPv6 prefix */
+
+/* A flag of a block (`off`): no values, an option of its block. */
+#define FLAG_ROW(id, parent, name)					\
+	[id] = { parent, name, "", 0, 0, CONF_KW_OPTION, CONF_U_NONE,	\
+	  NULL, 0, 0, 0 }
+/* A block of a policy: its statements are its options. */
+#define BLOCK_ROW(id, name, syntax, min, max)				\
+	[id] = { "policy", name, syntax, min, max,			\
+	  CONF_KW_OPTION | CONF_KW_REPEAT | CONF_KW_BLOCK, CONF_U_NONE,	\
+	  NULL, 0, 0, 0 }
+/* An option of a block with a value of words (yes|no, a verdict ...). */
+#define WORD_ROW(id, parent, name, syntax, def)				\
+	[id] = { parent, name, syntax, 1, 1, CONF_KW_OPTION, CONF_U_NONE, \
+	  def, 0, 0, 0 }
+/* An option of a block with a number, a size or a duration. */
+#define NUM_ROW(id, parent, name, syntax, unit, def, lo, hi)		\
+	[id] = { parent, name, syntax, 1, 1, CONF_KW_OPTION, unit, def,	\
+	  lo, hi, 0 }
 
 /* A dimension of a policy or match block and its except list: two rows. */
 #define DIM_ROWS(id, parent, name)					\
@@ -227,9 +251,8 @@ const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	[KW_POL_QUOTA] = { "policy", "quota",	"NAME { ... }",	1, 1,
 	  CONF_KW_OPTION | CONF_KW_REPEAT | CONF_KW_BLOCK,
 	  CONF_U_NONE,		NULL,			0, 0,	0 },
-	[KW_PQ_TRACK] = { "policy quota", "track", "Sender:user@domain|"
-	  "Sender:@domain|Sender:user@|SenderIP[:/N]|Recipient:...|"
-	  "SASLUsername|Policy", 1, 1, CONF_KW_OPTION,
+	[KW_PQ_TRACK] = { "policy quota", "track", TRACKS, 1, 1,
+	  CONF_KW_OPTION,
 	  CONF_U_NONE,		NULL,			0, 0,	0 },
 	[KW_PQ_PERIOD] = { "policy quota", "period", "DURATION|day|week|month",
 	  1, 1, CONF_KW_OPTION,
@@ -291,6 +314,114 @@ const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	[KW_PQ_NOTIFY_TO] = { "policy quota notify", "to", "NOTIFIER...",
 	  1, CONF_MANY, CONF_KW_OPTION,
 	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	/*
+	 * The RCPT-stage checks (conf_grey.c, conf_helo.c): one block each
+	 * per policy.  A setting a block does not write is inherited from
+	 * the matched policies of lower priority numbers, so the defaults
+	 * below are not applied at load: the modules apply them when they
+	 * merge (greylist.h, helo.h, spf.h), and the dump shows them as
+	 * comments.  Bounds are the modules'.
+	 */
+	BLOCK_ROW(KW_POL_GREY, "greylisting", "{ ... }", 0, 0),
+	FLAG_ROW(KW_PG_ON, "policy greylisting", "on"),
+	FLAG_ROW(KW_PG_OFF, "policy greylisting", "off"),
+	NUM_ROW(KW_PG_PERIOD, "policy greylisting", "period", "DURATION",
+	  CONF_U_DURATION, "5m", GREY_PERIOD_MIN, GREY_PERIOD_MAX),
+	/* the IPv4 prefix, SenderIP alone being /32 */
+	NUM_ROW(KW_PG_TRACK, "policy greylisting", "track", "SenderIP[:/N]",
+	  CONF_U_NONE, "SenderIP:/24", 1, 32),
+	NUM_ROW(KW_PG_V6, "policy greylisting", "ipv6-prefix", "N",
+	  CONF_U_COUNT, "64", 1, V6_MAX),
+	NUM_ROW(KW_PG_AUTH, "policy greylisting", "auth-validity", "DURATION",
+	  CONF_U_DURATION, "35d", GREY_VALIDITY_MIN, GREY_VALIDITY_MAX),
+	NUM_ROW(KW_PG_UNAUTH, "policy greylisting", "unauth-validity",
+	  "DURATION", CONF_U_DURATION, "2d", GREY_VALIDITY_MIN,
+	  GREY_VALIDITY_MAX),
+	/* the COUNT's bounds; a PCT% is 1% to 100% */
+	[KW_PG_AWL] = { "policy greylisting", "auto-whitelist",
+	  "COUNT [PCT%] within DURATION | off", 0, 2, CONF_KW_OPTION,
+	  CONF_U_COUNT,		"off",		1, GREY_COUNT_MAX, 0 },
+	FLAG_ROW(KW_PG_AWL_OFF, "policy greylisting auto-whitelist", "off"),
+	NUM_ROW(KW_PG_AWL_WITHIN, "policy greylisting auto-whitelist",
+	  "within", "DURATION", CONF_U_DURATION, NULL, GREY_WITHIN_MIN,
+	  GREY_WITHIN_MAX),
+	[KW_PG_ABL] = { "policy greylisting", "auto-blacklist",
+	  "COUNT [PCT%] within DURATION | off", 0, 2, CONF_KW_OPTION,
+	  CONF_U_COUNT,		"off",		1, GREY_COUNT_MAX, 0 },
+	FLAG_ROW(KW_PG_ABL_OFF, "policy greylisting auto-blacklist", "off"),
+	NUM_ROW(KW_PG_ABL_WITHIN, "policy greylisting auto-blacklist",
+	  "within", "DURATION", CONF_U_DURATION, NULL, GREY_WITHIN_MIN,
+	  GREY_WITHIN_MAX),
+	/* a union over the matched policies, as over the statements */
+	[KW_PG_WHITELIST] = { "policy greylisting", "whitelist",
+	  "ADDRESS-OR-CIDR|@domain|@*.domain...", 1, CONF_MANY,
+	  CONF_KW_OPTION | CONF_KW_REPEAT,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	WORD_ROW(KW_PG_TRAINING, "policy greylisting", "training", "yes|no",
+	  "no"),
+	WORD_ROW(KW_PG_REPLY, "policy greylisting", "reply", "TEXT", NULL),
+	WORD_ROW(KW_PG_BL_REPLY, "policy greylisting", "blacklist-reply",
+	  "TEXT", NULL),
+	BLOCK_ROW(KW_POL_HELO, "helo", "{ ... }", 0, 0),
+	FLAG_ROW(KW_PH_OFF, "policy helo", "off"),
+	WORD_ROW(KW_PH_INVALID, "policy helo", "reject-invalid", "yes|no",
+	  "no"),
+	WORD_ROW(KW_PH_IP, "policy helo", "reject-ip", "yes|no", "no"),
+	WORD_ROW(KW_PH_UNRESOLVABLE, "policy helo", "reject-unresolvable",
+	  "yes|no", "no"),
+	[KW_PH_BLACKLIST] = { "policy helo", "blacklist",
+	  "NAME... [within DURATION] | none", 1, CONF_MANY, CONF_KW_OPTION,
+	  CONF_U_NONE,		"none",			0, 0,	0 },
+	NUM_ROW(KW_PH_BL_WITHIN, "policy helo blacklist", "within", "DURATION",
+	  CONF_U_DURATION, NULL, 1, HELO_WINDOW_MAX),
+	[KW_PH_WHITELIST] = { "policy helo", "whitelist",
+	  "ADDRESS-OR-CIDR... | none", 1, CONF_MANY, CONF_KW_OPTION,
+	  CONF_U_NONE,		"none",			0, 0,	0 },
+	NUM_ROW(KW_PH_HRP, "policy helo", "hrp", "N within DURATION | no",
+	  CONF_U_COUNT, "no", 1, HELO_HRP_MAX),
+	NUM_ROW(KW_PH_HRP_WITHIN, "policy helo hrp", "within", "DURATION",
+	  CONF_U_DURATION, NULL, 1, HELO_WINDOW_MAX),
+	/* one per reason that refuses (helo.h: invalid, not-fqdn, ...) */
+	[KW_PH_REPLY] = { "policy helo", "reply", "REASON TEXT", 2, 2,
+	  CONF_KW_OPTION | CONF_KW_REPEAT,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	BLOCK_ROW(KW_POL_SPF, "spf", "{ ... }", 0, 0),
+	FLAG_ROW(KW_PS_ON, "policy spf", "on"),
+	FLAG_ROW(KW_PS_OFF, "policy spf", "off"),
+	WORD_ROW(KW_PS_REJECT_FAIL, "policy spf", "reject-fail", "yes|no",
+	  "no"),
+	WORD_ROW(KW_PS_ADD_HEADER, "policy spf", "add-header", "yes|no", "no"),
+	WORD_ROW(KW_PS_SOFTFAIL, "policy spf", "softfail",
+	  "accept|tempfail|reject", "accept"),
+	WORD_ROW(KW_PS_PERMERROR, "policy spf", "permerror",
+	  "accept|tempfail|reject", "accept"),
+	/* none: tempfail where reject-fail is yes, else accept (spf.h) */
+	WORD_ROW(KW_PS_TEMPERROR, "policy spf", "temperror", "accept|tempfail",
+	  NULL),
+	/* accountings (conf_acct.c): applied with these defaults, as quotas */
+	BLOCK_ROW(KW_POL_ACCT, "accounting", "NAME { ... }", 1, 1),
+	WORD_ROW(KW_PA_TRACK, "policy accounting", "track", TRACKS, NULL),
+	WORD_ROW(KW_PA_PERIOD, "policy accounting", "period", "day|week|month",
+	  NULL),
+	[KW_PA_LIMIT] = { "policy accounting", "limit",
+	  "messages N | recipients N | size SIZE", 0, 0,
+	  CONF_KW_OPTION | CONF_KW_REPEAT,
+	  CONF_U_NONE,		NULL,			0, 0,	0 },
+	NUM_ROW(KW_PA_LIMIT_MSGS, "policy accounting limit", "messages", "N",
+	  CONF_U_COUNT, NULL, 0, QUOTA_MAX),
+	NUM_ROW(KW_PA_LIMIT_RCPTS, "policy accounting limit", "recipients",
+	  "N", CONF_U_COUNT, NULL, 0, QUOTA_MAX),
+	NUM_ROW(KW_PA_LIMIT_SIZE, "policy accounting limit", "size", "SIZE",
+	  CONF_U_SIZE, NULL, 0, 1024 * GIB),
+	WORD_ROW(KW_PA_VERDICT, "policy accounting", "verdict",
+	  "reject|tempfail|hold|discard|pass", NULL),
+	WORD_ROW(KW_PA_REPLY, "policy accounting", "reply", "TEXT", NULL),
+	FLAG_ROW(KW_PA_STOP, "policy accounting", "stop"),
+	/* previous periods the counters keep */
+	NUM_ROW(KW_PA_KEEP, "policy accounting", "keep", "N", CONF_U_COUNT,
+	  "1", 0, POL_ACCT_KEEP_MAX),
+	NUM_ROW(KW_PA_V6, "policy accounting", "ipv6-prefix", "N",
+	  CONF_U_COUNT, "64", 1, V6_MAX),
 };
 
 /* Postfix's main.cf names an administrator coming from Postfix writes

@@ -140,6 +140,15 @@ conf_value_u64(const struct conf_kw *kw, const struct conf_tok *tok,
 	return -1;
 }
 
+int
+conf_value_default(const struct conf_kw *kw, uint64_t *out,
+    struct conf_errs *errs)
+{
+	struct conf_tok tok = { CONF_TOK_WORD, false, 0, (char *)kw->def };
+
+	return conf_value_u64(kw, &tok, out, errs);
+}
+
 void
 conf_format_u64(enum conf_unit unit, uint64_t v, char *buf, size_t bufsz)
 {

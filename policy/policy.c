@@ -14,7 +14,9 @@
  * with other items, `except` alone or with `any`.  Only a set without
  * errors is ordered and indexed (match_index.c).
  *
- * Ownership: the set owns its groups, policies and their strings; a
+ * Ownership: the set owns its groups, policies and their strings, and
+ * the accountings (which point into its policies, so they go first); a
+ * policy owns its quotas and its greylisting, helo and spf blocks; a
  * group read in a dimension owns that reading (struct pol_gres).
  */
 #include <stdarg.h>
@@ -26,8 +28,12 @@
 #include "../lib/buf.h"
 #include "../lib/strutil.h"
 #include "../lib/xalloc.h"
+#include "accounting.h"
+#include "greylist.h"
+#include "helo.h"
 #include "policy_priv.h"
 #include "quota.h"
+#include "spf.h"
 
 #define POL_DEPTH	32	/* groups within groups */
 
@@ -37,6 +43,7 @@ pol_set_new(void)
 	struct pol_set *set = xcalloc(1, sizeof(*set));
 
 	set->priv = xcalloc(1, sizeof(*set->priv));
+	set->accts = pol_accts_new();
 	return set;
 }
 
@@ -82,6 +89,9 @@ policy_free(struct pol_policy *p)
 	for (i = 0; i < p->nquota; i++)
 		pol_quota_free(p->quotas[i]);
 	free(p->quotas);
+	grey_settings_free(&p->grey);
+	helo_settings_free(&p->helo);
+	spf_settings_free(&p->spf);
 	free(p->access.reply);
 	free(p->name);
 	free(p);
@@ -95,6 +105,7 @@ pol_set_free(struct pol_set **setp)
 
 	if (set == NULL)
 		return;
+	pol_accts_free(&set->accts);
 	for (i = 0; i < set->ngroup; i++) {
 		group_unresolve(set->groups[i]);
 		items_free(set->groups[i]->items, set->groups[i]->nitem);
@@ -591,6 +602,12 @@ pol_set_resolve(struct pol_set *set, pol_error_fn *errfn, void *arg)
 		number_quotas(set);
 		pol_index_build(set);
 		set->resolved = true;
+		/* an empty array, not NULL: pol_accts_resolve copies the
+		 * ordered accountings over it even when there are none */
+		if (set->accts->accts == NULL)
+			set->accts->accts = xcalloc(1,
+			    sizeof(*set->accts->accts));
+		r.nerr += pol_accts_resolve(set->accts, set, errfn, arg);
 	}
 	free(r.state);
 	free(r.bad);

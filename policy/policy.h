@@ -77,6 +77,10 @@ enum pol_item_kind {
 
 struct pol_group;
 struct pol_quota;	/* quota.h */
+struct pol_accts;	/* accounting.h */
+struct grey_settings;	/* greylist.h */
+struct helo_settings;	/* helo.h */
+struct spf_settings;	/* spf.h */
 struct pol_gres;	/* a group read in one dimension (policy_priv.h) */
 struct pol_priv;	/* the resolved set's indexes (policy_priv.h) */
 
@@ -148,6 +152,13 @@ struct pol_policy {
 	struct pol_access	 access;
 	struct pol_quota	**quotas;	/* in the order written */
 	size_t			  nquota;
+	/* the RCPT-stage checks' blocks, NULL when the policy has none;
+	 * owned by the policy (conf/ attaches them, pol_set_free frees
+	 * them); the matched policies' blocks merge (grey_merge, helo_merge,
+	 * spf_merge) */
+	struct grey_settings	 *grey;
+	struct helo_settings	 *helo;
+	struct spf_settings	 *spf;
 };
 
 struct pol_set {
@@ -163,6 +174,10 @@ struct pol_set {
 	size_t			  nquota;
 	bool			  resolved;
 	struct pol_priv		 *priv;		/* names, match indexes */
+	/* every policy's accountings (accounting.h): never NULL, freed
+	 * with the set, resolved by pol_set_resolve (they point into the
+	 * policies and are ordered by them) */
+	struct pol_accts	 *accts;
 };
 
 /* What the matcher looks at (one recipient at a time).  Strings as
@@ -215,9 +230,12 @@ void	pol_match_add(struct pol_match *, enum pol_dim, bool except,
  * once at the first reference's line and naming the group's item and
  * its line), a policy without a match, `any` mixed with other items,
  * `except` without items before it, `except any`, and items of unused
- * groups that fit no dimension; then orders the policies by priority and
- * builds the match indexes.  Returns the number of errors (each passed
- * to err, which may be NULL); the set is usable only when it is 0.
+ * groups that fit no dimension, each quota's settings; then
+ * orders the policies by priority, builds the match indexes and, only
+ * then, checks and orders the accountings (pol_accts_resolve: so their
+ * own errors are found once the rest has none).  Returns the number of
+ * errors (each passed to err, which may be NULL); the set is usable only
+ * when it is 0.
  * Anything added afterwards (a group, its items, a policy, a block, an
  * item) is seen only once the set is resolved again. */
 int	pol_set_resolve(struct pol_set *, pol_error_fn *err, void *arg);

@@ -50,6 +50,7 @@
 #include <event2/event.h>
 
 #include "../lib/addr.h"
+#include "../policy/spf.h"
 
 #define SPF_WORKERS		4	/* threads, each with its own libspf2 */
 #define SPF_QUEUE_MAX		1024	/* checks waiting for a worker */
@@ -133,45 +134,11 @@ void		 spf_cancel(struct spf_req **);
 const char	*spf_status_name(enum spf_status);
 
 /*
- * Policy: what a result means for one recipient.  A policy may hold one
- * block (conf/ parses it):
- *
- *	spf [on|off] {
- *	    reject-fail yes|no                fail: 550 5.7.23
- *	    add-header yes|no                 prepend Received-SPF
- *	    softfail accept|tempfail|reject   (default accept)
- *	    permerror accept|tempfail|reject  (default accept)
- *	    temperror accept|tempfail         (default: tempfail, 451 4.7.24,
- *	                                       when reject-fail is yes)
- *	}
- *
- * Merging (cbpolicyd 1.6): the matched policies' blocks in ascending
- * priority; a setting written overrides what came before, so the highest
- * priority number that writes it wins.  SPF is checked when some matched
- * policy has a block and the last on/off written is not off.  As in
- * helo and greylisting, a yes/no nobody writes is no (cbpolicyd's NULL):
- * DESIGN.md's "spf { reject-fail yes add-header yes }" says both.  Like
- * cbpolicyd, only a policy that refuses failed mail defers on a DNS
- * error unless temperror is written: a block that only adds headers
- * never holds mail up.
+ * Policy: what a result means for one recipient.  The spf block of a
+ * policy and the merge of the matched policies' blocks (struct
+ * spf_settings, struct spf_eff, spf_merge) are policy/spf.h's model;
+ * spf_decide, here, applies the merged settings to a result.
  */
-enum spf_verdict { SPF_ACCEPT, SPF_TEMPFAIL, SPF_REJECT };
-
-/* One policy's block: has_X says X was written. */
-struct spf_settings {
-	bool		 has_on, on;
-	bool		 has_reject_fail, reject_fail;
-	bool		 has_add_header, add_header;
-	bool		 has_softfail, has_permerror, has_temperror;
-	enum spf_verdict softfail, permerror, temperror;
-};
-
-/* The settings in force for one recipient (spf_merge). */
-struct spf_eff {
-	bool		 enabled;
-	bool		 reject_fail, add_header;
-	enum spf_verdict softfail, permerror, temperror;
-};
 
 /* What to do with the recipient. */
 struct spf_action {
@@ -181,9 +148,6 @@ struct spf_action {
 					   (res->header), or NULL */
 };
 
-/* Merges blocks v[0..n), ascending priority (NULL entries skipped). */
-void	spf_merge(const struct spf_settings *const *v, size_t n,
-	    struct spf_eff *out);
 /* The action for res under eff (enabled or not: the caller skips the
  * check when it is not).  act->header points into res. */
 void	spf_decide(const struct spf_eff *eff, const struct spf_result *res,

@@ -1,7 +1,8 @@
 /*
  * spf_policy: what an SPF result means for one recipient, as the matched
- * policies' spf blocks say (spf.h has the block and its defaults).  Pure:
- * no DNS, no clock; the SMTP replies of SPF live here and nowhere else.
+ * policies' spf blocks say once merged (policy/spf.h has the block, its
+ * defaults and spf_merge).  Pure: no DNS, no clock; the SMTP replies of
+ * SPF live here and nowhere else.
  *
  * Choices: softfail, neutral, none and permerror are accepted (with the
  * header when asked): a domain's broken record is its problem, not a
@@ -24,40 +25,6 @@ spf_status_name(enum spf_status st)
 
 	return (size_t)st < sizeof(names) / sizeof(names[0]) ? names[st] :
 	    "temperror";
-}
-
-void
-spf_merge(const struct spf_settings *const *v, size_t n, struct spf_eff *out)
-{
-	const struct spf_settings *s;
-	bool seen = false, on = true, temp_written = false;
-	size_t i;
-
-	memset(out, 0, sizeof(*out));
-	out->softfail = SPF_ACCEPT;
-	out->permerror = SPF_ACCEPT;
-	for (i = 0; i < n; i++) {
-		if ((s = v[i]) == NULL)
-			continue;
-		seen = true;
-		if (s->has_on)
-			on = s->on;
-		if (s->has_reject_fail)
-			out->reject_fail = s->reject_fail;
-		if (s->has_add_header)
-			out->add_header = s->add_header;
-		if (s->has_softfail)
-			out->softfail = s->softfail;
-		if (s->has_permerror)
-			out->permerror = s->permerror;
-		if (s->has_temperror) {
-			out->temperror = s->temperror;
-			temp_written = true;
-		}
-	}
-	if (!temp_written)
-		out->temperror = out->reject_fail ? SPF_TEMPFAIL : SPF_ACCEPT;
-	out->enabled = seen && on;
 }
 
 /* The one table of SPF replies: RFC 7372's 5.7.23 (validation failed)

@@ -18,7 +18,11 @@
 #include "conf/conf_priv.h"
 #include "lib/addr.h"
 #include "lib/buf.h"
+#include "policy/accounting.h"
+#include "policy/greylist.h"
+#include "policy/helo.h"
 #include "policy/quota.h"
+#include "policy/spf.h"
 #include "t.h"
 
 #define HOST	"hostname relay.example.com\n"
@@ -310,6 +314,32 @@ test_equivalence(void)
 		  "retry { initial 10m max 2h }",
 		  HOST "delivery connections 9\ndelivery per-destination 3\n"
 		  "retry initial 10m\nretry max 2h" },
+		{ "policy checks: braces or inline",
+		  HOST "policy p priority 1 { recipient any greylisting { "
+		  "period 5m } helo { reject-ip yes hrp 3 within 1h } spf { "
+		  "reject-fail yes } accounting a { track Policy period day } }",
+		  HOST "policy p priority 1 { recipient any greylisting period "
+		  "5m helo reject-ip yes hrp 3 within 1h spf reject-fail yes "
+		  "accounting a track Policy period day }" },
+		{ "policy checks: one line or several",
+		  HOST "policy p priority 1 { recipient any greylisting { "
+		  "auto-whitelist 5 50% within 1d whitelist 192.0.2.0/24 "
+		  "whitelist @a.example } }",
+		  HOST "policy p priority 1 {\n recipient any\n greylisting {\n"
+		  "  auto-whitelist 5 50%\n   within 86400\n"
+		  "  whitelist 192.0.2.0/24 @a.example\n }\n}\n" },
+		{ "greylisting on before its braces",
+		  HOST "policy p priority 1 { recipient any greylisting on { "
+		  "period 5m } }",
+		  HOST "policy p priority 1 { recipient any greylisting { on "
+		  "period 5m } }" },
+		{ "accounting reply with its verdict or apart",
+		  HOST "policy p priority 1 { recipient any accounting a { "
+		  "track Policy period day limit messages 5 verdict reject "
+		  "reply \"no\" } }",
+		  HOST "policy p priority 1 { recipient any accounting a { "
+		  "reply \"no\" limit messages 5 track Policy verdict reject "
+		  "period DAY } }" },
 	};
 	struct buf da = BUF_INIT, db = BUF_INIT, err = BUF_INIT;
 	struct conf *ca, *cb;
@@ -1554,6 +1584,349 @@ test_hints(void)
 	}
 }
 
+/* The policy of that name in a loaded configuration, or NULL. */
+static const struct pol_policy *
+policy_named(const struct conf *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; c->policy != NULL && i < c->policy->npolicy; i++)
+		if (strcmp(c->policy->policies[i]->name, name) == 0)
+			return c->policy->policies[i];
+	return NULL;
+}
+
+static const char *filters_text = HOST "relay-domains example.com\n"
+    "policy low priority 10 {\n"
+    "  recipient @example.com\n"
+    "  greylisting { period 10m auto-whitelist 3 50% within 2d\n"
+    "    whitelist 192.0.2.0/24 }\n"
+    "  helo { reject-invalid yes hrp 5 within 1h blacklist localhost within "
+    "1d }\n"
+    "  spf { reject-fail yes }\n"
+    "  accounting m { track Sender:@domain period month limit messages 100 "
+    "verdict hold keep 2 }\n"
+    "}\n"
+    "policy high priority 20 {\n"
+    "  recipient @example.com\n"
+    "  greylisting { track SenderIP:/16 training yes whitelist @a.example "
+    "reply \"wait\" }\n"
+    "  helo { reject-invalid no reply invalid \"Bad\" }\n"
+    "  spf { add-header yes softfail reject }\n"
+    "  accounting d { track SenderIP:/24 period day ipv6-prefix 48 }\n"
+    "}\n"
+    "policy quiet priority 30 { recipient @example.com greylisting off "
+    "helo off spf off }\n"
+    "policy plain priority 40 { recipient any }\n";
+
+/* What the blocks attach to their policies: what was written and only
+ * that (the has_* flags, the written bits), as the merge wants it. */
+static void
+test_filter_blocks(void)
+{
+	const struct pol_policy *low, *high, *quiet, *plain;
+	const struct grey_settings *g;
+	const struct helo_settings *h;
+	const struct pol_accts *as;
+	struct buf err = BUF_INIT;
+	struct conf *c;
+
+	T_EQ_INT(conf_load_string("f.conf", filters_text, &c, &err), 0,
+	    "filters: loads");
+	T_EQ_STR(err.data, NULL, "filters: no errors");
+	if (c == NULL)
+		return;
+	low = policy_named(c, "low");
+	high = policy_named(c, "high");
+	quiet = policy_named(c, "quiet");
+	plain = policy_named(c, "plain");
+	if (low == NULL || high == NULL || quiet == NULL || plain == NULL ||
+	    low->grey == NULL || high->grey == NULL || low->helo == NULL ||
+	    high->helo == NULL || low->spf == NULL || high->spf == NULL) {
+		T_OK(0, "filters: every block attached");
+		conf_free(&c);
+		return;
+	}
+	g = low->grey;
+	T_OK(g->has_period && g->period == 600 && !g->has_v4_prefix &&
+	    !g->has_v6_prefix && !g->has_on && !g->has_training &&
+	    !g->has_auth_validity && !g->has_unauth_validity && !g->has_abl,
+	    "greylisting: only what is written");
+	T_OK(g->has_awl && g->awl.on && g->awl.count == 3 && g->awl.pct == 50 &&
+	    g->awl.within == 2 * 86400, "greylisting: auto-whitelist");
+	T_OK(g->nwl == 1 && g->wl[0].kind == POL_ITEM_CIDR && g->reply == NULL,
+	    "greylisting: whitelist");
+	T_EQ_INT(g->line, 5, "greylisting: the block's line");
+	g = high->grey;
+	T_OK(g->has_v4_prefix && g->v4_prefix == 16 && !g->has_period &&
+	    g->has_training && g->training && g->nwl == 1 &&
+	    g->wl[0].kind == POL_ITEM_DOMAIN, "greylisting: second policy");
+	T_EQ_STR(g->reply, "wait", "greylisting: reply");
+	T_OK(quiet->grey != NULL && quiet->grey->has_on && !quiet->grey->on,
+	    "greylisting off");
+	h = low->helo;
+	T_EQ_INT(h->written, HELO_W_REJECT_INVALID | HELO_W_HRP |
+	    HELO_W_BLACKLIST, "helo: written bits");
+	T_OK(h->reject_invalid && h->hrp_limit == 5 && h->hrp_within == 3600 &&
+	    h->nblacklist == 1 && strcmp(h->blacklist[0], "localhost") == 0 &&
+	    h->blacklist_within == 86400, "helo: values");
+	h = high->helo;
+	T_EQ_INT(h->written, HELO_W_REJECT_INVALID |
+	    HELO_W_REPLY(HELO_R_INVALID), "helo: a no and a reply written");
+	T_OK(!h->reject_invalid && h->reply[HELO_R_INVALID] != NULL &&
+	    strcmp(h->reply[HELO_R_INVALID], "Bad") == 0, "helo: reply");
+	T_EQ_INT(quiet->helo != NULL ? quiet->helo->written : 0, HELO_W_OFF,
+	    "helo off");
+	T_OK(low->spf->has_reject_fail && low->spf->reject_fail &&
+	    !low->spf->has_add_header && !low->spf->has_softfail,
+	    "spf: only what is written");
+	T_OK(high->spf->has_add_header && high->spf->add_header &&
+	    high->spf->has_softfail && high->spf->softfail == SPF_REJECT &&
+	    !high->spf->has_reject_fail, "spf: second policy");
+	T_OK(quiet->spf != NULL && quiet->spf->has_on && !quiet->spf->on,
+	    "spf off");
+	T_OK(plain->grey == NULL && plain->helo == NULL && plain->spf == NULL,
+	    "no blocks: NULL");
+	as = c->policy->accts;
+	T_OK(as != NULL && as->resolved && as->nacct == 2, "accountings: "
+	    "resolved with the set");
+	if (as != NULL && as->nacct == 2) {
+		T_OK(as->accts[0]->policy == low &&
+		    as->accts[1]->policy == high,
+		    "accountings: in the order of the policies");
+		T_OK(as->accts[0]->track == POL_TRACK_SENDER_DOMAIN &&
+		    as->accts[0]->period.kind == POL_PERIOD_MONTH &&
+		    as->accts[0]->nlimit == 1 && as->accts[0]->limits[0].n ==
+		    100 && as->accts[0]->verdict == POL_V_HOLD &&
+		    as->accts[0]->keep == 2, "accounting: values");
+		T_OK(as->accts[1]->v4_prefix == 24 &&
+		    as->accts[1]->v6_prefix == 48 && as->accts[1]->keep ==
+		    POL_ACCT_KEEP_DEFAULT &&
+		    as->accts[1]->verdict == POL_V_NONE,
+		    "accounting: defaults and ipv6-prefix");
+	}
+	conf_free(&c);
+	buf_free(&err);
+}
+
+/* The blocks as the modules merge them for a recipient the policies all
+ * match: a written setting of a higher priority number overrides, the
+ * rest is inherited; off turns a check off. */
+static void
+test_filter_merge(void)
+{
+	const struct pol_policy *p[3];
+	const struct grey_settings *gv[3];
+	const struct helo_settings *hv[3];
+	const struct spf_settings *sv[3];
+	struct helo_settings he;
+	struct grey_eff ge;
+	struct spf_eff se;
+	struct buf err = BUF_INIT;
+	struct conf *c;
+	size_t i;
+
+	if (conf_load_string("f.conf", filters_text, &c, &err) == -1) {
+		T_EQ_STR(err.data, "", "merge: loads");
+		buf_free(&err);
+		return;
+	}
+	p[0] = policy_named(c, "low");
+	p[1] = policy_named(c, "high");
+	p[2] = policy_named(c, "quiet");
+	for (i = 0; i < 3; i++) {
+		gv[i] = p[i]->grey;
+		hv[i] = p[i]->helo;
+		sv[i] = p[i]->spf;
+	}
+	grey_merge(gv, 2, &ge);
+	T_OK(ge.enabled && ge.period == 600 && ge.v4_prefix == 16 &&
+	    ge.v6_prefix == GREY_V6_PREFIX_DEFAULT && ge.awl.on &&
+	    ge.awl.count == 3 && ge.training && ge.nblock == 2,
+	    "greylisting merged: written settings override, the rest "
+	    "inherited");
+	T_EQ_STR(ge.reply, "wait", "greylisting merged: reply");
+	grey_merge(gv, 3, &ge);
+	T_OK(!ge.enabled, "greylisting merged: off");
+	helo_merge(hv, 2, &he);
+	T_OK(!he.reject_invalid && he.hrp_limit == 5 && he.nblacklist == 1 &&
+	    he.reply[HELO_R_INVALID] != NULL, "helo merged");
+	helo_merge(hv, 3, &he);
+	T_OK(!helo_is_active(&he), "helo merged: off forgets");
+	spf_merge(sv, 2, &se);
+	T_OK(se.enabled && se.reject_fail && se.add_header &&
+	    se.softfail == SPF_REJECT && se.permerror == SPF_ACCEPT &&
+	    se.temperror == SPF_TEMPFAIL, "spf merged");
+	spf_merge(sv, 3, &se);
+	T_OK(!se.enabled, "spf merged: off");
+	conf_free(&c);
+	buf_free(&err);
+}
+
+/* The table's defaults are the modules': the dump shows the table's,
+ * the modules apply theirs. */
+static void
+test_filter_defaults(void)
+{
+	static const struct {
+		int		 row;
+		uint64_t	 want;
+	} nums[] = {
+		{ KW_PG_PERIOD, GREY_PERIOD_DEFAULT },
+		{ KW_PG_AUTH, GREY_AUTH_DEFAULT },
+		{ KW_PG_UNAUTH, GREY_UNAUTH_DEFAULT },
+		{ KW_PG_V6, GREY_V6_PREFIX_DEFAULT },
+		{ KW_PA_KEEP, POL_ACCT_KEEP_DEFAULT },
+	};
+	const struct grey_settings *none = NULL;
+	struct conf_errs errs = { NULL, 0, 0, 0 };
+	struct grey_settings *g;
+	struct spf_settings *sp;
+	struct pol_set *set;
+	struct pol_policy *p;
+	struct pol_acct *a;
+	struct grey_eff ge;
+	struct spf_eff se;
+	char err[256];
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		v = 0;
+		conf_value_default(&conf_daemon_kws[nums[i].row], &v, &errs);
+		T_EQ_INT(v, nums[i].want, conf_daemon_kws[nums[i].row].name);
+	}
+	T_EQ_INT(errs.n, 0, "defaults: all valid");
+	conf_errs_free(&errs);
+	g = grey_settings_new(1);
+	T_EQ_INT(grey_settings_track(g, conf_daemon_kws[KW_PG_TRACK].def, err,
+	    sizeof(err)), 0, "greylisting track default");
+	T_EQ_INT(g->v4_prefix, GREY_V4_PREFIX_DEFAULT, "greylisting track "
+	    "default: the module's prefix");
+	grey_settings_free(&g);
+	g = grey_settings_new(1);
+	none = g;
+	grey_merge(&none, 1, &ge);
+	T_OK(!ge.awl.on && !ge.abl.on && !ge.training &&
+	    strcmp(conf_daemon_kws[KW_PG_AWL].def, "off") == 0 &&
+	    strcmp(conf_daemon_kws[KW_PG_TRAINING].def, "no") == 0,
+	    "greylisting: auto-whitelist off, training no");
+	grey_settings_free(&g);
+	sp = spf_settings_new(1);
+	spf_merge((const struct spf_settings *const *)&sp, 1, &se);
+	T_EQ_STR(spf_verdict_name(se.softfail),
+	    conf_daemon_kws[KW_PS_SOFTFAIL].def, "spf softfail default");
+	T_EQ_STR(spf_verdict_name(se.permerror),
+	    conf_daemon_kws[KW_PS_PERMERROR].def, "spf permerror default");
+	T_OK(!se.reject_fail && !se.add_header &&
+	    strcmp(conf_daemon_kws[KW_PS_REJECT_FAIL].def, "no") == 0,
+	    "spf yes/no default");
+	spf_settings_free(&sp);
+	set = pol_set_new();
+	p = pol_policy_add(set, "p", 1, 1, err, sizeof(err));
+	a = pol_acct_add(set->accts, p, "a", 1, err, sizeof(err));
+	conf_value_default(&conf_daemon_kws[KW_PA_V6], &v, &errs);
+	T_EQ_INT(v, a->v6_prefix, "accounting ipv6-prefix default");
+	pol_set_free(&set);
+	T_OK(set == NULL, "pol_set_free frees the accountings too");
+}
+
+/* Greylisting is for inbound mail: a warning when a policy with it may
+ * match mail to recipients outside relay-domains. */
+static void
+warned(void *arg, int line, const char *msg)
+{
+	(void)line;
+	(void)msg;
+	(*(int *)arg)++;
+}
+
+static void
+test_filter_warnings(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*policy;
+		int		 want;
+	} cases[] = {
+		{ "inbound", "recipient @example.com greylisting { }", 0 },
+		{ "any recipient", "recipient any greylisting { }", 1 },
+		{ "another domain", "recipient @example.net greylisting { }",
+		  1 },
+		{ "an address", "recipient bob@EXAMPLE.com greylisting { }",
+		  0 },
+		{ "a group of relay-domains", "recipient %in greylisting { }",
+		  0 },
+		{ "a group with subdomains", "recipient %sub greylisting { }",
+		  1 },
+		{ "a match without recipient",
+		  "match { recipient @example.com } match { sender "
+		  "@example.com } greylisting { }", 1 },
+		{ "greylisting off", "recipient any greylisting off", 0 },
+		{ "no greylisting", "recipient any helo { reject-unresolvable "
+		  "yes } spf { reject-fail yes }", 0 },
+	};
+	struct buf text = BUF_INIT, err = BUF_INIT;
+	struct conf *c;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&text);
+		buf_reset(&err);
+		buf_printf(&text, HOST "relay-domains example.com\n"
+		    "group in { @example.com %%more }\ngroup more { "
+		    "postmaster@example.com }\ngroup sub { @*.example.com }\n"
+		    "policy p priority 1 { %s }\n", cases[i].policy);
+		if (conf_load_string("w.conf", text.data, &c, &err) == -1) {
+			T_EQ_STR(err.data, "", cases[i].name);
+			continue;
+		}
+		n = 0;
+		conf_warnings(c, warned, &n);
+		T_EQ_INT(n, cases[i].want, cases[i].name);
+		conf_free(&c);
+	}
+	buf_free(&text);
+	buf_free(&err);
+}
+
+/* The dump of the blocks is configuration: it reads back the same. */
+static void
+test_filter_dump(void)
+{
+	struct buf err = BUF_INIT, d1 = BUF_INIT, d2 = BUF_INIT;
+	struct conf *c;
+
+	if (conf_load_string("f.conf", filters_text, &c, &err) == -1) {
+		T_EQ_STR(err.data, "", "filters dump: loads");
+		buf_free(&err);
+		return;
+	}
+	conf_dump(c, &d1);
+	conf_free(&c);
+	T_OK(strstr(d1.data, "\tgreylisting {\n\t\tperiod 10m\n\t\t"
+	    "auto-whitelist 3 50% within 2d\n\t\twhitelist 192.0.2.0/24\n"
+	    "\t\t# not written here (inherited, else these defaults):\n"
+	    "\t\t# on\n\t\t# track SenderIP:/24\n") != NULL,
+	    "filters dump: written, then inherited as comments");
+	T_OK(strstr(d1.data, "\thelo {\n\t\toff\n\t}\n") != NULL,
+	    "filters dump: helo off inherits nothing");
+	T_OK(strstr(d1.data, "\taccounting m {\n\t\ttrack Sender:@domain\n"
+	    "\t\tperiod month\n\t\tlimit messages 100\n\t\tverdict hold\n"
+	    "\t\tkeep 2\n\t}\n") != NULL, "filters dump: accounting");
+	T_EQ_INT(conf_load_string("d.out", d1.data, &c, &err), 0,
+	    "filters dump reads back");
+	if (c != NULL) {
+		conf_dump(c, &d2);
+		T_EQ_STR(d2.data, d1.data, "filters dump of the dump");
+		conf_free(&c);
+	}
+	buf_free(&err);
+	buf_free(&d1);
+	buf_free(&d2);
+}
+
 int
 main(void)
 {
@@ -1573,5 +1946,10 @@ main(void)
 	test_predicates();
 	test_dump();
 	test_hints();
+	test_filter_blocks();
+	test_filter_merge();
+	test_filter_defaults();
+	test_filter_warnings();
+	test_filter_dump();
 	return t_done();
 }
