@@ -286,7 +286,7 @@ order(struct pol_accts *as, const struct pol_set *set, pol_error_fn *errfn,
 			    as->accts[j]->line, "its policy is not in the "
 			    "policy set");
 	}
-	if (nerr == 0)
+	if (nerr == 0 && n > 0)
 		memcpy(as->accts, sorted, n * sizeof(*sorted));
 	free(sorted);
 	return nerr;

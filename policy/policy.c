@@ -602,11 +602,6 @@ pol_set_resolve(struct pol_set *set, pol_error_fn *errfn, void *arg)
 		number_quotas(set);
 		pol_index_build(set);
 		set->resolved = true;
-		/* an empty array, not NULL: pol_accts_resolve copies the
-		 * ordered accountings over it even when there are none */
-		if (set->accts->accts == NULL)
-			set->accts->accts = xcalloc(1,
-			    sizeof(*set->accts->accts));
 		r.nerr += pol_accts_resolve(set->accts, set, errfn, arg);
 	}
 	free(r.state);
