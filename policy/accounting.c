@@ -200,19 +200,12 @@ static int
 acct_error(const struct pol_acct *a, pol_error_fn *errfn, void *arg, int line,
     const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
-	int n;
 
-	n = snprintf(msg, sizeof(msg), "policy %s: accounting %s: ",
-	    a->policy->name, a->name);
-	if (n < 0 || (size_t)n >= sizeof(msg))
-		n = 0;
 	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	pol_verror(errfn, arg, line, "accounting", a->policy->name, a->name,
+	    fmt, ap);
 	va_end(ap);
-	if (errfn != NULL)
-		errfn(arg, line, msg);
 	return 1;
 }
 

@@ -610,3 +610,20 @@ pol_set_resolve(struct pol_set *set, pol_error_fn *errfn, void *arg)
 	free(r.path);
 	return r.nerr;
 }
+
+void
+pol_verror(pol_error_fn *errfn, void *arg, int line, const char *what,
+    const char *policy, const char *name, const char *fmt, va_list ap)
+{
+	char msg[512];
+	int n;
+
+	if (errfn == NULL)
+		return;
+	n = snprintf(msg, sizeof(msg), "policy %s: %s %s: ", policy, what,
+	    name);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		n = 0;
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	errfn(arg, line, msg);
+}

@@ -6,6 +6,7 @@
 #ifndef SLUICE_POLICY_PRIV_H
 #define SLUICE_POLICY_PRIV_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -160,6 +161,11 @@ bool	pol_item_matches(const struct pol_item *, enum pol_dim,
 /* quota.c: frees a quota; checks one (each error to err, counted in the
  * return value) for pol_set_resolve. */
 void	pol_quota_free(struct pol_quota *);
+/* Reports "policy P: WHAT NAME: " and the message to errfn (may be
+ * NULL) at line: one error of a policy's quota or accounting. */
+void	pol_verror(pol_error_fn *errfn, void *arg, int line, const char *what,
+	    const char *policy, const char *name, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 7, 0)));
 int	pol_quota_check(const struct pol_quota *, pol_error_fn *err,
 	    void *arg);
 
