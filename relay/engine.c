@@ -12,16 +12,8 @@
 #include "../lib/timefmt.h"
 #include "../lib/xalloc.h"
 #include "engine.h"
+#include "engine_priv.h"
 
-#define ENGINE_PRUNE_SECS	60
-
-struct engine {
-	struct event_base	*base;
-	const struct conf	*conf;
-	struct queue_writer	*writer;
-	struct pol_counters	*ctr;
-	struct event		*prune;
-};
 
 /* (quota, key) pairs whose stored windows go. */
 struct prune_job {
@@ -101,12 +93,14 @@ prune(evutil_socket_t fd, short ev, void *arg)
 {
 	struct engine *e = arg;
 	struct prune_job *j = xcalloc(1, sizeof(*j));
+	int64_t now = (int64_t)time(NULL);
 	size_t left;
 
 	(void)fd;
 	(void)ev;
-	left = pol_counters_prune(e->ctr, e->conf->policy, (int64_t)time(NULL),
-	    prune_drop, j);
+	engine_filters_prune(e, now);
+	engine_acct_prune(e, now);
+	left = pol_counters_prune(e->ctr, e->conf->policy, now, prune_drop, j);
 	if (j->n == 0) {
 		prune_done(j, 0, NULL);
 		return;
@@ -147,7 +141,11 @@ engine_new(struct engine **ep, struct event_base *base,
 	e->writer = writer;
 	e->ctr = pol_counters_new();
 	if (queue_load_counters(q, load_counter, e->ctr, errstr) == -1 ||
-	    queue_load_overrides(q, load_override, e->ctr, errstr) == -1) {
+	    queue_load_overrides(q, load_override, e->ctr, errstr) == -1 ||
+	    engine_filters_new(e, q, errstr) == -1 ||
+	    engine_acct_new(e, q, errstr) == -1) {
+		engine_filters_free(e);
+		engine_acct_free(e);
 		pol_counters_free(&e->ctr);
 		free(e);
 		return -1;
@@ -165,6 +163,8 @@ engine_set_conf(struct engine *e, const struct conf *conf)
 	pol_counters_repoint(e->ctr, e->conf->policy, conf->policy,
 	    (int64_t)time(NULL));
 	e->conf = conf;
+	engine_filters_reconf(e);
+	engine_acct_reconf(e);
 	log_policies(e);
 }
 
@@ -177,6 +177,8 @@ engine_free(struct engine **ep)
 		return;
 	if (e->prune != NULL)
 		event_free(e->prune);
+	engine_filters_free(e);
+	engine_acct_free(e);
 	pol_counters_free(&e->ctr);
 	free(e);
 	*ep = NULL;
