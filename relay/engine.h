@@ -66,6 +66,43 @@ bool	engine_parse_client(const char *, struct addr *);
 enum pol_verdict engine_rcpt(struct engine *, const struct engine_ident *,
 	    const char *rcpt, const char *id, char *reply, size_t replysz);
 
+/*
+ * RCPT, all of it (DESIGN.md, "Data flow", step 3): access control, then
+ * the HELO checks, SPF and greylisting of the matched policies, in
+ * cbpolicyd's order; the first refusal wins.  An access verdict of ok,
+ * hold or discard ends it (cbpolicyd's OK stops the later modules).
+ * HELO's DNS look-up and SPF run off the loop: their answers are kept
+ * in the transaction's engine_tx (one look-up, one SPF check per
+ * transaction), so a later recipient is decided at once.
+ */
+struct engine_tx;
+
+struct engine_rcpt_out {
+	enum pol_verdict verdict;	/* as engine_rcpt's; a filter's
+					   refusal is REJECT or TEMPFAIL */
+	const char	*module;	/* the refusing one: "access",
+					   "helo", "spf", "greylisting" */
+	char		 reply[POL_REPLY_MAX + 64];
+};
+
+typedef void engine_rcpt_cb(void *arg, const struct engine_rcpt_out *);
+
+/* One per mail transaction; free cancels a check in flight (its
+ * callback never runs).  free accepts NULL and clears the pointer. */
+struct engine_tx *engine_tx_new(void);
+void	engine_tx_free(struct engine_tx **);
+/* The Received-SPF value to prepend (some accepted recipient's policies
+ * asked for it), or NULL. */
+const char *engine_tx_spf_header(const struct engine_tx *);
+
+/* Decides rcpt: true with *out when it is decided now; false when
+ * cb(arg, out) follows on the loop (one check at a time per engine_tx).
+ * id and its strings must stay as they are until then (the session
+ * reads nothing while it waits). */
+bool	engine_rcpt_check(struct engine *, struct engine_tx *,
+	    const struct engine_ident *, const char *rcpt, const char *qid,
+	    struct engine_rcpt_out *out, engine_rcpt_cb *cb, void *arg);
+
 /* End of DATA: the quota stage (pol_quota_decide with commit), logged
  * with cbpolicyd's quota=N/LIMIT (P%) figure.  access[i] is the verdict
  * access gave recipient i (ok exempts it from quotas; held and discarded

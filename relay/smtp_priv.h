@@ -20,6 +20,8 @@ enum smtp_state {
 	SMTP_S_CMD,		/* reading commands */
 	SMTP_S_DATA,		/* reading the message */
 	SMTP_S_COMMIT,		/* waiting for the store; input paused */
+	SMTP_S_RCPT,		/* waiting for a RCPT check (DNS, SPF);
+				   input paused */
 	SMTP_S_CLOSING,		/* last reply queued; close when flushed */
 	SMTP_S_STARTTLS		/* 220 queued; handshake when flushed */
 };
@@ -39,6 +41,9 @@ struct smtp_tx {
 	char			*sender;
 	char			**rcpts;
 	enum pol_verdict	*access;	/* per recipient, at RCPT */
+	struct engine_tx	*etx;		/* the RCPT checks' answers */
+	char			*rcpt_wait;	/* the RCPT being checked */
+	struct addr		 rcpt_client;	/* its identity's client */
 	size_t			 nrcpt;
 	bool			 utf8;
 	bool			 eightbit;

@@ -370,29 +370,62 @@ smtp_may_relay(struct smtp_session *s, const char *rcpt)
 	return conf_is_relay_domain(s->env->conf, smtp_addr_domain(rcpt));
 }
 
-/* Access control for a recipient relay access let through: refused
- * here, or added with the verdict (ok, hold, discard, pass, none) for the
- * end of DATA. */
+/* The engine's answer for a recipient: refused, or added with the
+ * access verdict (ok, hold, discard, pass, none) for the end of DATA. */
+static void
+smtp_rcpt_decided(struct smtp_session *s, const char *rcpt,
+    const struct engine_rcpt_out *o)
+{
+	if (o->verdict == POL_V_REJECT || o->verdict == POL_V_TEMPFAIL) {
+		s->env->counters->policy_refusals++;
+		smtp_refuse(s, "%s", o->reply);
+		return;
+	}
+	smtp_tx_add_rcpt(s->tx, rcpt, o->verdict);
+	smtp_reply(s, "250 2.1.5 Ok");
+}
+
+/* A check that waited (DNS, SPF) has its answer: reply, read on. */
+static void
+smtp_rcpt_resume(void *arg, const struct engine_rcpt_out *o)
+{
+	struct smtp_session *s = arg;
+	char *rcpt = s->tx->rcpt_wait;
+
+	s->tx->rcpt_wait = NULL;
+	s->stage = "rcpt";
+	s->cur_rcpt = rcpt;
+	smtp_rcpt_decided(s, rcpt, o);
+	s->cur_rcpt = NULL;
+	free(rcpt);
+	smtp_session_resume(s);
+}
+
+/* The engine's RCPT stage for a recipient relay access let through.
+ * When it must wait (a DNS look-up, SPF), nothing more is read until it
+ * answers: the replies keep the commands' order (RFC 2920). */
 static void
 smtp_rcpt_access(struct smtp_session *s, const char *rcpt)
 {
+	struct engine_rcpt_out o;
 	struct engine_ident id;
-	struct addr client;
-	enum pol_verdict v = POL_V_NONE;
-	char reply[POL_REPLY_MAX + 32];
 
-	if (s->env->engine != NULL) {
-		smtp_ident(s, &id, &client);
-		v = engine_rcpt(s->env->engine, &id, rcpt, s->tx->id, reply,
-		    sizeof(reply));
-	}
-	if (v == POL_V_REJECT || v == POL_V_TEMPFAIL) {
-		s->env->counters->policy_refusals++;
-		smtp_refuse(s, "%s", reply);
+	if (s->env->engine == NULL) {
+		smtp_tx_add_rcpt(s->tx, rcpt, POL_V_NONE);
+		smtp_reply(s, "250 2.1.5 Ok");
 		return;
 	}
-	smtp_tx_add_rcpt(s->tx, rcpt, v);
-	smtp_reply(s, "250 2.1.5 Ok");
+	if (s->tx->etx == NULL)
+		s->tx->etx = engine_tx_new();
+	smtp_ident(s, &id, &s->tx->rcpt_client);
+	if (engine_rcpt_check(s->env->engine, s->tx->etx, &id, rcpt,
+	    s->tx->id, &o, smtp_rcpt_resume, s)) {
+		smtp_rcpt_decided(s, rcpt, &o);
+		return;
+	}
+	s->tx->rcpt_wait = xstrdup(rcpt);
+	s->state = SMTP_S_RCPT;
+	bufferevent_disable(s->bev, EV_READ);
 }
 
 static void

@@ -78,6 +78,8 @@ smtp_tx_free(struct smtp_tx **txp)
 		free(tx->rcpts[i]);
 	free(tx->rcpts);
 	free(tx->access);
+	engine_tx_free(&tx->etx);
+	free(tx->rcpt_wait);
 	free(tx->rin);
 	for (i = 0; tx->qname != NULL && i < tx->nrcpt; i++)
 		free(tx->qname[i]);
@@ -123,7 +125,11 @@ smtp_tx_begin_data(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 	char date[TIMEFMT_LEN];
+	const char *spf = engine_tx_spf_header(tx->etx);
 
+	/* RFC 7208 9.1: above the Received field of this hop */
+	if (spf != NULL)
+		buf_printf(&tx->body, "Received-SPF: %s\r\n", spf);
 	time_rfc5322(time(NULL), date, sizeof(date));
 	buf_printf(&tx->body, "Received: from %s (unknown [%s])\r\n",
 	    s->helo, s->addr_str);
