@@ -169,6 +169,13 @@ engine_set_conf(struct engine *e, const struct conf *conf)
 }
 
 void
+engine_stop(struct engine *e)
+{
+	if (e != NULL)
+		engine_filters_stop(e);
+}
+
+void
 engine_free(struct engine **ep)
 {
 	struct engine *e = *ep;

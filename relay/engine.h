@@ -44,6 +44,9 @@ int	engine_new(struct engine **, struct event_base *, const struct conf *,
 	    struct queue *, struct queue_writer *, const char **errstr);
 /* A reload: the policies of conf from now on; counters kept. */
 void	engine_set_conf(struct engine *, const struct conf *);
+/* Shutting down, before the writer stops: the state written behind goes
+ * to it now. */
+void	engine_stop(struct engine *);
 void	engine_free(struct engine **);
 struct pol_counters *engine_counters(struct engine *);
 const struct pol_set *engine_policies(const struct engine *);

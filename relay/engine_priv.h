@@ -7,12 +7,44 @@
 #ifndef SLUICE_ENGINE_PRIV_H
 #define SLUICE_ENGINE_PRIV_H
 
+#include "../policy/greylist.h"
+#include "../policy/helo.h"
+#include "dns.h"
 #include "engine.h"
+#include "spf.h"
 
 #define ENGINE_PRUNE_SECS	60
+#define ENGINE_DNS_SECS		10	/* a HELO's look-up, at most */
+#define ENGINE_FLUSH_ROWS	2000	/* greylisting records per write */
 
-struct engine_filters;		/* engine_rcpt.c, engine_state.c */
 struct engine_acct;		/* engine_acct.c */
+
+/* The resolvers of the RCPT checks (HELO look-ups, SPF), made when first
+ * needed; a reload that changes `resolver` makes new ones, and a check
+ * in flight keeps the ones it started on (refs). */
+struct engine_res {
+	struct dns		*dns;
+	struct spf		*spf;
+	char			*resolver;	/* as written, or NULL */
+	unsigned		 refs;
+};
+
+/* What the RCPT checks keep between messages (engine_rcpt.c decides,
+ * engine_state.c stores and prunes). */
+struct engine_filters {
+	struct grey_state	*grey;
+	struct helo_state	*helo;
+	struct engine_res	*res;		/* or NULL */
+	bool			 any;		/* some policy has a block */
+	struct grey_limits	 glim;		/* over every policy */
+	struct helo_limits	 hlim;
+	struct event		*flush;		/* write-behind */
+	bool			 writing;	/* a job in the writer */
+	bool			 again;		/* changed while it was */
+	uint64_t		 helo_refused, spf_checks, spf_refused;
+	uint64_t		 grey_deferred, grey_rejected, grey_passed;
+	uint64_t		 write_failures;
+};
 
 struct engine {
 	struct event_base	*base;
@@ -33,6 +65,15 @@ void	engine_filters_free(struct engine *);
 void	engine_filters_reconf(struct engine *);
 /* The clean-up, every ENGINE_PRUNE_SECS. */
 void	engine_filters_prune(struct engine *, int64_t now);
+/* The state changed: write it behind, soon. */
+void	engine_filters_changed(struct engine *);
+/* Shutting down: everything changed goes to the writer now. */
+void	engine_filters_stop(struct engine *);
+
+/* engine_rcpt.c: the resolvers, made or replaced as e->conf says (NULL
+ * with *errstr when they cannot be made); unref drops one reference. */
+struct engine_res *engine_res_get(struct engine *, const char **errstr);
+void	engine_res_unref(struct engine_res **);
 
 /* engine_acct.c: the accountings' counters, loaded from q. */
 int	engine_acct_new(struct engine *, struct queue *, const char **errstr);

@@ -400,6 +400,7 @@ stop(struct sluiced *d)
 	api_stop(&d->api);
 	smtp_server_free(&d->smtp);
 	notify_stop(d->notify);
+	engine_stop(d->engine);
 	queue_writer_stop(&d->writer);
 	/* run the commit callbacks the writer handed back while stopping */
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
