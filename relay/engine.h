@@ -44,6 +44,9 @@ int	engine_new(struct engine **, struct event_base *, const struct conf *,
 	    struct queue *, struct queue_writer *, const char **errstr);
 /* A reload: the policies of conf from now on; counters kept. */
 void	engine_set_conf(struct engine *, const struct conf *);
+/* The RCPT filters' figures for `sluicectl status`: "greylisting":{...},
+ * "helo":{...},"spf":{...}, (a trailing comma). */
+void	engine_status_json(struct engine *, struct buf *);
 /* Shutting down, before the writer stops: the state written behind goes
  * to it now. */
 void	engine_stop(struct engine *);

@@ -10,6 +10,8 @@
  * validity or window of any policy can no longer use, and its removals
  * are written the same way, so the tables stay bounded.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -333,4 +335,26 @@ engine_filters_prune(struct engine *e, int64_t now)
 	log_debug("event=filter-state-prune triplets=%zu helos=%zu", triplets,
 	    helos);
 	engine_filters_changed(e);
+}
+
+void
+engine_status_json(struct engine *e, struct buf *b)
+{
+	const struct engine_filters *f = e->filt;
+	struct grey_stats gs;
+	struct helo_stats hs;
+
+	grey_stats(f->grey, &gs);
+	helo_state_stats(f->helo, &hs);
+	buf_printf(b, "\"greylisting\":{\"triplets\":%zu,\"networks\":%zu,"
+	    "\"auto_whitelisted\":%zu,\"auto_blacklisted\":%zu,"
+	    "\"deferred\":%" PRIu64 ",\"passed\":%" PRIu64 ",\"rejected\":%"
+	    PRIu64 ",\"full\":%" PRIu64 ",\"unwritten\":%zu},",
+	    gs.triplets, gs.networks, gs.awl, gs.abl, f->grey_deferred,
+	    f->grey_passed, f->grey_rejected, gs.full, gs.pending);
+	buf_printf(b, "\"helo\":{\"clients\":%zu,\"names\":%zu,"
+	    "\"refused\":%" PRIu64 "},\"spf\":{\"checks\":%" PRIu64
+	    ",\"refused\":%" PRIu64 "},\"filter_state\":{\"write_failures\":%"
+	    PRIu64 "},", hs.clients, hs.rows, f->helo_refused, f->spf_checks,
+	    f->spf_refused, f->write_failures);
 }

@@ -163,6 +163,8 @@ status_fields(struct buf *b, void *arg)
 {
 	struct sluiced *d = arg;
 	const struct smtp_counters *c = smtp_server_counters(d->smtp);
+	struct queue_file_stats fs;
+	const char *errstr;
 
 	buf_addstr(b, "\"hostname\":");
 	buf_add_json_str(b, d->conf->hostname);
@@ -179,6 +181,11 @@ status_fields(struct buf *b, void *arg)
 	    (unsigned long long)c->rejects,
 	    (unsigned long long)c->policy_refusals);
 	delivery_status_json(d->delivery, b);
+	if (d->engine != NULL)
+		engine_status_json(d->engine, b);
+	if (queue_file_stats(d->queue, &fs, &errstr) == 0)
+		buf_printf(b, "\"database\":{\"bytes\":%" PRIu64 ",\"free_bytes\":%"
+		    PRIu64 "},", fs.bytes, fs.free_pages * fs.page_size);
 	notify_status_json(d->notify, b);
 	buf_addc(b, ',');
 }
