@@ -207,6 +207,8 @@ fail:
 	return -1;
 }
 
+#define QUEUE_WAL_LIMIT	"16777216"	/* bytes: 16 MiB */
+
 int
 queue_db_open(struct queue_db *d, const char *path, bool writer,
     const char **errstr)
@@ -214,6 +216,9 @@ queue_db_open(struct queue_db *d, const char *path, bool writer,
 	static const char *wpragmas[] = {
 		"PRAGMA synchronous=FULL",
 		"PRAGMA foreign_keys=ON",
+		/* the -wal file, once reset by a checkpoint, goes back to
+		 * this size at most: a burst does not leave it large */
+		"PRAGMA journal_size_limit=" QUEUE_WAL_LIMIT,
 	};
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	size_t i;
