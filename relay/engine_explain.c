@@ -1,0 +1,183 @@
+/*
+ * engine_explain: the RCPT filters (HELO, SPF, greylisting) as
+ * `sluicectl explain` shows them (engine.h): decided as at RCPT, with no
+ * side effect: the HELO is not recorded, the triplet not touched.  What
+ * needs the network is said, not done: the HELO's DNS look-up and the SPF
+ * check run only for mail (their results are logged, event=helo and
+ * event=spf), so an explain never waits on a DNS server.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../lib/strutil.h"
+#include "../lib/xalloc.h"
+#include "engine_priv.h"
+
+/* Appends text with each line indented. */
+static void
+indent(struct buf *out, const struct buf *text, const char *pad)
+{
+	const char *s, *nl, *end;
+
+	if (text->data == NULL)
+		return;
+	end = text->data + text->len;
+	for (s = text->data; s < end; s = nl + 1) {
+		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+			nl = end;
+		buf_printf(out, "%s%.*s\n", pad, (int)(nl - s), s);
+	}
+}
+
+static void
+set_refusal(struct engine_explain *out, bool temp, const char *module,
+    const char *reply)
+{
+	out->verdict = temp ? POL_V_TEMPFAIL : POL_V_REJECT;
+	out->module = module;
+	str_copy(out->reply, reply, sizeof(out->reply));
+}
+
+static void
+explain_helo(struct engine *e, const struct engine_ident *id,
+    const struct pol_policy *const *pols, size_t n, struct buf *why,
+    struct engine_explain *out)
+{
+	const struct helo_settings **v = xcalloc(n + 1, sizeof(*v));
+	struct helo_settings hs;
+	struct helo_query q;
+	struct helo_result r;
+	struct buf m = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = pols[i]->helo;
+	helo_merge(v, n, &hs);
+	free(v);		/* hs borrows the blocks, not the array */
+	if (!helo_is_active(&hs)) {
+		buf_addstr(why, "  helo: no check in force\n");
+		return;
+	}
+	memset(&q, 0, sizeof(q));
+	q.client = id->client;
+	q.helo = id->helo;
+	q.dns = HELO_DNS_UNKNOWN;
+	q.explain = true;
+	buf_addstr(why, "  helo:\n");
+	switch (helo_check(e->filt->helo, &hs, &q, (int64_t)time(NULL), &r,
+	    &m)) {
+	case HELO_NEED_DNS:
+		indent(why, &m, "    ");
+		buf_printf(why, "    %s would be looked up (MX, A, AAAA); "
+		    "explain does not: mail's look-ups are logged "
+		    "(event=helo)\n", id->helo);
+		break;
+	case HELO_REJECT:
+	case HELO_TEMPFAIL:
+		indent(why, &m, "    ");
+		buf_printf(why, "    refused: \"%s\"\n", r.reply);
+		set_refusal(out, r.verdict == HELO_TEMPFAIL, "helo", r.reply);
+		break;
+	default:
+		indent(why, &m, "    ");
+		break;
+	}
+	buf_free(&m);
+}
+
+static void
+explain_spf(const struct engine_ident *id,
+    const struct pol_policy *const *pols, size_t n, struct buf *why)
+{
+	const struct spf_settings **v = xcalloc(n + 1, sizeof(*v));
+	struct spf_eff eff;
+	const char *at;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = pols[i]->spf;
+	spf_merge(v, n, &eff);
+	free(v);
+	if (!eff.enabled) {
+		buf_addstr(why, "  spf: off\n");
+		return;
+	}
+	at = strrchr(id->sender, '@');
+	buf_printf(why, "  spf: on (reject-fail %s, add-header %s, softfail "
+	    "%s, permerror %s, temperror %s)\n", eff.reject_fail ? "yes" :
+	    "no", eff.add_header ? "yes" : "no", spf_verdict_name(eff.softfail),
+	    spf_verdict_name(eff.permerror), spf_verdict_name(eff.temperror));
+	if (id->client == NULL)
+		buf_addstr(why, "    no client address: not checked\n");
+	else
+		buf_printf(why, "    %s %s would be checked for the client; "
+		    "explain does not run it: mail's results are logged "
+		    "(event=spf)\n", at != NULL ? "the domain" : "the HELO",
+		    at != NULL ? at + 1 : id->helo != NULL ? id->helo : "-");
+}
+
+static void
+explain_grey(struct engine *e, const struct engine_ident *id,
+    const struct pol_policy *const *pols, size_t n, const char *rcpt,
+    struct buf *why, struct engine_explain *out)
+{
+	const struct grey_settings **v = xcalloc(n + 1, sizeof(*v));
+	struct grey_eff eff;
+	struct grey_result r;
+	char line[256], reply[POL_REPLY_MAX + 64];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = pols[i]->grey;
+	grey_merge(v, n, &eff);		/* borrows v: freed below */
+	if (!eff.enabled) {
+		buf_addstr(why, "  greylisting: off\n");
+		free(v);
+		return;
+	}
+	grey_check(e->filt->grey, &eff, id->client, id->sender, rcpt,
+	    (int64_t)time(NULL), false, &r);
+	grey_result_format(&r, line, sizeof(line));
+	buf_printf(why, "  greylisting (period %llus): %s\n",
+	    (unsigned long long)eff.period, line);
+	if (r.verdict != GREY_PASS) {
+		grey_reply(&eff, &r, reply, sizeof(reply));
+		buf_printf(why, "    refused: \"%s\"\n", reply);
+		set_refusal(out, r.verdict == GREY_DEFER, "greylisting", reply);
+	}
+	free(v);
+}
+
+void
+engine_explain_filters(struct engine *e, const struct engine_ident *id,
+    const char *rcpt, struct buf *why, struct engine_explain *out)
+{
+	const struct pol_set *set = e->conf->policy;
+	const struct pol_policy **pols;
+	struct pol_input in;
+	size_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (!e->filt->any || set == NULL || !set->resolved) {
+		buf_addstr(why, "  no policy has a helo, spf or greylisting "
+		    "block\n");
+		return;
+	}
+	pols = xcalloc(set->npolicy + 1, sizeof(*pols));
+	memset(&in, 0, sizeof(in));
+	in.client = id->client;
+	in.sender = id->sender;
+	in.sasl = id->sasl;
+	in.recipient = rcpt;
+	n = pol_set_match(set, &in, pols, set->npolicy);
+	if (n == 0)
+		buf_addstr(why, "  no policy matches\n");
+	else
+		explain_helo(e, id, pols, n, why, out);
+	if (n > 0 && out->verdict == POL_V_NONE) {
+		explain_spf(id, pols, n, why);
+		explain_grey(e, id, pols, n, rcpt, why, out);
+	}
+	free(pols);
+}
