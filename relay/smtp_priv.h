@@ -13,6 +13,7 @@
 
 #include "../lib/buf.h"
 #include "engine.h"
+#include "engine_acct.h"
 #include "smtp.h"
 #include "smtp_parse.h"
 
@@ -64,6 +65,14 @@ struct smtp_tx {
 	size_t			 ncrows;
 	struct queue_counter	*resv;		/* deferred recipients'
 						   reservations */
+	struct pol_acct_decision acct;		/* the accountings' */
+	struct queue_acct_row	*arows;		/* its rows for the store */
+	size_t			 narows;
+	struct queue_counter	*agb;		/* what deferred recipients
+						   an accounting holds or
+						   discards reserved: given
+						   back once stored */
+	size_t			 nagb;
 	char			**qname;	/* per recipient: the quota
 						   holding it back, or NULL */
 	/* tell-sender delay: the delay notice stored with the message */

@@ -243,6 +243,19 @@ smtp_tx_log_queued(struct smtp_session *s, struct smtp_tx *tx)
 	    m->client_proto ? m->client_proto : "", smtp_elapsed(&tx->start));
 }
 
+/* The accountings' part of tx (smtp_tx_accounting's), once done with. */
+static void
+smtp_tx_acct_clear(struct smtp_tx *tx)
+{
+	pol_acct_decision_clear(&tx->acct);
+	free(tx->arows);
+	tx->arows = NULL;
+	tx->narows = 0;
+	free(tx->agb);
+	tx->agb = NULL;
+	tx->nagb = 0;
+}
+
 /* Back on the loop thread: the store has answered. */
 static void
 smtp_tx_committed(void *arg)
@@ -258,8 +271,13 @@ smtp_tx_committed(void *arg)
 		if (tx->queued != NULL)
 			tx->queued(tx->queued_arg, &tx->nmsg);
 	}
-	if (tx->rc < 0 && tx->engine != NULL)
+	if (tx->rc < 0 && tx->engine != NULL) {
 		pol_decision_undo(engine_counters(tx->engine), &tx->quota);
+		engine_acct_undo(tx->engine, &tx->acct);
+	}
+	if (tx->rc >= 0 && tx->nagb > 0)
+		engine_giveback(tx->engine, tx->agb, tx->nagb);
+	smtp_tx_acct_clear(tx);
 	notify_batch_done(tx->notify, &tx->nbatch, tx->rc);
 	if (s == NULL) {
 		log_warn("queue_id=%s event=%s reason=\"client gone before "
@@ -290,7 +308,8 @@ smtp_tx_committed(void *arg)
 	smtp_session_resume(s);
 }
 
-/* The message and the quota counters it changed: one transaction. */
+/* The message and the quota and accounting counters it changed: one
+ * transaction. */
 static int
 smtp_tx_store_job(struct queue_txn *txn, void *arg, const char **errstr)
 {
@@ -302,6 +321,9 @@ smtp_tx_store_job(struct queue_txn *txn, void *arg, const char **errstr)
 		return -1;
 	if (tx->ncrows > 0 && queue_txn_counters_set(txn, tx->crows,
 	    tx->ncrows, errstr) == -1)
+		return -1;
+	if (tx->narows > 0 && queue_txn_acct_set(txn, tx->arows, tx->narows,
+	    errstr) == -1)
 		return -1;
 	return notify_batch_store(txn, tx->nbatch, errstr);
 }
@@ -414,19 +436,51 @@ smtp_tx_access_again(struct smtp_session *s, struct smtp_tx *tx,
 	return 0;
 }
 
-/* What access and quotas made of recipient i: its state in the queue,
- * or QUEUE_DONE when it is discarded.  A deferred one carries the quota
+/* What an accounting made of recipient i: HOLD, DISCARD, or NONE
+ * (counted, or not asked). */
+static enum pol_verdict
+smtp_tx_acct_verdict(const struct smtp_tx *tx, size_t i)
+{
+	if (tx->acct.rcpt == NULL || i >= tx->acct.nrcpt)
+		return POL_V_NONE;
+	return tx->acct.rcpt[i].verdict == POL_V_HOLD ||
+	    tx->acct.rcpt[i].verdict == POL_V_DISCARD ?
+	    tx->acct.rcpt[i].verdict : POL_V_NONE;
+}
+
+/* A deferred recipient an accounting holds or discards will not leave
+ * when its quota said: what it reserved goes back once the message is
+ * stored (an administrator's hold does the same). */
+static void
+smtp_tx_acct_giveback(struct smtp_tx *tx, const struct pol_rcpt_out *o)
+{
+	if (o->verdict != POL_V_DEFER || o->nresv == 0)
+		return;
+	tx->agb = xreallocarray(tx->agb, tx->nagb + o->nresv,
+	    sizeof(*tx->agb));
+	memcpy(tx->agb + tx->nagb, tx->resv + o->resv0,
+	    o->nresv * sizeof(*tx->agb));
+	tx->nagb += o->nresv;
+}
+
+/* What access, quotas and accountings made of recipient i: its state in
+ * the queue, or QUEUE_DONE when it is discarded.  A deferred one carries the quota
  * and key that hold it back, when it gives up (max-defer) and what it
  * reserves; one a quota holds, that quota and key. */
 static enum queue_state
 smtp_tx_rcpt_state(struct smtp_tx *tx, size_t i, struct queue_rcpt_in *in)
 {
 	const struct pol_rcpt_out *o = &tx->quota.rcpt[i];
+	enum pol_verdict av = smtp_tx_acct_verdict(tx, i);
 
 	if (tx->access[i] == POL_V_DISCARD || o->verdict == POL_V_DISCARD)
 		return QUEUE_DONE;
 	if (tx->access[i] == POL_V_HOLD)
 		return QUEUE_HOLD;
+	if (av == POL_V_HOLD || av == POL_V_DISCARD) {
+		smtp_tx_acct_giveback(tx, o);
+		return av == POL_V_HOLD ? QUEUE_HOLD : QUEUE_DONE;
+	}
 	if (o->verdict != POL_V_DEFER && o->verdict != POL_V_HOLD)
 		return QUEUE_READY;
 	if (o->verdict == POL_V_DEFER) {
@@ -467,7 +521,8 @@ smtp_tx_notice(struct smtp_session *s, struct smtp_tx *tx)
 
 		if (o->verdict != POL_V_DEFER || !o->tell_sender ||
 		    tx->access[i] == POL_V_HOLD ||
-		    tx->access[i] == POL_V_DISCARD)
+		    tx->access[i] == POL_V_DISCARD ||
+		    smtp_tx_acct_verdict(tx, i) != POL_V_NONE)
 			continue;
 		dr[n].addr = tx->rcpts[i];
 		dr[n].action = DSN_DELAYED;
@@ -523,9 +578,42 @@ out:
 	free(diag);
 }
 
+/* The accountings, after the quotas (policy/accounting.h): not for the
+ * recipients access decided or a quota held or discarded.  A refusal
+ * takes back what the quotas counted: -1 then (replied). */
+static int
+smtp_tx_accounting(struct smtp_session *s, struct smtp_tx *tx,
+    const struct engine_ident *id)
+{
+	bool *skip = xcalloc(tx->nrcpt + 1, sizeof(*skip));
+	enum pol_verdict a, q;
+	size_t i;
+
+	for (i = 0; i < tx->nrcpt; i++) {
+		a = tx->access[i];
+		q = tx->quota.rcpt[i].verdict;
+		skip[i] = a == POL_V_OK || a == POL_V_HOLD ||
+		    a == POL_V_DISCARD || q == POL_V_HOLD || q == POL_V_DISCARD;
+	}
+	engine_acct_data(tx->engine, id, (const char *const *)tx->rcpts,
+	    skip, tx->nrcpt, tx->body.len, tx->id, &tx->acct);
+	free(skip);
+	if (tx->acct.refuse == POL_V_NONE) {
+		tx->arows = engine_acct_rows(&tx->acct, &tx->narows);
+		return 0;
+	}
+	pol_decision_undo(engine_counters(tx->engine), &tx->quota);
+	s->stage = "data";
+	s->env->counters->policy_refusals++;
+	smtp_refuse(s, "%s", tx->acct.reply);
+	smtp_tx_acct_clear(tx);
+	return -1;
+}
+
 /* End of DATA with policies: access again if the login is new, the
- * quota stage, then each recipient's state; discarded ones are left out
- * of the store (logged).  -1 when the message is refused (replied). */
+ * quota stage, the accountings, then each recipient's state; discarded
+ * ones are left out of the store (logged).  -1 when the message is
+ * refused (replied). */
 static int
 smtp_tx_policies(struct smtp_session *s, struct smtp_tx *tx)
 {
@@ -546,6 +634,8 @@ smtp_tx_policies(struct smtp_session *s, struct smtp_tx *tx)
 		smtp_refuse(s, "%s", tx->quota.reply);
 		return -1;
 	}
+	if (smtp_tx_accounting(s, tx, &id) == -1)
+		return -1;
 	tx->resv = engine_resv(&tx->quota);
 	for (i = 0; i < tx->nrcpt; i++) {
 		st = smtp_tx_rcpt_state(tx, i, &tx->rin[i]);
@@ -553,7 +643,8 @@ smtp_tx_policies(struct smtp_session *s, struct smtp_tx *tx)
 			log_info("queue_id=%s event=discarded from=<%s> to=<%s> "
 			    "reason=\"%s\"", tx->id, tx->sender, tx->rcpts[i],
 			    tx->access[i] == POL_V_DISCARD ? "access" :
-			    "quota");
+			    smtp_tx_acct_verdict(tx, i) == POL_V_DISCARD ?
+			    "accounting" : "quota");
 			continue;
 		}
 		tx->rin[n] = tx->rin[i];
