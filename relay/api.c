@@ -606,6 +606,8 @@ api_request(struct evhttp_request *req, void *arg)
 		api_quotas(api, req, path + 6);
 	else if (strcmp(path, "explain") == 0)
 		api_explain(api, req);
+	else if (strcmp(path, "accounting") == 0)
+		api_accounting(api, req);
 	else if (strncmp(path, "notify/", 7) == 0)
 		api_notify(api, req, path + 7);
 	else if (strcmp(path, "status") != 0 && strcmp(path, "queue") != 0)

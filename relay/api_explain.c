@@ -4,11 +4,12 @@
  * what the policy engine would decide now for such a message, and why:
  * access control per recipient as at RCPT (engine_rcpt's decision), then
  * the quota stage as at end of DATA for the recipients access lets
- * through, combined per recipient as smtp_tx does (discard, hold, defer,
+ * through, then the accountings for those neither access nor a quota
+ * decided, combined per recipient as smtp_tx does (discard, hold, defer,
  * deliver; a refusal of the whole message).
  *
  * Invariants: runs on the loop thread, which owns the counters, so it
- * sees one instant.  The quota stage runs with commit=false: explain
+ * sees one instant.  Quotas and accountings run with commit=false: explain
  * changes no counter, stores nothing and logs nothing; a message sent
  * right after gets the figures explain showed.
  *
@@ -29,6 +30,7 @@
 #include "../policy/quota.h"
 #include "api_priv.h"
 #include "engine.h"
+#include "engine_acct.h"
 
 #define API_EXPLAIN_RCPT_MAX	1000
 
@@ -46,6 +48,7 @@ struct api_explain {
 	size_t			*qi;		/* recipient -> index in pass */
 	size_t			 npass;
 	struct pol_decision	 d;
+	struct pol_acct_decision ad;		/* the accountings' */
 	struct buf		 why;
 };
 
@@ -170,6 +173,23 @@ api_explain_access(const struct pol_set *set, struct api_explain *x)
 	free(pols);
 }
 
+/* The message explained, as the end of DATA sees it: the recipients that
+ * reach it, skip[] theirs. */
+static void
+api_explain_msg(const struct api_explain *x, const bool *skip,
+    struct pol_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->client = x->has_client ? &x->client : NULL;
+	m->helo = x->helo;
+	m->sender = x->sender;
+	m->sasl = x->sasl;
+	m->rcpts = x->pass;
+	m->skip = skip;
+	m->nrcpt = x->npass;
+	m->size = x->size;
+}
+
 /* The quota stage for the recipients that reach DATA, commit=false. */
 static void
 api_explain_quotas(const struct pol_set *set, struct pol_counters *c,
@@ -190,20 +210,49 @@ api_explain_quotas(const struct pol_set *set, struct pol_counters *c,
 		if (x->qi[i] != SIZE_MAX && x->access[i] != NULL &&
 		    x->access[i]->access.verdict == POL_V_OK)
 			skip[x->qi[i]] = true;
-	memset(&m, 0, sizeof(m));
-	m.client = x->has_client ? &x->client : NULL;
-	m.helo = x->helo;
-	m.sender = x->sender;
-	m.sasl = x->sasl;
-	m.rcpts = x->pass;
-	m.skip = skip;
-	m.nrcpt = x->npass;
-	m.size = x->size;
+	api_explain_msg(x, skip, &m);
 	if (set != NULL && set->resolved) {
 		pol_quota_decide(set, c, &m, now, false, &x->d, &why);
 		api_indent(&x->why, &why, "  ");
 	} else
 		buf_addstr(&x->why, "  no policies\n");
+	buf_free(&why);
+	free(skip);
+}
+
+/* The accountings after the quotas, commit=false, for the recipients
+ * that reach DATA and that neither access (ok, hold, discard) nor a
+ * quota (hold, discard) decided; nothing when a quota refuses the
+ * message (smtp_tx_accounting's order). */
+static void
+api_explain_accounting(struct engine *e, struct api_explain *x, int64_t now)
+{
+	struct pol_msg m;
+	struct buf why = BUF_INIT;
+	bool *skip = xcalloc(x->npass + 1, sizeof(*skip));
+	enum pol_verdict a, q;
+	size_t i, k;
+
+	buf_addstr(&x->why, "accounting (at end of DATA, after the quotas):\n");
+	if (x->npass == 0 || x->d.refuse != POL_V_NONE) {
+		buf_addstr(&x->why, x->npass == 0 ? "  no recipient reaches "
+		    "DATA\n" : "  a quota refuses the message: nothing "
+		    "counted\n");
+		free(skip);
+		return;
+	}
+	for (i = 0; i < x->nrcpt; i++) {
+		if ((k = x->qi[i]) == SIZE_MAX)
+			continue;
+		a = x->access[i] ? x->access[i]->access.verdict : POL_V_NONE;
+		q = x->d.rcpt != NULL && k < x->d.nrcpt ? x->d.rcpt[k].verdict :
+		    POL_V_NONE;
+		skip[k] = a == POL_V_OK || a == POL_V_HOLD ||
+		    a == POL_V_DISCARD || q == POL_V_HOLD || q == POL_V_DISCARD;
+	}
+	api_explain_msg(x, skip, &m);
+	engine_acct_explain(e, &m, now, &x->ad, &why);
+	api_indent(&x->why, &why, "  ");
 	buf_free(&why);
 	free(skip);
 }
@@ -221,12 +270,18 @@ api_explain_verdict(const struct api_explain *x, size_t i, int64_t *release)
 		return pol_verdict_name(a);
 	if (x->d.refuse != POL_V_NONE)
 		return pol_verdict_name(x->d.refuse);
+	if (x->ad.refuse != POL_V_NONE)
+		return pol_verdict_name(x->ad.refuse);
 	if (x->d.rcpt != NULL && x->qi[i] < x->d.nrcpt)
 		q = x->d.rcpt[x->qi[i]].verdict;
 	if (a == POL_V_DISCARD || q == POL_V_DISCARD)
 		return "discard";
 	if (a == POL_V_HOLD || q == POL_V_HOLD)
 		return "hold";
+	if (x->ad.rcpt != NULL && x->qi[i] < x->ad.nrcpt &&
+	    (x->ad.rcpt[x->qi[i]].verdict == POL_V_DISCARD ||
+	    x->ad.rcpt[x->qi[i]].verdict == POL_V_HOLD))
+		return pol_verdict_name(x->ad.rcpt[x->qi[i]].verdict);
 	if (q == POL_V_DEFER) {
 		*release = x->d.rcpt[x->qi[i]].release;
 		return "defer";
@@ -299,20 +354,54 @@ api_explain_use(struct buf *b, const struct pol_use *u)
 	buf_addc(b, '}');
 }
 
+/* "accountings":[{policy, accounting, track, key, period, per unit
+ * {used, amount, limit}, verdict}...] */
+static void
+api_explain_acct_json(struct buf *b, const struct pol_acct_decision *ad)
+{
+	const struct pol_acct_use *u;
+	const struct pol_limit *l;
+	size_t i;
+	unsigned k;
+
+	buf_addstr(b, ",\"accountings\":[");
+	for (i = 0; i < ad->nuse; i++) {
+		u = &ad->use[i];
+		if (i > 0)
+			buf_addc(b, ',');
+		api_acct_json_head(b, u->acct, u->key, u->period);
+		for (k = 0; k < POL_NUNIT; k++) {
+			buf_printf(b, ",\"%s\":{\"used\":%" PRIu64 ",\"amount\":"
+			    "%" PRIu64 ",\"limit\":", pol_unit_name(k),
+			    u->used[k], u->amount[k]);
+			if ((l = pol_acct_limit(u->acct, k)) != NULL)
+				buf_printf(b, "%" PRIu64 "}", l->n);
+			else
+				buf_addstr(b, "null}");
+		}
+		buf_printf(b, ",\"verdict\":\"%s\"}", u->verdict == POL_V_NONE ?
+		    "within" : pol_verdict_name(u->verdict));
+	}
+	buf_addc(b, ']');
+}
+
 static void
 api_explain_json(struct buf *b, const struct api_explain *x)
 {
+	enum pol_verdict refuse = x->d.refuse != POL_V_NONE ? x->d.refuse :
+	    x->ad.refuse;
 	size_t i;
 
 	buf_addc(b, '{');
 	api_explain_rcpts(b, x);
 	buf_addstr(b, ",\"refused\":");
-	if (x->d.refuse == POL_V_NONE)
+	if (refuse == POL_V_NONE)
 		buf_addstr(b, "null");
 	else {
 		buf_printf(b, "{\"verdict\":\"%s\",\"reply\":",
-		    pol_verdict_name(x->d.refuse));
-		api_json_str(b, x->d.reply);
+		    pol_verdict_name(refuse));
+		api_json_str(b, x->d.refuse != POL_V_NONE ? x->d.reply :
+		    x->ad.reply);
 		buf_addc(b, '}');
 	}
 	buf_addstr(b, ",\"quotas\":[");
@@ -321,7 +410,9 @@ api_explain_json(struct buf *b, const struct api_explain *x)
 			buf_addc(b, ',');
 		api_explain_use(b, &x->d.use[i]);
 	}
-	buf_addstr(b, "],\"trace\":");
+	buf_addc(b, ']');
+	api_explain_acct_json(b, &x->ad);
+	buf_addstr(b, ",\"trace\":");
 	api_json_str(b, x->why.data ? x->why.data : "");
 	buf_addc(b, '}');
 }
@@ -369,12 +460,14 @@ api_explain(struct api *api, struct evhttp_request *req)
 		api_explain_access(engine_policies(e), &x);
 		api_explain_quotas(engine_policies(e), engine_counters(e), &x,
 		    (int64_t)time(NULL));
+		api_explain_accounting(e, &x, (int64_t)time(NULL));
 		buf_addc(&x.why, '\0');
 		api_explain_json(&json, &x);
 		api_reply(req, 200, &json);
 	}
 	evhttp_clear_headers(&kv);
 	pol_decision_clear(&x.d);
+	pol_acct_decision_clear(&x.ad);
 	buf_free(&x.why);
 	buf_free(&json);
 	free(x.access);

@@ -37,7 +37,6 @@
 #include "api_priv.h"
 #include "engine.h"
 
-#define API_KEY_MAX		255	/* bytes of a quota key */
 #define API_LIMIT_MAX		1000000000000000ULL	/* 10^15 */
 
 enum api_ovr_action { API_OVR_SET, API_OVR_EXEMPT, API_OVR_CLEAR };
@@ -83,8 +82,7 @@ api_query_params(const struct evkeyvalq *kv, const char *const *names,
 	return 0;
 }
 
-/* A key as the engine writes it, into out; 0, or -1 with *msg. */
-static int
+int
 api_key(const char *in, char *out, size_t outsz, const char **msg)
 {
 	size_t n, i;

@@ -3,7 +3,8 @@
  * socket, the routing and the read endpoints; api_ops.c the changes that
  * go through the writer (the request's lifetime while its job is in
  * flight, and the queue operations: hold, release, delete, flush);
- * api_policy.c the quota report and overrides; api_explain.c explain.
+ * api_policy.c the quota report and overrides; api_acct.c the
+ * accounting report; api_explain.c explain.
  * Everything here runs on the event loop's thread unless it says so.
  */
 #ifndef SLUICE_API_PRIV_H
@@ -110,6 +111,13 @@ int	api_list_rcpts(struct api *, struct buf *json, int state,
 /* api_policy.c: GET /v1/quotas, POST /v1/quotas/set|exempt|clear (rest is
  * what follows "/v1/quotas": "" or "/set" ...). */
 void	api_quotas(struct api *, struct evhttp_request *, const char *rest);
+/* api_acct.c: GET /v1/accounting[?key=K][&history=1]. */
+void	api_accounting(struct api *, struct evhttp_request *);
+/* An accounting's key and period opens a JSON object: '{' and its
+ * policy, accounting, track, key and period members (no '}'). */
+struct pol_acct;
+void	api_acct_json_head(struct buf *, const struct pol_acct *,
+	    const char *key, const char *period);
 /* api_explain.c: GET /v1/explain. */
 void	api_explain(struct api *, struct evhttp_request *);
 /* The endpoints of the policy engine share these (api_policy.c).  Reads
@@ -118,6 +126,11 @@ void	api_explain(struct api *, struct evhttp_request *);
  * -1 with *msg for any other parameter, or one given twice. */
 int	api_query_params(const struct evkeyvalq *, const char *const *names,
 	    const char **vals, const char *many, const char **msg);
+#define API_KEY_MAX	255	/* bytes of a quota or accounting key */
+/* A key as the engine writes it (lower-cased, <> stripped), into out of
+ * outsz bytes; 0, or -1 with *msg (none given, control characters, too
+ * long). */
+int	api_key(const char *in, char *out, size_t outsz, const char **msg);
 /* A counter's figure: an integer, or two decimals (sliding windows). */
 void	api_json_figure(struct buf *, double);
 /* deps.engine, or NULL after a 503. */

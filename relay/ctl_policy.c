@@ -4,7 +4,8 @@
  * cbpolicyd never had (one line per limit: used/limit, what is reserved
  * for deferred mail, when the window resets), the overrides `quota
  * set|exempt|clear`, and `explain`, what the engine would decide now for
- * a message and why, with no side effect.
+ * a message and why, with no side effect; `accounting`, what the
+ * accountings counted per key and calendar period.
  *
  * Arguments are checked here before any request (a usage error exits 2,
  * as for the other commands); the daemon checks them again.  The answers
@@ -36,6 +37,10 @@ ctl_policy_opt(int argc, char **argv, int *i, struct ctl_policy_opts *p)
 	size_t k;
 	int rc;
 
+	if (strcmp(argv[*i], "--history") == 0) {
+		p->history = true;
+		return 1;
+	}
 	if ((rc = ctl_opt(argc, argv, i, "--recipient", &v)) == 1) {
 		if (p->nrcpt < CTL_RCPT_MAX)
 			p->rcpts[p->nrcpt] = v;
@@ -51,6 +56,8 @@ ctl_policy_opt_bad(const struct ctl_policy_opts *p, const char *allowed)
 {
 	if (p->key != NULL && strchr(allowed, 'k') == NULL)
 		return "--key";
+	if (p->history && strchr(allowed, 'h') == NULL)
+		return "--history";
 	if (strchr(allowed, 'x') != NULL)
 		return NULL;
 	if (p->nrcpt > 0)
@@ -79,6 +86,33 @@ ctl_quota_report(struct ctl *c, bool json, const char *key)
 	}
 	if (ctl_call(c, "GET", path.data, NULL, &r) == 0) {
 		rc = ctl_output(&r, json, ctl_print_quota) == 0 ? 0 : 1;
+		ctl_resp_free(&r);
+	}
+	buf_free(&path);
+	return rc;
+}
+
+/* GET /v1/accounting[?key=K][&history=1] */
+int
+ctl_cmd_accounting(struct ctl *c, bool json, const struct ctl_policy_opts *p,
+    char **args, int nargs)
+{
+	struct buf path = BUF_INIT;
+	struct ctl_resp r;
+	int rc = 1;
+
+	if (nargs > 0)
+		return ctl_bad_usage("unexpected argument", args[0]);
+	if (p->key != NULL && *p->key == '\0')
+		return ctl_bad_usage("empty key", NULL);
+	buf_addstr(&path, p->history ? "/v1/accounting?history=1" :
+	    "/v1/accounting?history=0");
+	if (p->key != NULL) {
+		buf_addstr(&path, "&key=");
+		ctl_url_escape(&path, p->key);
+	}
+	if (ctl_call(c, "GET", path.data, NULL, &r) == 0) {
+		rc = ctl_output(&r, json, ctl_print_acct) == 0 ? 0 : 1;
 		ctl_resp_free(&r);
 	}
 	buf_free(&path);

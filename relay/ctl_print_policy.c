@@ -18,8 +18,7 @@
 #include "../lib/xalloc.h"
 #include "ctl_priv.h"
 
-/* A byte count for people: 512, 10K, 1.5M. */
-static void
+void
 ctl_fmt_size(char *b, size_t n, double v)
 {
 	static const char units[] = "KMG";

@@ -100,12 +100,17 @@ ctl_print_fn	ctl_print_rcpts;
 ctl_print_fn	ctl_print_quota;
 ctl_print_fn	ctl_print_quota_op;
 ctl_print_fn	ctl_print_explain;
+/* ctl_print_acct.c: the accounting report, a line per accounting, key
+ * and period. */
+ctl_print_fn	ctl_print_acct;
 
 /* "2026-11-24T14:27:01Z" (the API's times) as Unix seconds; 0, or -1
  * when s is not exactly that form. */
 int	ctl_time_parse(const char *s, int64_t *out);
 /* ctl_put, then spaces up to cols. */
 void	ctl_put_pad(FILE *, const char *s, size_t cols);
+/* A byte count for people: 512, 10K, 1.5M (ctl_print_policy.c). */
+void	ctl_fmt_size(char *b, size_t n, double v);
 /* A duration for people: 87s, 12m 05s, 1h 02m 03s, 3d 04h. */
 void	ctl_fmt_duration(char *b, size_t n, uint64_t secs);
 /* When an API time t comes, relative to now: "now" once it has passed,
@@ -140,7 +145,7 @@ int	ctl_call(struct ctl *, const char *method, const char *path,
 int	ctl_output(struct ctl_resp *, bool json, ctl_print_fn *print);
 
 /*
- * ctl_policy.c: `quota` and `explain`.  Their options, read anywhere
+ * ctl_policy.c: `quota`, `explain` and `accounting`.  Their options, read anywhere
  * after the command like the others (ctl_policy_opt from sluicectl.c's
  * option loop).
  */
@@ -151,13 +156,14 @@ struct ctl_policy_opts {
 	int		 nrcpt;		/* given: past CTL_RCPT_MAX is
 					   an error ctl_cmd_explain reports */
 	const char	*client_ip, *helo, *sasl, *size;
+	bool		 history;	/* accounting --history */
 };
 /* Like ctl_opt, for the options above: 1 when argv[*i] was one (read),
  * 0 when not, -1 when its value is missing. */
 int	ctl_policy_opt(int argc, char **argv, int *i,
 	    struct ctl_policy_opts *);
 /* The first of these options given that allowed does not take (k for
- * --key, x for explain's), or NULL. */
+ * --key, h for --history, x for explain's), or NULL. */
 const char *ctl_policy_opt_bad(const struct ctl_policy_opts *,
 	    const char *allowed);
 /* `quota [--key K]`, `quota set KEY LIMIT`, `quota exempt KEY`, `quota
@@ -165,6 +171,9 @@ const char *ctl_policy_opt_bad(const struct ctl_policy_opts *,
 int	ctl_cmd_quota(struct ctl *, bool json, const struct ctl_policy_opts *,
 	    char **args, int nargs);
 int	ctl_cmd_explain(struct ctl *, bool json, const char *sender,
+	    const struct ctl_policy_opts *, char **args, int nargs);
+/* `accounting [--key K] [--history]`.  The exit status. */
+int	ctl_cmd_accounting(struct ctl *, bool json,
 	    const struct ctl_policy_opts *, char **args, int nargs);
 
 #endif

@@ -89,6 +89,12 @@ ctl_usage(FILE *f)
 	    "                                   first), kept until cleared\n"
 	    "  quota exempt KEY                 KEY is counted, never limited\n"
 	    "  quota clear KEY                  KEY's limits as configured\n"
+	    "  accounting [--json] [--key K] [--history]\n"
+	    "                                   what each accounting counted"
+	    " per key in\n"
+	    "                                   the current period (--history:"
+	    " the\n"
+	    "                                   previous periods kept too)\n"
 	    "  explain --sender A --recipient B [--recipient C...]"
 	    " [--client-ip IP]\n"
 	    "          [--helo H] [--sasl U] [--size N] [--json]\n"
@@ -203,8 +209,8 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 }
 
 /* Refuses the options cmd does not take (allowed holds j for --json, t
- * for --state, s for --sender, n for --now, c for -c, k for --key, x for
- * explain's options); 0, or -1 after a usage message. */
+ * for --state, s for --sender, n for --now, c for -c, k for --key, h for
+ * --history, x for explain's options); 0, or -1 after a usage message. */
 static int
 ctl_opts_allow(const struct ctl_opts *o, const char *allowed,
     const char *cmd)
@@ -796,7 +802,8 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "help") != 0 && strcmp(cmd, "status") != 0 &&
 	    strcmp(cmd, "queue") != 0 && strcmp(cmd, "check") != 0 &&
 	    strcmp(cmd, "reload") != 0 && strcmp(cmd, "quota") != 0 &&
-	    strcmp(cmd, "explain") != 0 && strcmp(cmd, "notify") != 0) {
+	    strcmp(cmd, "explain") != 0 && strcmp(cmd, "notify") != 0 &&
+	    strcmp(cmd, "accounting") != 0) {
 		fprintf(stderr, "sluicectl: unknown command: %s\n", cmd);
 		return ctl_bad_usage(NULL, NULL);
 	}
@@ -817,6 +824,10 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "quota") == 0)
 		rc = ctl_opts_allow(&o, "jk", "quota") == -1 ? CTL_EXIT_USAGE :
 		    ctl_cmd_quota(&c, o.json, &o.pol, o.args, o.nargs);
+	else if (strcmp(cmd, "accounting") == 0)
+		rc = ctl_opts_allow(&o, "jkh", "accounting") == -1 ?
+		    CTL_EXIT_USAGE : ctl_cmd_accounting(&c, o.json, &o.pol,
+		    o.args, o.nargs);
 	else if (strcmp(cmd, "explain") == 0)
 		rc = ctl_opts_allow(&o, "jsx", "explain") == -1 ?
 		    CTL_EXIT_USAGE : ctl_cmd_explain(&c, o.json, o.sender,
