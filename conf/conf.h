@@ -151,6 +151,7 @@ struct conf {
 	struct sockaddr_storage	 resolver_ss;	/* its address, port 53 unless
 						 * given */
 	socklen_t		 resolver_sslen;
+	uint64_t		 spf_timeout;	/* seconds, a whole SPF check */
 	char			*postmaster;	/* told of bounces that bounce; a
 						 * bare local part is @hostname */
 	struct conf_notifier	*notifiers;	/* in the order of the file */

@@ -185,6 +185,10 @@ const struct conf_kw conf_daemon_kws[KW_COUNT] = {
 	  OFF(retry.lifetime) },
 	[KW_RESOLVER] = { "", "resolver",	"ADDRESS[:PORT]", 1, 1, 0,
 	  CONF_U_RESOLVER,	NULL,			0, 0,	OFF(resolver) },
+	/* an SPF check as a whole (RFC 7208 4.6.4: at least 20 s) */
+	[KW_SPF_TIMEOUT] = { "", "spf-timeout", "DURATION",	1, 1, 0,
+	  CONF_U_DURATION,	"20s",			1, 300,
+	  OFF(spf_timeout) },
 	/* quoted: unquoted, the value would read as the keyword */
 	[KW_POSTMASTER] = { "", "postmaster", "ADDRESS",	1, 1, 0,
 	  CONF_U_MAILBOX,	"\"postmaster\"",	0, 254,

@@ -26,6 +26,7 @@ struct engine_res {
 	struct dns		*dns;
 	struct spf		*spf;
 	char			*resolver;	/* as written, or NULL */
+	uint64_t		 spf_timeout;
 	unsigned		 refs;
 };
 

@@ -62,7 +62,8 @@ engine_res_get(struct engine *e, const char **errstr)
 	const struct conf *c = e->conf;
 	struct engine_res *r;
 
-	if (f->res != NULL && same_resolver(f->res->resolver, c->resolver)) {
+	if (f->res != NULL && same_resolver(f->res->resolver, c->resolver) &&
+	    f->res->spf_timeout == c->spf_timeout) {
 		f->res->refs++;
 		return f->res;
 	}
@@ -73,15 +74,17 @@ engine_res_get(struct engine *e, const char **errstr)
 		return NULL;
 	}
 	if (spf_new(&r->spf, e->base, c->resolver != NULL ?
-	    (const struct sockaddr *)&c->resolver_ss : NULL, c->hostname, 0,
-	    errstr) == -1 && spf_new(&r->spf, e->base, c->resolver != NULL ?
-	    (const struct sockaddr *)&c->resolver_ss : NULL, NULL, 0,
+	    (const struct sockaddr *)&c->resolver_ss : NULL, c->hostname,
+	    (unsigned)c->spf_timeout, errstr) == -1 && spf_new(&r->spf,
+	    e->base, c->resolver != NULL ? (const struct sockaddr *)
+	    &c->resolver_ss : NULL, NULL, (unsigned)c->spf_timeout,
 	    errstr) == -1) {
 		dns_free(&r->dns);
 		free(r);
 		return NULL;
 	}
 	r->resolver = c->resolver != NULL ? xstrdup(c->resolver) : NULL;
+	r->spf_timeout = c->spf_timeout;
 	r->refs = 1;			/* the engine's */
 	engine_res_unref(&f->res);
 	f->res = r;

@@ -1538,6 +1538,7 @@ test_dump(void)
 	    "retry max 1h\n"
 	    "retry lifetime 5d\n"
 	    "# resolver (none)\n"
+	    "spf-timeout 20s\n"
 	    "postmaster \"postmaster\"\n";
 	struct buf err = BUF_INIT, d1 = BUF_INIT, d2 = BUF_INIT;
 	struct conf *c;
