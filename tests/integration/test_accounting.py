@@ -247,8 +247,11 @@ def test_counters_survive_sigterm_and_sigkill(sluice):
     assert figures(e)[2] == sum(sizes(s, "alice@example.com"))
     s.wait_log(r"event=accounting-loaded accountings=1 periods=1 skipped=0 "
                r"keys=1")
-    # and the limit goes on from there
-    assert send(s, "alice@example.com")[1].code == 550
+    # and the limit goes on from there, refused with the default reply
+    d = send(s, "alice@example.com")[1]
+    assert (d.code, d.enhanced) == (550, "5.7.1"), d
+    assert "Accounting limit reached (outbound/daily: messages 3 per day)" \
+        in d.text, d
 
 
 def test_history_shows_the_periods_kept(sluice):
