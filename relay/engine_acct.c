@@ -10,7 +10,9 @@
  *   takes the counting back (engine_acct_undo).
  * - A reload keeps the counters: an accounting keeps its figures while
  *   its identity ("policy/name") and period kind stay; the rest is
- *   forgotten by the next prune, which deletes those rows too.
+ *   forgotten by a prune, which deletes those rows too.  Prune runs at
+ *   start-up and at each reload (so the report and the store follow the
+ *   configuration at once), then every minute (periods past `keep`).
  * - A stored row that does not load (a period key that is not one: only
  *   a hand-edited database has them) is logged and left out: start-up
  *   does not fail for figures that are statistics, and the row stays on
@@ -83,6 +85,7 @@ engine_acct_new(struct engine *e, struct queue *q, const char **errstr)
 		return -1;
 	}
 	e->acct = a;
+	engine_acct_prune(e, (int64_t)time(NULL));
 	log_info("event=accounting-loaded accountings=%zu periods=%zu "
 	    "skipped=%zu keys=%zu", accts_of(e) ? accts_of(e)->nacct : 0,
 	    a->loaded, a->skipped, pol_acct_counters_count(a->ctr));
@@ -102,6 +105,7 @@ engine_acct_free(struct engine *e)
 void
 engine_acct_reconf(struct engine *e)
 {
+	engine_acct_prune(e, (int64_t)time(NULL));
 	log_info("event=accounting-reloaded accountings=%zu keys=%zu",
 	    accts_of(e) ? accts_of(e)->nacct : 0,
 	    pol_acct_counters_count(e->acct->ctr));
@@ -160,7 +164,7 @@ engine_acct_prune(struct engine *e, int64_t now)
 	left = pol_acct_prune(e->acct->ctr, accts_of(e), now, &del, &ndel);
 	if (ndel == 0)
 		return;
-	log_debug("event=accounting-prune dropped=%zu left=%zu", ndel, left);
+	log_info("event=accounting-prune dropped=%zu left=%zu", ndel, left);
 	j = xcalloc(1, sizeof(*j));
 	j->prow = del;
 	j->n = ndel;

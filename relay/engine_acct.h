@@ -3,7 +3,8 @@
  * reference/cbpolicyd.md 4.4).  The engine owns their counters: loaded
  * from the queue database at start-up, kept across reloads, changed at
  * end of DATA after the quota stage and stored with the message, pruned
- * every minute (`keep N` previous periods) by a writer job.  Loop thread
+ * (`keep N` previous periods; accountings gone) at start-up, at each
+ * reload and every minute, the rows deleted by a writer job.  Loop thread
  * only; the rows handed to the store point into a decision and the
  * counters, which outlive the writer job that reads them.
  */

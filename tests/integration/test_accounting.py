@@ -10,6 +10,7 @@ minute away (the clock is the event awaited)."""
 import json
 import re
 import signal
+import sqlite3
 import time
 
 from test_policy import send
@@ -62,6 +63,19 @@ def sizes(s, sender):
 
 def out(r):
     return r.stdout.decode()
+
+
+def stored(s):
+    """The acct_counter rows, read-only, sluiced stopped: (accounting,
+    key, period, messages, recipients)."""
+    con = sqlite3.connect("file:%s?mode=ro" % (s.state_dir / "queue.db"),
+                          uri=True)
+    try:
+        return list(con.execute("SELECT acct, key, period, messages,"
+                                " recipients FROM acct_counter"
+                                " ORDER BY acct, key, period"))
+    finally:
+        con.close()
 
 
 def test_counts_messages_recipients_and_size_per_sender(sluice):
@@ -265,6 +279,13 @@ def test_history_shows_the_periods_kept(sluice):
                 " messages, recipients, bytes) VALUES"
                 " ('outbound/daily', 'alice@example.com', ?, ?, 7, 9, 12345)",
                 prev, prev_start)
+    # three days ago: past keep 2, forgotten at start-up
+    old = time.strftime("%Y-%m-%d", time.localtime(prev_start - 86400 - 3600))
+    old_start = int(time.mktime(time.strptime(old, "%Y-%m-%d")))
+    stored_rows(s, "INSERT INTO acct_counter (acct, key, period, start,"
+                " messages, recipients, bytes) VALUES"
+                " ('outbound/daily', 'alice@example.com', ?, ?, 1, 1, 1)",
+                old, old_start)
     # a row that is not one (a hand-edited database) is skipped, logged
     stored_rows(s, "INSERT INTO acct_counter (acct, key, period, start,"
                 " messages, recipients, bytes) VALUES"
@@ -273,6 +294,7 @@ def test_history_shows_the_periods_kept(sluice):
     s.start()
     s.wait_log(r"event=accounting-load-skipped accounting=outbound/daily "
                r"key=bob@example\.com period=\"2026-13-45\"")
+    s.wait_log(r"event=accounting-prune dropped=1 left=1")
     # nothing today yet: the current period has nothing for alice
     assert report(s) == []
     assert out(s.ctl_ok("accounting")) == \
@@ -290,6 +312,27 @@ def test_history_shows_the_periods_kept(sluice):
                      lines[2]), lines
     st, doc, _ = api(s, "GET", "/v1/accounting?history=1&key=alice@example.com")
     assert st == 200 and doc["count"] == 2 and doc["history"] is True, doc
+    s.stop()
+    assert stored(s) == [
+        ("outbound/daily", "alice@example.com", prev, 7, 9),
+        ("outbound/daily", "alice@example.com", day, 1, 1),
+        ("outbound/daily", "bob@example.com", "2026-13-45", 1, 1)]
+
+
+def test_reload_forgets_a_removed_accounting(sluice):
+    s = sluice(extra=policy(acct(), acct("volume", track="Sender:@domain",
+                                         period="month")))
+    month = today()[:7]
+    assert send(s, "alice@example.com")[1].code == 250
+    assert [e["accounting"] for e in report(s)] == ["daily", "volume"]
+    assert [e["period"] for e in report(s)] == [month + today()[7:], month]
+    s.conf.write_text(s.conf.read_text().replace(
+        acct("volume", track="Sender:@domain", period="month"), ""))
+    s.ctl_ok("reload")
+    s.wait_log(r"event=accounting-prune dropped=1 left=1")
+    assert [e["accounting"] for e in report(s)] == ["daily"]
+    s.stop()
+    assert [r[0] for r in stored(s)] == ["outbound/daily"]
 
 
 def test_explain_shows_the_accountings(sluice):
