@@ -13,6 +13,8 @@ import signal
 import sqlite3
 import time
 
+from smtpwire import SMTPClient, build_message
+from test_full_disk import small_disk_sluice  # noqa: F401 (a fixture)
 from test_policy import send
 from test_queue_ops import api, stored_rows, to_epoch
 
@@ -363,3 +365,32 @@ def test_explain_shows_the_accountings(sluice):
     assert re.search(r"bob@example\.net: reject \(the whole message", text)
     # explain counts nothing
     assert figures(report(s)[0])[:2] == (1, 1)
+
+
+def test_a_failed_store_counts_nothing(small_disk_sluice):
+    """The store fails (a full disk, as test_full_disk makes one): the
+    message's counting is taken back."""
+    s = small_disk_sluice
+    s.conf.write_text(s.conf.read_text() + policy(acct()))
+    s.start()
+    today()
+    body = ["%04d %s" % (i, "x" * 70) for i in range(500)]    # ~38 KiB
+    acked, refusal = 0, None
+    with SMTPClient(s.port, timeout=15) as c:
+        assert c.ehlo("full.test").code == 250
+        while refusal is None and acked < 200:
+            msg = build_message("acct-%d@test" % acked, "a@example.com",
+                                ["b@example.org"], "full", body)
+            _, _, data = c.transaction("a@example.com", ["b@example.org"],
+                                       msg)
+            if data.code == 250:
+                acked += 1
+            else:
+                refusal = data
+    assert refusal is not None and refusal.code == 452, refusal
+    assert acked >= 3
+    s.wait_log(r"event=store-failed error=\".*full")
+    # what was counted is what was acknowledged, in memory and on disk
+    assert figures(report(s)[0])[:2] == (acked, acked)
+    s.restart()
+    assert figures(report(s)[0])[:2] == (acked, acked)
