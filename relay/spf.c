@@ -3,7 +3,8 @@
  * spf_policy.c has what a result means for a recipient.
  *
  * Threads.  The loop thread owns struct spf, every struct spf_req and
- * every callback.  SPF_WORKERS threads share struct spf_pool (its queue
+ * every callback.  The worker threads (SPF_WORKERS, growing to
+ * SPF_WORKERS_MAX while checks wait) share struct spf_pool (its queue
  * under pool->mtx) and each owns a struct spf_worker: its libspf2 server
  * (SPF_server_t keeps per-evaluation state and is not meant to be shared)
  * with our DNS layer, its resolver state and its answer buffer.  A worker
@@ -89,6 +90,8 @@ struct spf_pool {
 	pthread_cond_t		 cond;
 	TAILQ_HEAD(, spf_job)	 queue;
 	size_t			 nqueued;
+	size_t			 nworkers;	/* started */
+	size_t			 idle;		/* waiting for a job */
 	bool			 stopping;
 	unsigned		 refs;		/* struct spf + live workers */
 	struct event_base	*base;
@@ -123,6 +126,10 @@ struct spf {
 	struct spf_pool		*pool;
 	unsigned		 timeout;
 	TAILQ_HEAD(, spf_req)	 reqs;
+	/* for the workers started later */
+	struct sockaddr_storage	 resolver;
+	bool			 has_resolver;
+	char			*receiver;	/* or NULL */
 };
 
 /* Copies src as one line of printable ASCII: controls (CR, LF, TAB...)
@@ -532,8 +539,10 @@ spf_worker_main(void *arg)
 
 	pthread_mutex_lock(&pool->mtx);
 	for (;;) {
+		pool->idle++;
 		while (!pool->stopping && TAILQ_EMPTY(&pool->queue))
 			pthread_cond_wait(&pool->cond, &pool->mtx);
+		pool->idle--;
 		if (pool->stopping)
 			break;
 		job = TAILQ_FIRST(&pool->queue);
@@ -625,6 +634,53 @@ fail:
 	return NULL;
 }
 
+/* Starts w's thread, with every signal blocked (the loop's handlers
+ * stay the loop's).  0, or -1 (w is then still the caller's). */
+static int
+spf_worker_start(struct spf_pool *pool, struct spf_worker *w)
+{
+	sigset_t all, old;
+	pthread_t t;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_mutex_lock(&pool->mtx);
+	pool->refs++;
+	pool->nworkers++;
+	pthread_mutex_unlock(&pool->mtx);
+	if ((rc = pthread_create(&t, NULL, spf_worker_main, w)) != 0) {
+		pthread_mutex_lock(&pool->mtx);
+		pool->refs--;
+		pool->nworkers--;
+		pthread_mutex_unlock(&pool->mtx);
+	} else
+		pthread_detach(t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc == 0 ? 0 : -1;
+}
+
+/* One more worker, when checks wait and none is idle (a worker that
+ * cannot be made is logged; the queue still drains). */
+static void
+spf_grow(struct spf *spf)
+{
+	struct spf_worker *w;
+	const char *errstr;
+
+	if ((w = spf_worker_new(spf->pool, spf->has_resolver ?
+	    (const struct sockaddr *)&spf->resolver : NULL, spf->receiver,
+	    &errstr)) == NULL) {
+		log_warn("event=spf-worker-failed reason=\"%s\"", errstr);
+		return;
+	}
+	if (spf_worker_start(spf->pool, w) == -1) {
+		log_warn("event=spf-worker-failed reason=\"cannot start a "
+		    "thread\"");
+		spf_worker_free(w);
+	}
+}
+
 /* -- the loop side ---------------------------------------------------------------- */
 
 /* Takes the request's job away from it: a queued or local job is freed
@@ -713,6 +769,7 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	struct spf_job *job = xcalloc(1, sizeof(*job));
 	struct timeval tv = { 0, 0 };
 	size_t slen, hlen;
+	bool grow;
 
 	req->spf = spf;
 	req->job = job;
@@ -747,7 +804,10 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 		tv.tv_sec = spf->timeout + SPF_SAFETY_SECS;
 	} else
 		req->local = true;
+	grow = pool->nqueued > pool->idle && pool->nworkers < SPF_WORKERS_MAX;
 	pthread_mutex_unlock(&pool->mtx);
+	if (grow)
+		spf_grow(spf);
 	evtimer_add(req->timer, &tv);
 	return req;
 }
@@ -791,8 +851,6 @@ spf_new(struct spf **spfp, struct event_base *base,
 	struct spf_worker *w[SPF_WORKERS];
 	struct spf_pool *pool;
 	struct spf *spf;
-	sigset_t all, old;
-	pthread_t t;
 	size_t i, n;
 
 	*spfp = NULL;
@@ -822,23 +880,20 @@ spf_new(struct spf **spfp, struct event_base *base,
 		if ((w[n] = spf_worker_new(pool, resolver, receiver,
 		    errstr)) == NULL)
 			break;
-	/* the workers take no signal: the loop's handlers stay the loop's */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (i = 0; i < n && n == SPF_WORKERS; i++) {
-		pool->refs++;		/* no thread runs before the last */
-		if (pthread_create(&t, NULL, spf_worker_main, w[i]) != 0) {
-			pool->refs--;
+	for (i = 0; i < n && n == SPF_WORKERS; i++)
+		if (spf_worker_start(pool, w[i]) == -1)
 			break;
-		}
-		pthread_detach(t);
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	spf = xcalloc(1, sizeof(*spf));
 	spf->base = base;
 	spf->pool = pool;
 	spf->timeout = timeout_secs;
 	TAILQ_INIT(&spf->reqs);
+	if (resolver != NULL) {
+		memcpy(&spf->resolver, resolver, resolver->sa_family == AF_INET ?
+		    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+		spf->has_resolver = true;
+	}
+	spf->receiver = receiver != NULL ? xstrdup(receiver) : NULL;
 	if (i < SPF_WORKERS) {
 		if (n == SPF_WORKERS)
 			*errstr = "cannot start the SPF threads";
@@ -865,5 +920,6 @@ spf_free(struct spf **spfp)
 		spf_req_end(req, NULL);
 	}
 	spf_pool_unref(spf->pool, true);
+	free(spf->receiver);
 	free(spf);
 }

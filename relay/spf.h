@@ -2,7 +2,10 @@
  * spf: SPF checks (RFC 7208) of the MAIL FROM identity, or of the HELO
  * identity for the null sender (section 2.4), with libspf2, answered on
  * the caller's event loop.  libspf2 blocks while it resolves, so every
- * check runs on one of SPF_WORKERS threads and comes back through
+ * check runs on a worker thread (SPF_WORKERS of them at first, more
+ * while checks wait and every worker is busy, up to SPF_WORKERS_MAX: a
+ * few domains whose DNS never answers must not hold up everyone else's
+ * checks until their deadlines) and comes back through
  * loop_call(); the event_base must have been created after
  * evthread_use_pthreads().
  *
@@ -53,6 +56,7 @@
 #include "../policy/spf.h"
 
 #define SPF_WORKERS		4	/* threads, each with its own libspf2 */
+#define SPF_WORKERS_MAX		64	/* at most, once started they stay */
 #define SPF_QUEUE_MAX		1024	/* checks waiting for a worker */
 #define SPF_TIMEOUT_DEFAULT	20	/* seconds; RFC 7208 4.6.4: "at
 					   least 20 seconds" */
