@@ -2,15 +2,18 @@
  * api_explain: GET /v1/explain?sender=A&recipient=B[&recipient=C...]
  * [&client_ip=IP][&helo=H][&sasl=U][&size=N] (`sluicectl explain`):
  * what the policy engine would decide now for such a message, and why:
- * access control per recipient as at RCPT (engine_rcpt's decision), then
- * the quota stage as at end of DATA for the recipients access lets
+ * access control per recipient as at RCPT (engine_rcpt's decision), the
+ * HELO checks, SPF and greylisting as at RCPT (engine_explain_filters:
+ * the HELO's look-up and the SPF check are said, not done), then
+ * the quota stage as at end of DATA for the recipients those let
  * through, then the accountings for those neither access nor a quota
  * decided, combined per recipient as smtp_tx does (discard, hold, defer,
  * deliver; a refusal of the whole message).
  *
  * Invariants: runs on the loop thread, which owns the counters, so it
- * sees one instant.  Quotas and accountings run with commit=false: explain
- * changes no counter, stores nothing and logs nothing; a message sent
+ * sees one instant.  Quotas, accountings and greylisting run with
+ * commit=false, HELO checks with explain: explain changes no counter or
+ * triplet, records no HELO, stores nothing and logs nothing; a message sent
  * right after gets the figures explain showed.
  *
  * What an attacker controls: whoever can reach the socket sends any
@@ -49,6 +52,8 @@ struct api_explain {
 	size_t			 npass;
 	struct pol_decision	 d;
 	struct pol_acct_decision ad;		/* the accountings' */
+	struct engine_explain	*filt;		/* per recipient: HELO, SPF,
+						   greylisting */
 	struct buf		 why;
 };
 
@@ -173,6 +178,49 @@ api_explain_access(const struct pol_set *set, struct api_explain *x)
 	free(pols);
 }
 
+/* The HELO checks, SPF and greylisting for the recipients access lets
+ * through to them (not ok, hold or discard: those end the RCPT stage);
+ * the ones they refuse do not reach DATA. */
+static void
+api_explain_filters(struct engine *e, struct api_explain *x)
+{
+	struct engine_ident id;
+	struct buf m = BUF_INIT;
+	enum pol_verdict a;
+	size_t i;
+
+	memset(&id, 0, sizeof(id));
+	id.client = x->has_client ? &x->client : NULL;
+	id.helo = x->helo;
+	id.sender = x->sender;
+	id.sasl = x->sasl;
+	buf_addstr(&x->why, "helo, spf and greylisting (at RCPT):\n");
+	x->npass = 0;
+	for (i = 0; i < x->nrcpt; i++) {
+		if (x->qi[i] == SIZE_MAX)
+			continue;		/* refused by access control */
+		a = x->access[i] ? x->access[i]->access.verdict : POL_V_NONE;
+		buf_printf(&x->why, "  recipient %s:", x->rcpts[i]);
+		if (a == POL_V_OK || a == POL_V_HOLD || a == POL_V_DISCARD)
+			buf_printf(&x->why, " access says %s: not checked\n",
+			    pol_verdict_name(a));
+		else {
+			buf_addc(&x->why, '\n');
+			buf_reset(&m);
+			engine_explain_filters(e, &id, x->rcpts[i], &m,
+			    &x->filt[i]);
+			api_indent(&x->why, &m, "  ");
+			if (x->filt[i].verdict != POL_V_NONE) {
+				x->qi[i] = SIZE_MAX;
+				continue;
+			}
+		}
+		x->qi[i] = x->npass;
+		x->pass[x->npass++] = x->rcpts[i];
+	}
+	buf_free(&m);
+}
+
 /* The message explained, as the end of DATA sees it: the recipients that
  * reach it, skip[] theirs. */
 static void
@@ -266,6 +314,8 @@ api_explain_verdict(const struct api_explain *x, size_t i, int64_t *release)
 	    POL_V_NONE, q = POL_V_NONE;
 
 	*release = 0;
+	if (x->qi[i] == SIZE_MAX && x->filt[i].verdict != POL_V_NONE)
+		return pol_verdict_name(x->filt[i].verdict);
 	if (x->qi[i] == SIZE_MAX)
 		return pol_verdict_name(a);
 	if (x->d.refuse != POL_V_NONE)
@@ -310,6 +360,16 @@ api_explain_rcpts(struct buf *b, const struct api_explain *x)
 			api_json_str(b, p->name);
 			buf_printf(b, ",\"verdict\":\"%s\"}",
 			    pol_verdict_name(p->access.verdict));
+		}
+		buf_addstr(b, ",\"filter\":");
+		if (x->filt[i].verdict == POL_V_NONE)
+			buf_addstr(b, "null");
+		else {
+			buf_printf(b, "{\"module\":\"%s\",\"verdict\":\"%s\","
+			    "\"reply\":", x->filt[i].module,
+			    pol_verdict_name(x->filt[i].verdict));
+			api_json_str(b, x->filt[i].reply);
+			buf_addc(b, '}');
 		}
 		v = api_explain_verdict(x, i, &release);
 		buf_printf(b, ",\"verdict\":\"%s\",\"release\":", v);
@@ -456,8 +516,10 @@ api_explain(struct api *api, struct evhttp_request *req)
 		x.access = xcalloc(x.nrcpt, sizeof(*x.access));
 		x.pass = xcalloc(x.nrcpt, sizeof(*x.pass));
 		x.qi = xcalloc(x.nrcpt, sizeof(*x.qi));
+		x.filt = xcalloc(x.nrcpt, sizeof(*x.filt));
 		api_explain_input(&x);
 		api_explain_access(engine_policies(e), &x);
+		api_explain_filters(e, &x);
 		api_explain_quotas(engine_policies(e), engine_counters(e), &x,
 		    (int64_t)time(NULL));
 		api_explain_accounting(e, &x, (int64_t)time(NULL));
@@ -473,5 +535,6 @@ api_explain(struct api *api, struct evhttp_request *req)
 	free(x.access);
 	free(x.pass);
 	free(x.qi);
+	free(x.filt);
 	free(x.rcpts);
 }

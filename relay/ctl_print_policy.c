@@ -250,6 +250,7 @@ ctl_explain_rcpt(FILE *f, const struct ctl_json *r, const char *refused,
 {
 	const char *v = ctl_json_str(r, "verdict");
 	const struct ctl_json *acc = ctl_json_get(r, "access");
+	const struct ctl_json *flt = ctl_json_get(r, "filter");
 	char due[48];
 
 	ctl_put(f, ctl_json_str(r, "address") ? ctl_json_str(r, "address") :
@@ -266,6 +267,13 @@ ctl_explain_rcpt(FILE *f, const struct ctl_json *r, const char *refused,
 		ctl_fmt_due(due, sizeof(due), ctl_json_str(r, "release"), now);
 		if (strncmp(due, "in ", 3) == 0)
 			fprintf(f, " (%s)", due);
+	} else if (flt != NULL && ctl_json_str(flt, "module") != NULL) {
+		fprintf(f, "%s at RCPT (", v);
+		ctl_put(f, ctl_json_str(flt, "module"));
+		fputs(": ", f);
+		ctl_put(f, ctl_json_str(flt, "reply") ? ctl_json_str(flt,
+		    "reply") : "?");
+		fputc(')', f);
 	} else if (acc != NULL && ctl_json_str(acc, "policy") != NULL &&
 	    ctl_json_str(acc, "verdict") != NULL &&
 	    strcmp(ctl_json_str(acc, "verdict"), v) == 0 &&

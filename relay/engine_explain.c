@@ -64,23 +64,22 @@ explain_helo(struct engine *e, const struct engine_ident *id,
 	q.helo = id->helo;
 	q.dns = HELO_DNS_UNKNOWN;
 	q.explain = true;
-	buf_addstr(why, "  helo:\n");
 	switch (helo_check(e->filt->helo, &hs, &q, (int64_t)time(NULL), &r,
 	    &m)) {
 	case HELO_NEED_DNS:
-		indent(why, &m, "    ");
-		buf_printf(why, "    %s would be looked up (MX, A, AAAA); "
+		indent(why, &m, "  ");
+		buf_printf(why, "  helo: %s would be looked up (MX, A, AAAA); "
 		    "explain does not: mail's look-ups are logged "
 		    "(event=helo)\n", id->helo);
 		break;
 	case HELO_REJECT:
 	case HELO_TEMPFAIL:
-		indent(why, &m, "    ");
-		buf_printf(why, "    refused: \"%s\"\n", r.reply);
+		indent(why, &m, "  ");
+		buf_printf(why, "  helo: refused: \"%s\"\n", r.reply);
 		set_refusal(out, r.verdict == HELO_TEMPFAIL, "helo", r.reply);
 		break;
 	default:
-		indent(why, &m, "    ");
+		indent(why, &m, "  ");
 		break;
 	}
 	buf_free(&m);

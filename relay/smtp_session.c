@@ -83,10 +83,17 @@ smtp_reply_close(struct smtp_session *s, const char *fmt, ...)
 static void
 smtp_log_reject(struct smtp_session *s, const char *reply)
 {
+	const char *oc = s->xf.addr, *oh = s->xf.helo;
+	bool fw = oc != NULL && *oc != '\0';
+
+	/* behind mta1, the original client the policies looked at too */
 	log_info("queue_id=%s sid=%llu event=reject stage=%s client=[%s] "
-	    "helo=\"%s\"%s%s%s%s%s%s reply=\"%s\"",
+	    "helo=\"%s\"%s%s%s%s%s%s%s%s%s%s%s%s reply=\"%s\"",
 	    s->tx ? s->tx->id : "NOQUEUE", (unsigned long long)s->sid,
 	    s->stage, s->addr_str, s->helo ? s->helo : "",
+	    fw ? " orig_client=[" : "", fw ? oc : "", fw ? "]" : "",
+	    fw ? " orig_helo=\"" : "", fw ? (oh ? oh : "") : "",
+	    fw ? "\"" : "",
 	    s->tx ? " from=<" : "", s->tx ? s->tx->sender : "",
 	    s->tx ? ">" : "", s->cur_rcpt ? " to=<" : "",
 	    s->cur_rcpt ? s->cur_rcpt : "", s->cur_rcpt ? ">" : "", reply);

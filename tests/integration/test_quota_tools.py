@@ -196,7 +196,7 @@ def test_explain_shows_and_changes_nothing(sluice):
     assert not [l for l in s.logs.lines[mark:] if "event=quota" in l], \
         s.logs.lines[mark:]
     assert x["refused"] is None, x
-    assert x["recipients"] == [{"address": "bob@example.net", "access": None,
+    assert x["recipients"] == [{"address": "bob@example.net", "access": None, "filter": None,
                                 "verdict": "deliver", "release": None}], x
     u = x["quotas"][0]
     assert (u["policy"], u["quota"], u["key"], u["unit"]) == \
