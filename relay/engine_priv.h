@@ -15,7 +15,7 @@
 
 #define ENGINE_PRUNE_SECS	60
 #define ENGINE_DNS_SECS		10	/* a HELO's look-up, at most */
-#define ENGINE_FLUSH_ROWS	2000	/* greylisting records per write */
+#define ENGINE_FLUSH_ROWS	10000	/* greylisting records per write */
 
 struct engine_acct;		/* engine_acct.c */
 
@@ -42,6 +42,7 @@ struct engine_filters {
 	struct event		*flush;		/* write-behind */
 	bool			 writing;	/* a job in the writer */
 	bool			 again;		/* changed while it was */
+	size_t			 in_writer;	/* rows of that job */
 	uint64_t		 helo_refused, spf_checks, spf_refused;
 	uint64_t		 grey_deferred, grey_rejected, grey_passed;
 	uint64_t		 write_failures;

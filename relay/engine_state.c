@@ -126,9 +126,12 @@ flush_back(void *arg)
 		    j->ngrey + j->nhelo, j->err);
 	}
 	f->writing = false;
+	f->in_writer = 0;
 	if (f->again) {
+		/* what changed while it wrote, or did not fit: at once, so
+		 * the writes keep up with a burst (they group as they come) */
 		f->again = false;
-		engine_filters_changed(j->e);
+		flush(j->e);
 	}
 	flush_job_free(j);
 }
@@ -168,6 +171,7 @@ flush(struct engine *e)
 	grey_stats(f->grey, &gs);
 	f->again = gs.pending > 0;	/* the rest, after this one */
 	f->writing = true;
+	f->in_writer = j->ngrey + j->nhelo;
 	queue_writer_submit(e->writer, flush_run, flush_done, j);
 }
 
@@ -351,7 +355,8 @@ engine_status_json(struct engine *e, struct buf *b)
 	    "\"deferred\":%" PRIu64 ",\"passed\":%" PRIu64 ",\"rejected\":%"
 	    PRIu64 ",\"full\":%" PRIu64 ",\"unwritten\":%zu},",
 	    gs.triplets, gs.networks, gs.awl, gs.abl, f->grey_deferred,
-	    f->grey_passed, f->grey_rejected, gs.full, gs.pending);
+	    f->grey_passed, f->grey_rejected, gs.full, gs.pending +
+	    f->in_writer);
 	buf_printf(b, "\"helo\":{\"clients\":%zu,\"names\":%zu,"
 	    "\"refused\":%" PRIu64 "},\"spf\":{\"checks\":%" PRIu64
 	    ",\"refused\":%" PRIu64 "},\"filter_state\":{\"write_failures\":%"
