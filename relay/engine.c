@@ -171,8 +171,12 @@ engine_set_conf(struct engine *e, const struct conf *conf)
 void
 engine_stop(struct engine *e)
 {
-	if (e != NULL)
-		engine_filters_stop(e);
+	if (e == NULL)
+		return;
+	/* nothing more may go to the writer: it stops next */
+	if (e->prune != NULL)
+		event_del(e->prune);
+	engine_filters_stop(e);
 }
 
 void

@@ -43,6 +43,8 @@ struct engine_filters {
 	bool			 writing;	/* a job in the writer */
 	bool			 again;		/* changed while it was */
 	size_t			 in_writer;	/* rows of that job */
+	bool			 stopped;	/* the writer is going */
+	bool			 stopping;	/* engine_filters_stop's writes */
 	uint64_t		 helo_refused, spf_checks, spf_refused;
 	uint64_t		 grey_deferred, grey_rejected, grey_passed;
 	uint64_t		 write_failures;

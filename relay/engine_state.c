@@ -156,6 +156,8 @@ flush(struct engine *e)
 	struct flush_job *j;
 	struct grey_stats gs;
 
+	if (f->stopped && !f->stopping)
+		return;			/* no writer any more */
 	if (f->writing) {
 		f->again = true;
 		return;
@@ -188,6 +190,8 @@ engine_filters_changed(struct engine *e)
 {
 	struct timeval tv = { 0, ENGINE_FLUSH_MS * 1000 };
 
+	if (e->filt->stopped)
+		return;
 	if (e->filt->writing) {
 		e->filt->again = true;
 		return;
@@ -202,12 +206,14 @@ engine_filters_stop(struct engine *e)
 	if (e->filt == NULL)
 		return;
 	evtimer_del(e->filt->flush);
+	e->filt->stopped = e->filt->stopping = true;
 	e->filt->writing = false;	/* the writer runs what it has */
 	flush(e);
 	while (e->filt->again) {
 		e->filt->writing = false;
 		flush(e);
 	}
+	e->filt->stopping = false;	/* nothing more goes to it */
 }
 
 /* --- start-up -------------------------------------------------------- */
