@@ -353,6 +353,7 @@ smtp_ident(struct smtp_session *s, struct engine_ident *id,
 {
 	const struct smtp_xforward_attrs *xf = &s->xf;
 	bool fw = xf->addr != NULL && *xf->addr != '\0';
+	const char *helo;
 
 	memset(id, 0, sizeof(*id));
 	if (fw ? engine_parse_client(xf->addr, client) : true) {
@@ -360,7 +361,11 @@ smtp_ident(struct smtp_session *s, struct engine_ident *id,
 			*client = s->addr;
 		id->client = client;
 	}
-	id->helo = fw ? xf->helo : s->helo;
+	/* the original client's HELO when XFORWARD speaks of it at all:
+	 * HELO=[UNAVAILABLE] ("") is not known, not an empty name, and
+	 * never the peer's own */
+	helo = fw || xf->helo != NULL ? xf->helo : s->helo;
+	id->helo = helo != NULL && *helo != '\0' ? helo : NULL;
 	id->sender = s->tx != NULL ? s->tx->sender : "";
 	id->login_pending = s->trusted;
 }

@@ -65,3 +65,20 @@ def test_explain_changes_nothing(sluice):
     status = json.loads(s.ctl("status", "--json").stdout)
     assert status["greylisting"]["triplets"] == 1
     assert status["helo"]["names"] == 1
+
+
+def test_xforward_helo_unavailable_is_unknown_not_empty(sluice):
+    """XFORWARD HELO=[UNAVAILABLE] says the original HELO is not known:
+    nothing to check (as when no HELO attribute comes), never an empty
+    name refused as invalid, never the peer's own HELO."""
+    s = sluice(extra=policy("inbound", 10, "recipient @example.net",
+                            helo="reject-invalid yes"),
+               relay_domains="example.net")
+    t = xforward_session(s.port, "192.0.2.10", None, "a@example.org",
+                         "bob@example.net", ehlo="localhost")
+    assert t.code("bob@example.net") == 250, t.replies
+    assert t.data[0] == 250, t.replies
+    t = xforward_session(s.port, "192.0.2.10", "bad_helo", "a@example.org",
+                         "bob@example.net", ehlo="localhost")
+    assert t.rcpt["bob@example.net"] == (
+        501, "5.5.2 <bad_helo>: Helo command rejected: Invalid name"), t.replies
