@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/http.h>
@@ -34,6 +35,7 @@
 #include "api_priv.h"
 #include "engine.h"
 #include "engine_acct.h"
+#include "smtp_parse.h"
 
 #define API_EXPLAIN_RCPT_MAX	1000
 
@@ -176,6 +178,35 @@ api_explain_access(const struct pol_set *set, struct api_explain *x)
 	}
 	buf_free(&m);
 	free(pols);
+}
+
+/* Relay access, as at RCPT before the policies: which recipients only a
+ * trusted peer may send to.  Explain cannot know the peer (behind mta1
+ * the client is the original one, and mta1 is trusted), so it says so
+ * and decides nothing here. */
+static void
+api_explain_relay(struct engine *e, struct api_explain *x)
+{
+	const struct conf *c = engine_conf(e);
+	bool trusted = x->has_client && conf_is_trusted(c, &x->client);
+	size_t i;
+
+	buf_addstr(&x->why, "relay access (at RCPT):\n");
+	for (i = 0; i < x->nrcpt; i++) {
+		buf_printf(&x->why, "  recipient %s: ", x->rcpts[i]);
+		if (strcasecmp(x->rcpts[i], "postmaster") == 0 ||
+		    conf_is_relay_domain(c, smtp_addr_domain(x->rcpts[i])))
+			buf_addstr(&x->why, "in relay-domains: anyone may send "
+			    "to it\n");
+		else if (trusted)
+			buf_addstr(&x->why, "not in relay-domains; the client is "
+			    "in trusted-networks: relayed\n");
+		else
+			buf_addstr(&x->why, "not in relay-domains: relayed only "
+			    "for a trusted peer (mta1); a client outside "
+			    "trusted-networks that connects itself gets \"554 "
+			    "5.7.1 Relay access denied\"\n");
+	}
 }
 
 /* The HELO checks, SPF and greylisting for the recipients access lets
@@ -518,6 +549,7 @@ api_explain(struct api *api, struct evhttp_request *req)
 		x.qi = xcalloc(x.nrcpt, sizeof(*x.qi));
 		x.filt = xcalloc(x.nrcpt, sizeof(*x.filt));
 		api_explain_input(&x);
+		api_explain_relay(e, &x);
 		api_explain_access(engine_policies(e), &x);
 		api_explain_filters(e, &x);
 		api_explain_quotas(engine_policies(e), engine_counters(e), &x,

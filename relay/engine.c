@@ -207,6 +207,12 @@ engine_policies(const struct engine *e)
 	return e->conf->policy;
 }
 
+const struct conf *
+engine_conf(const struct engine *e)
+{
+	return e->conf;
+}
+
 bool
 engine_parse_client(const char *s, struct addr *a)
 {

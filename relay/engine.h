@@ -53,6 +53,7 @@ void	engine_stop(struct engine *);
 void	engine_free(struct engine **);
 struct pol_counters *engine_counters(struct engine *);
 const struct pol_set *engine_policies(const struct engine *);
+const struct conf *engine_conf(const struct engine *);
 
 /* The login a trusted peer's message header names, or NULL: a malloc'd
  * string.  msg: the message from its header section on.  The Received

@@ -82,3 +82,18 @@ def test_xforward_helo_unavailable_is_unknown_not_empty(sluice):
                          "bob@example.net", ehlo="localhost")
     assert t.rcpt["bob@example.net"] == (
         501, "5.5.2 <bad_helo>: Helo command rejected: Invalid name"), t.replies
+
+
+def test_explain_says_relay_access(sluice):
+    s = sluice(extra=INBOUND, relay_domains="example.net",
+               trusted="127.0.0.1/32")
+    out = explain(s, "--recipient", "bob@example.net", "--recipient",
+                  "x@other.test", "--helo", "mx.example.org")
+    assert "relay access (at RCPT):" in out
+    assert "recipient bob@example.net: in relay-domains" in out
+    assert ("recipient x@other.test: not in relay-domains: relayed only for "
+            "a trusted peer (mta1); a client outside trusted-networks that "
+            "connects itself gets \"554 5.7.1 Relay access denied\"") in out
+    r = s.ctl("explain", "--sender", "a@example.org", "--client-ip",
+              "127.0.0.1", "--recipient", "x@other.test")
+    assert "the client is in trusted-networks: relayed" in r.stdout.decode()
