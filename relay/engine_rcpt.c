@@ -202,12 +202,12 @@ tx_resume(struct engine_tx *t)
 static enum helo_dns
 dns_answer(const struct dns_result *r)
 {
-	if (r->status == DNS_OK)
+	/* MX records, even if their hosts' look-ups failed: found */
+	if (r->status == DNS_OK || strcmp(r->dsn, "5.1.10") == 0 ||
+	    (!r->implicit_mx && r->nhost > 0))
 		return HELO_DNS_FOUND;
 	if (r->status == DNS_TEMPFAIL)
 		return HELO_DNS_FAILURE;
-	if (strcmp(r->dsn, "5.1.10") == 0 || (!r->implicit_mx && r->nhost > 0))
-		return HELO_DNS_FOUND;
 	if (!r->implicit_mx && r->nhost == 0 && strcmp(r->dsn, "5.4.4") == 0)
 		return HELO_DNS_NXDOMAIN;
 	return HELO_DNS_NO_RECORDS;
