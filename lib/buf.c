@@ -132,3 +132,18 @@ buf_take(struct buf *b)
 	buf_init(b);
 	return p;
 }
+
+void
+buf_add_indented(struct buf *b, const struct buf *text, const char *pad)
+{
+	const char *s, *nl, *end;
+
+	if (text->data == NULL)
+		return;
+	end = text->data + text->len;
+	for (s = text->data; s < end; s = nl + 1) {
+		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+			nl = end;
+		buf_printf(b, "%s%.*s\n", pad, (int)(nl - s), s);
+	}
+}

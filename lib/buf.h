@@ -28,6 +28,10 @@ void	buf_printf(struct buf *, const char *fmt, ...)
  * not part of valid UTF-8 becomes U+FFFD, as JSON text must be UTF-8
  * (RFC 8259 8.1). */
 void	buf_add_json_str(struct buf *, const char *s);
+/* Appends each line of text (the last may lack its newline) with pad in
+ * front and a newline after (explain traces nest this way). */
+void	buf_add_indented(struct buf *, const struct buf *text,
+	    const char *pad);
 /* Empties the buffer, keeps the memory. */
 void	buf_reset(struct buf *);
 /* Frees the memory; the buffer is empty and reusable. */

@@ -112,22 +112,6 @@ api_explain_args(const struct evkeyvalq *kv, struct api_explain *x,
 	return 0;
 }
 
-/* Appends text with each line indented. */
-static void
-api_indent(struct buf *out, const struct buf *text, const char *indent)
-{
-	const char *s, *nl, *end;
-
-	if (text->data == NULL)
-		return;
-	end = text->data + text->len;
-	for (s = text->data; s < end; s = nl + 1) {
-		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
-			nl = end;
-		buf_printf(out, "%s%.*s\n", indent, (int)(nl - s), s);
-	}
-}
-
 /* Access control per recipient, as engine_rcpt decides it at RCPT. */
 static void
 api_explain_access(const struct pol_set *set, struct api_explain *x)
@@ -174,7 +158,7 @@ api_explain_access(const struct pol_set *set, struct api_explain *x)
 		}
 		buf_reset(&m);
 		pol_policy_matches(p, &in, &m);
-		api_indent(&x->why, &m, "    ");
+		buf_add_indented(&x->why, &m, "    ");
 	}
 	buf_free(&m);
 	free(pols);
@@ -240,7 +224,7 @@ api_explain_filters(struct engine *e, struct api_explain *x)
 			buf_reset(&m);
 			engine_explain_filters(e, &id, x->rcpts[i], &m,
 			    &x->filt[i]);
-			api_indent(&x->why, &m, "  ");
+			buf_add_indented(&x->why, &m, "  ");
 			if (x->filt[i].verdict != POL_V_NONE) {
 				x->qi[i] = SIZE_MAX;
 				continue;
@@ -292,7 +276,7 @@ api_explain_quotas(const struct pol_set *set, struct pol_counters *c,
 	api_explain_msg(x, skip, &m);
 	if (set != NULL && set->resolved) {
 		pol_quota_decide(set, c, &m, now, false, &x->d, &why);
-		api_indent(&x->why, &why, "  ");
+		buf_add_indented(&x->why, &why, "  ");
 	} else
 		buf_addstr(&x->why, "  no policies\n");
 	buf_free(&why);
@@ -331,7 +315,7 @@ api_explain_accounting(struct engine *e, struct api_explain *x, int64_t now)
 	}
 	api_explain_msg(x, skip, &m);
 	engine_acct_explain(e, &m, now, &x->ad, &why);
-	api_indent(&x->why, &why, "  ");
+	buf_add_indented(&x->why, &why, "  ");
 	buf_free(&why);
 	free(skip);
 }

@@ -14,22 +14,6 @@
 #include "../lib/xalloc.h"
 #include "engine_priv.h"
 
-/* Appends text with each line indented. */
-static void
-indent(struct buf *out, const struct buf *text, const char *pad)
-{
-	const char *s, *nl, *end;
-
-	if (text->data == NULL)
-		return;
-	end = text->data + text->len;
-	for (s = text->data; s < end; s = nl + 1) {
-		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
-			nl = end;
-		buf_printf(out, "%s%.*s\n", pad, (int)(nl - s), s);
-	}
-}
-
 static void
 set_refusal(struct engine_explain *out, bool temp, const char *module,
     const char *reply)
@@ -67,19 +51,19 @@ explain_helo(struct engine *e, const struct engine_ident *id,
 	switch (helo_check(e->filt->helo, &hs, &q, (int64_t)time(NULL), &r,
 	    &m)) {
 	case HELO_NEED_DNS:
-		indent(why, &m, "  ");
+		buf_add_indented(why, &m, "  ");
 		buf_printf(why, "  helo: %s would be looked up (MX, A, AAAA); "
 		    "explain does not: mail's look-ups are logged "
 		    "(event=helo)\n", id->helo);
 		break;
 	case HELO_REJECT:
 	case HELO_TEMPFAIL:
-		indent(why, &m, "  ");
+		buf_add_indented(why, &m, "  ");
 		buf_printf(why, "  helo: refused: \"%s\"\n", r.reply);
 		set_refusal(out, r.verdict == HELO_TEMPFAIL, "helo", r.reply);
 		break;
 	default:
-		indent(why, &m, "  ");
+		buf_add_indented(why, &m, "  ");
 		break;
 	}
 	buf_free(&m);
