@@ -54,7 +54,7 @@ struct api_explain {
 	size_t			 npass;
 	struct pol_decision	 d;
 	struct pol_acct_decision ad;		/* the accountings' */
-	struct engine_explain	*filt;		/* per recipient: HELO, SPF,
+	struct engine_rcpt_out	*filt;		/* per recipient: HELO, SPF,
 						   greylisting */
 	struct buf		 why;
 };

@@ -350,26 +350,44 @@ writes_sasl(const struct pol_policy *p)
 	return false;
 }
 
+size_t
+engine_match_policies(const struct engine *e, const struct engine_ident *id,
+    const char *rcpt, const struct pol_policy ***pols)
+{
+	const struct pol_set *set = e->conf->policy;
+	struct pol_input in;
+
+	*pols = NULL;
+	if (set == NULL || !set->resolved || set->npolicy == 0)
+		return 0;
+	*pols = xcalloc(set->npolicy, sizeof(**pols));
+	to_input(id, rcpt, &in);
+	return pol_set_match(set, &in, *pols, set->npolicy);
+}
+
 enum pol_verdict
 engine_rcpt(struct engine *e, const struct engine_ident *id,
     const char *rcpt, const char *qid, char *reply, size_t replysz)
 {
-	const struct pol_set *set = e->conf->policy;
-	const struct pol_policy *stack[64], **pols = stack, *p;
-	struct pol_input in;
+	const struct pol_policy **pols;
+	enum pol_verdict v;
 	size_t n;
 
+	n = engine_match_policies(e, id, rcpt, &pols);
+	v = engine_access(id, rcpt, qid, pols, n, reply, replysz);
+	free(pols);
+	return v;
+}
+
+enum pol_verdict
+engine_access(const struct engine_ident *id, const char *rcpt,
+    const char *qid, const struct pol_policy *const *pols, size_t n,
+    char *reply, size_t replysz)
+{
+	const struct pol_policy *p;
+
 	*reply = '\0';
-	if (set == NULL || !set->resolved || set->npolicy == 0)
-		return POL_V_NONE;
-	if (set->npolicy > sizeof(stack) / sizeof(stack[0]))
-		pols = xcalloc(set->npolicy, sizeof(*pols));
-	to_input(id, rcpt, &in);
-	n = pol_set_match(set, &in, pols, set->npolicy);
-	p = pol_access_decide(pols, n);
-	if (pols != stack)
-		free(pols);
-	if (p == NULL)
+	if ((p = pol_access_decide(pols, n)) == NULL)
 		return POL_V_NONE;
 	/* the login a trusted peer's header may name is not known yet: a
 	 * rule on sasl is decided at the end of DATA, not on a guess */

@@ -113,14 +113,10 @@ bool	engine_rcpt_check(struct engine *, struct engine_tx *,
 /* `sluicectl explain`: the HELO checks, SPF and greylisting for rcpt as
  * at RCPT (after access control let it through), with no side effect and
  * no network: lines appended to why (indented by two), the refusal, if
- * any, in *out (verdict POL_V_NONE when it would pass). */
-struct engine_explain {
-	enum pol_verdict verdict;	/* NONE, REJECT or TEMPFAIL */
-	const char	*module;	/* "helo", "greylisting", or NULL */
-	char		 reply[POL_REPLY_MAX + 64];
-};
+ * any, in *out ("helo" or "greylisting"; verdict POL_V_NONE when it
+ * would pass). */
 void	engine_explain_filters(struct engine *, const struct engine_ident *,
-	    const char *rcpt, struct buf *why, struct engine_explain *out);
+	    const char *rcpt, struct buf *why, struct engine_rcpt_out *out);
 
 /* End of DATA: the quota stage (pol_quota_decide with commit), logged
  * with cbpolicyd's quota=N/LIMIT (P%) figure.  access[i] is the verdict

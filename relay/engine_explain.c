@@ -10,36 +10,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "../lib/strutil.h"
-#include "../lib/xalloc.h"
 #include "engine_priv.h"
 
 static void
-set_refusal(struct engine_explain *out, bool temp, const char *module,
-    const char *reply)
-{
-	out->verdict = temp ? POL_V_TEMPFAIL : POL_V_REJECT;
-	out->module = module;
-	str_copy(out->reply, reply, sizeof(out->reply));
-}
-
-static void
 explain_helo(struct engine *e, const struct engine_ident *id,
-    const struct pol_policy *const *pols, size_t n, struct buf *why,
-    struct engine_explain *out)
+    const struct helo_settings *hs, struct buf *why,
+    struct engine_rcpt_out *out)
 {
-	const struct helo_settings **v = xcalloc(n + 1, sizeof(*v));
-	struct helo_settings hs;
 	struct helo_query q;
 	struct helo_result r;
 	struct buf m = BUF_INIT;
-	size_t i;
 
-	for (i = 0; i < n; i++)
-		v[i] = pols[i]->helo;
-	helo_merge(v, n, &hs);
-	free(v);		/* hs borrows the blocks, not the array */
-	if (!helo_is_active(&hs)) {
+	if (!helo_is_active(hs)) {
 		buf_addstr(why, "  helo: no check in force\n");
 		return;
 	}
@@ -48,7 +30,7 @@ explain_helo(struct engine *e, const struct engine_ident *id,
 	q.helo = id->helo;
 	q.dns = HELO_DNS_UNKNOWN;
 	q.explain = true;
-	switch (helo_check(e->filt->helo, &hs, &q, (int64_t)time(NULL), &r,
+	switch (helo_check(e->filt->helo, hs, &q, (int64_t)time(NULL), &r,
 	    &m)) {
 	case HELO_NEED_DNS:
 		buf_add_indented(why, &m, "  ");
@@ -60,7 +42,7 @@ explain_helo(struct engine *e, const struct engine_ident *id,
 	case HELO_TEMPFAIL:
 		buf_add_indented(why, &m, "  ");
 		buf_printf(why, "  helo: refused: \"%s\"\n", r.reply);
-		set_refusal(out, r.verdict == HELO_TEMPFAIL, "helo", r.reply);
+		engine_refuse(out, r.verdict == HELO_TEMPFAIL, "helo", r.reply);
 		break;
 	default:
 		buf_add_indented(why, &m, "  ");
@@ -70,27 +52,20 @@ explain_helo(struct engine *e, const struct engine_ident *id,
 }
 
 static void
-explain_spf(const struct engine_ident *id,
-    const struct pol_policy *const *pols, size_t n, struct buf *why)
+explain_spf(const struct engine_ident *id, const struct spf_eff *eff,
+    struct buf *why)
 {
-	const struct spf_settings **v = xcalloc(n + 1, sizeof(*v));
-	struct spf_eff eff;
 	const char *at;
-	size_t i;
 
-	for (i = 0; i < n; i++)
-		v[i] = pols[i]->spf;
-	spf_merge(v, n, &eff);
-	free(v);
-	if (!eff.enabled) {
+	if (!eff->enabled) {
 		buf_addstr(why, "  spf: off\n");
 		return;
 	}
 	at = strrchr(id->sender, '@');
 	buf_printf(why, "  spf: on (reject-fail %s, add-header %s, softfail "
-	    "%s, permerror %s, temperror %s)\n", eff.reject_fail ? "yes" :
-	    "no", eff.add_header ? "yes" : "no", spf_verdict_name(eff.softfail),
-	    spf_verdict_name(eff.permerror), spf_verdict_name(eff.temperror));
+	    "%s, permerror %s, temperror %s)\n", eff->reject_fail ? "yes" :
+	    "no", eff->add_header ? "yes" : "no", spf_verdict_name(eff->softfail),
+	    spf_verdict_name(eff->permerror), spf_verdict_name(eff->temperror));
 	if (id->client == NULL)
 		buf_addstr(why, "    no client address: not checked\n");
 	else
@@ -102,65 +77,53 @@ explain_spf(const struct engine_ident *id,
 
 static void
 explain_grey(struct engine *e, const struct engine_ident *id,
-    const struct pol_policy *const *pols, size_t n, const char *rcpt,
-    struct buf *why, struct engine_explain *out)
+    const struct grey_eff *eff, const char *rcpt, struct buf *why,
+    struct engine_rcpt_out *out)
 {
-	const struct grey_settings **v = xcalloc(n + 1, sizeof(*v));
-	struct grey_eff eff;
 	struct grey_result r;
 	char line[256], reply[POL_REPLY_MAX + 64];
-	size_t i;
 
-	for (i = 0; i < n; i++)
-		v[i] = pols[i]->grey;
-	grey_merge(v, n, &eff);		/* borrows v: freed below */
-	if (!eff.enabled) {
+	if (!eff->enabled) {
 		buf_addstr(why, "  greylisting: off\n");
-		free(v);
 		return;
 	}
-	grey_check(e->filt->grey, &eff, id->client, id->sender, rcpt,
+	grey_check(e->filt->grey, eff, id->client, id->sender, rcpt,
 	    (int64_t)time(NULL), false, &r);
 	grey_result_format(&r, line, sizeof(line));
 	buf_printf(why, "  greylisting (period %llus): %s\n",
-	    (unsigned long long)eff.period, line);
+	    (unsigned long long)eff->period, line);
 	if (r.verdict != GREY_PASS) {
-		grey_reply(&eff, &r, reply, sizeof(reply));
+		grey_reply(eff, &r, reply, sizeof(reply));
 		buf_printf(why, "    refused: \"%s\"\n", reply);
-		set_refusal(out, r.verdict == GREY_DEFER, "greylisting", reply);
+		engine_refuse(out, r.verdict == GREY_DEFER, "greylisting", reply);
 	}
-	free(v);
 }
 
 void
 engine_explain_filters(struct engine *e, const struct engine_ident *id,
-    const char *rcpt, struct buf *why, struct engine_explain *out)
+    const char *rcpt, struct buf *why, struct engine_rcpt_out *out)
 {
-	const struct pol_set *set = e->conf->policy;
 	const struct pol_policy **pols;
-	struct pol_input in;
+	struct engine_merged m;
 	size_t n;
 
 	memset(out, 0, sizeof(*out));
-	if (!e->filt->any || set == NULL || !set->resolved) {
+	if (!e->filt->any) {
 		buf_addstr(why, "  no policy has a helo, spf or greylisting "
 		    "block\n");
 		return;
 	}
-	pols = xcalloc(set->npolicy + 1, sizeof(*pols));
-	memset(&in, 0, sizeof(in));
-	in.client = id->client;
-	in.sender = id->sender;
-	in.sasl = id->sasl;
-	in.recipient = rcpt;
-	n = pol_set_match(set, &in, pols, set->npolicy);
-	if (n == 0)
+	if ((n = engine_match_policies(e, id, rcpt, &pols)) == 0) {
 		buf_addstr(why, "  no policy matches\n");
-	else
-		explain_helo(e, id, pols, n, why, out);
-	if (n > 0 && out->verdict == POL_V_NONE) {
-		explain_spf(id, pols, n, why);
-		explain_grey(e, id, pols, n, rcpt, why, out);
+		free(pols);
+		return;
 	}
+	engine_merge(pols, n, &m);
+	explain_helo(e, id, &m.helo, why, out);
+	if (out->verdict == POL_V_NONE) {
+		explain_spf(id, &m.spf, why);
+		explain_grey(e, id, &m.grey, rcpt, why, out);
+	}
+	engine_merged_clear(&m);
 	free(pols);
 }

@@ -74,6 +74,31 @@ void	engine_filters_changed(struct engine *);
 /* Shutting down: everything changed goes to the writer now. */
 void	engine_filters_stop(struct engine *);
 
+/* engine.c: the policies rcpt matches, in ascending priority, into
+ * *pols (malloc'd, NULL when none: free it); how many. */
+size_t	engine_match_policies(const struct engine *,
+	    const struct engine_ident *, const char *rcpt,
+	    const struct pol_policy ***pols);
+/* Access control among them, logged as engine_rcpt says. */
+enum pol_verdict engine_access(const struct engine_ident *, const char *rcpt,
+	    const char *qid, const struct pol_policy *const *pols, size_t n,
+	    char *reply, size_t replysz);
+
+/* engine_rcpt.c: the matched policies' HELO, SPF and greylisting
+ * settings, merged (helo and grey borrow the blocks; grey borrows gv). */
+struct engine_merged {
+	struct helo_settings	 helo;
+	struct spf_eff		 spf;
+	struct grey_eff		 grey;
+	const struct grey_settings **gv;
+};
+void	engine_merge(const struct pol_policy *const *pols, size_t n,
+	    struct engine_merged *);
+void	engine_merged_clear(struct engine_merged *);
+/* A refusal by module into out. */
+void	engine_refuse(struct engine_rcpt_out *, bool temp, const char *module,
+	    const char *reply);
+
 /* engine_rcpt.c: the resolvers, made or replaced as e->conf says (NULL
  * with *errstr when they cannot be made); unref drops one reference. */
 struct engine_res *engine_res_get(struct engine *, const char **errstr);

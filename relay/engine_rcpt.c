@@ -249,20 +249,47 @@ tx_spf_done(void *arg, const struct spf_result *r)
 
 /* --- the checks ------------------------------------------------------ */
 
-/* The blocks of the matched policies (ascending priority) of one kind. */
-#define BLOCKS(pols, n, field, out) do {				\
-	size_t bi_;							\
-	for (bi_ = 0; bi_ < (n); bi_++)					\
-		(out)[bi_] = (pols)[bi_]->field;			\
-} while (0)
+void
+engine_merge(const struct pol_policy *const *pols, size_t n,
+    struct engine_merged *m)
+{
+	const struct helo_settings **hv = xcalloc(n + 1, sizeof(*hv));
+	const struct spf_settings **sv = xcalloc(n + 1, sizeof(*sv));
+	size_t i;
 
-static void
-refuse(struct engine_rcpt_out *out, bool temp, const char *module,
+	m->gv = xcalloc(n + 1, sizeof(*m->gv));
+	for (i = 0; i < n; i++) {
+		hv[i] = pols[i]->helo;
+		sv[i] = pols[i]->spf;
+		m->gv[i] = pols[i]->grey;
+	}
+	helo_merge(hv, n, &m->helo);	/* borrows the blocks, not hv */
+	spf_merge(sv, n, &m->spf);
+	grey_merge(m->gv, n, &m->grey);
+	free(hv);
+	free(sv);
+}
+
+void
+engine_merged_clear(struct engine_merged *m)
+{
+	free(m->gv);
+	m->gv = NULL;
+}
+
+void
+engine_refuse(struct engine_rcpt_out *out, bool temp, const char *module,
     const char *reply)
 {
 	out->verdict = temp ? POL_V_TEMPFAIL : POL_V_REJECT;
 	out->module = module;
 	str_copy(out->reply, reply, sizeof(out->reply));
+}
+
+static bool
+refused(const struct engine_rcpt_out *out)
+{
+	return out->verdict == POL_V_REJECT || out->verdict == POL_V_TEMPFAIL;
 }
 
 static void
@@ -277,24 +304,16 @@ client_text(const struct engine_ident *id, char *ip, size_t n)
 /* HELO: false when the check must wait for the name's look-up. */
 static bool
 run_helo(struct engine *e, struct engine_tx *t,
-    const struct engine_ident *id, const struct pol_policy *const *pols,
-    size_t n, const char *rcpt, const char *qid, struct engine_rcpt_out *out)
+    const struct engine_ident *id, const struct helo_settings *hs,
+    const char *rcpt, const char *qid, struct engine_rcpt_out *out)
 {
-	const struct helo_settings *stack[32], **v = stack;
-	struct helo_settings hs;
 	struct helo_query q;
 	struct helo_result r;
 	struct engine_res *res;
 	const char *err;
 	char ip[ADDR_STRLEN], distinct[32] = "";
 
-	if (n > sizeof(stack) / sizeof(stack[0]))
-		v = xcalloc(n, sizeof(*v));
-	BLOCKS(pols, n, helo, v);
-	helo_merge(v, n, &hs);
-	if (v != stack)
-		free(v);
-	if (!helo_is_active(&hs))
+	if (!helo_is_active(hs))
 		return true;
 	memset(&q, 0, sizeof(q));
 	q.client = id->client;
@@ -303,28 +322,25 @@ run_helo(struct engine *e, struct engine_tx *t,
 	if (id->helo != NULL && t->dns_name != NULL &&
 	    strcasecmp(t->dns_name, id->helo) == 0)
 		q.dns = t->dns;
-	switch (helo_check(e->filt->helo, &hs, &q, (int64_t)time(NULL), &r,
-	    NULL)) {
-	case HELO_NEED_DNS:
+	if (helo_check(e->filt->helo, hs, &q, (int64_t)time(NULL), &r,
+	    NULL) == HELO_NEED_DNS) {
 		if (t->dreq != NULL)
 			return false;
-		if ((res = engine_res_get(e, &err)) == NULL) {
-			log_warn("queue_id=%s event=helo-lookup-failed "
-			    "reason=\"%s\"", qid, err);
-			q.dns = HELO_DNS_FAILURE;
-			helo_check(e->filt->helo, &hs, &q, (int64_t)time(NULL),
-			    &r, NULL);
-			break;
+		if ((res = engine_res_get(e, &err)) != NULL) {
+			free(t->dns_name);
+			t->dns_name = xstrdup(id->helo);
+			t->dns = HELO_DNS_UNKNOWN;
+			t->dres = res;
+			t->e = e;
+			t->dreq = dns_resolve_mx(res->dns, id->helo,
+			    tx_dns_done, t);
+			return false;
 		}
-		free(t->dns_name);
-		t->dns_name = xstrdup(id->helo);
-		t->dns = HELO_DNS_UNKNOWN;
-		t->dres = res;
-		t->e = e;
-		t->dreq = dns_resolve_mx(res->dns, id->helo, tx_dns_done, t);
-		return false;
-	default:
-		break;
+		log_warn("queue_id=%s event=helo-lookup-failed reason=\"%s\"",
+		    qid, err);
+		q.dns = HELO_DNS_FAILURE;
+		helo_check(e->filt->helo, hs, &q, (int64_t)time(NULL), &r,
+		    NULL);
 	}
 	engine_filters_changed(e);
 	if (r.verdict != HELO_REJECT && r.verdict != HELO_TEMPFAIL)
@@ -338,7 +354,7 @@ run_helo(struct engine *e, struct engine_tx *t,
 	    "verdict=%s reason=%s%s reply=\"%s\"", qid, ip,
 	    id->helo ? id->helo : "-", rcpt, helo_verdict_name(r.verdict),
 	    helo_reason_name(r.reason), distinct, r.reply);
-	refuse(out, r.verdict == HELO_TEMPFAIL, "helo", r.reply);
+	engine_refuse(out, r.verdict == HELO_TEMPFAIL, "helo", r.reply);
 	return true;
 }
 
@@ -346,42 +362,33 @@ run_helo(struct engine *e, struct engine_tx *t,
  * recipient's policies want Received-SPF. */
 static bool
 run_spf(struct engine *e, struct engine_tx *t,
-    const struct engine_ident *id, const struct pol_policy *const *pols,
-    size_t n, const char *rcpt, const char *qid, struct engine_rcpt_out *out,
+    const struct engine_ident *id, const struct spf_eff *eff,
+    const char *rcpt, const char *qid, struct engine_rcpt_out *out,
     bool *header)
 {
-	const struct spf_settings *stack[32], **v = stack;
-	struct spf_eff eff;
 	struct spf_action act;
 	struct engine_res *res;
 	const char *err;
 
-	if (n > sizeof(stack) / sizeof(stack[0]))
-		v = xcalloc(n, sizeof(*v));
-	BLOCKS(pols, n, spf, v);
-	spf_merge(v, n, &eff);
-	if (v != stack)
-		free(v);
-	if (!eff.enabled || id->client == NULL)
+	if (!eff->enabled || id->client == NULL)
 		return true;
 	if (!t->spf_done) {
 		if (t->sreq != NULL)
 			return false;
-		if ((res = engine_res_get(e, &err)) == NULL) {
-			log_warn("queue_id=%s event=spf-failed reason=\"%s\"",
-			    qid, err);
-			memset(&t->spf, 0, sizeof(t->spf));
-			t->spf.status = SPF_TEMPERROR;
-			t->spf_done = true;
-		} else {
+		if ((res = engine_res_get(e, &err)) != NULL) {
 			t->sres = res;
 			t->e = e;
 			t->sreq = spf_check(res->spf, id->client, id->helo,
 			    id->sender, tx_spf_done, t);
 			return false;
 		}
+		log_warn("queue_id=%s event=spf-failed reason=\"%s\"", qid,
+		    err);
+		memset(&t->spf, 0, sizeof(t->spf));
+		t->spf.status = SPF_TEMPERROR;
+		t->spf_done = true;
 	}
-	spf_decide(&eff, &t->spf, &act);
+	spf_decide(eff, &t->spf, &act);
 	if (act.verdict == SPF_ACCEPT) {
 		*header = act.header != NULL;
 		return true;
@@ -390,50 +397,39 @@ run_spf(struct engine *e, struct engine_tx *t,
 	log_info("queue_id=%s event=spf to=<%s> result=%s verdict=%s "
 	    "reply=\"%s\"", qid, rcpt, spf_status_name(t->spf.status),
 	    spf_verdict_name(act.verdict), act.reply);
-	refuse(out, act.verdict == SPF_TEMPFAIL, "spf", act.reply);
+	engine_refuse(out, act.verdict == SPF_TEMPFAIL, "spf", act.reply);
 	return true;
 }
 
 static void
 run_grey(struct engine *e, const struct engine_ident *id,
-    const struct pol_policy *const *pols, size_t n, const char *rcpt,
-    const char *qid, struct engine_rcpt_out *out)
+    const struct grey_eff *eff, const char *rcpt, const char *qid,
+    struct engine_rcpt_out *out)
 {
-	const struct grey_settings *stack[32], **v = stack;
-	struct grey_eff eff;
 	struct grey_result r;
 	char line[256], reply[POL_REPLY_MAX + 64], ip[ADDR_STRLEN];
 
-	if (n > sizeof(stack) / sizeof(stack[0]))
-		v = xcalloc(n, sizeof(*v));
-	BLOCKS(pols, n, grey, v);
-	grey_merge(v, n, &eff);
-	if (eff.enabled) {
-		grey_check(e->filt->grey, &eff, id->client, id->sender, rcpt,
-		    (int64_t)time(NULL), true, &r);
-		engine_filters_changed(e);
-		grey_result_format(&r, line, sizeof(line));
-		client_text(id, ip, sizeof(ip));
-		if (r.verdict == GREY_PASS) {
-			e->filt->grey_passed++;
-			log_info("queue_id=%s event=greylist client=[%s] "
-			    "from=<%s> to=<%s> %s", qid, ip, id->sender, rcpt,
-			    line);
-		} else {
-			grey_reply(&eff, &r, reply, sizeof(reply));
-			if (r.verdict == GREY_DEFER)
-				e->filt->grey_deferred++;
-			else
-				e->filt->grey_rejected++;
-			log_info("queue_id=%s event=greylist client=[%s] "
-			    "from=<%s> to=<%s> %s reply=\"%s\"", qid, ip,
-			    id->sender, rcpt, line, reply);
-			refuse(out, r.verdict == GREY_DEFER, "greylisting",
-			    reply);
-		}
+	if (!eff->enabled)
+		return;
+	grey_check(e->filt->grey, eff, id->client, id->sender, rcpt,
+	    (int64_t)time(NULL), true, &r);
+	engine_filters_changed(e);
+	grey_result_format(&r, line, sizeof(line));
+	client_text(id, ip, sizeof(ip));
+	if (r.verdict == GREY_PASS) {
+		e->filt->grey_passed++;
+		log_info("queue_id=%s event=greylist client=[%s] from=<%s> "
+		    "to=<%s> %s", qid, ip, id->sender, rcpt, line);
+		return;
 	}
-	if (v != stack)
-		free(v);
+	grey_reply(eff, &r, reply, sizeof(reply));
+	if (r.verdict == GREY_DEFER)
+		e->filt->grey_deferred++;
+	else
+		e->filt->grey_rejected++;
+	log_info("queue_id=%s event=greylist client=[%s] from=<%s> to=<%s> "
+	    "%s reply=\"%s\"", qid, ip, id->sender, rcpt, line, reply);
+	engine_refuse(out, r.verdict == GREY_DEFER, "greylisting", reply);
 }
 
 /* One pass over the whole RCPT stage: true when decided (*out), false
@@ -443,45 +439,34 @@ rcpt_run(struct engine *e, struct engine_tx *t,
     const struct engine_ident *id, const char *rcpt, const char *qid,
     struct engine_rcpt_out *out)
 {
-	const struct pol_set *set = e->conf->policy;
-	const struct pol_policy *stack[64], **pols = stack;
-	struct pol_input in;
+	const struct pol_policy **pols;
+	struct engine_merged m;
 	bool header = false, done = true;
 	size_t n;
 
 	memset(out, 0, sizeof(*out));
 	out->module = "access";
-	out->verdict = engine_rcpt(e, id, rcpt, qid, out->reply,
+	n = engine_match_policies(e, id, rcpt, &pols);
+	out->verdict = engine_access(id, rcpt, qid, pols, n, out->reply,
 	    sizeof(out->reply));
 	/* refused; or ok, hold, discard: final (cbpolicyd's OK ends the
 	 * later modules) */
-	if (out->verdict != POL_V_NONE && out->verdict != POL_V_PASS)
-		return true;
-	if (!e->filt->any || set == NULL || !set->resolved)
-		return true;
-	if (set->npolicy > sizeof(stack) / sizeof(stack[0]))
-		pols = xcalloc(set->npolicy, sizeof(*pols));
-	memset(&in, 0, sizeof(in));
-	in.client = id->client;
-	in.sender = id->sender;
-	in.sasl = id->sasl;
-	in.recipient = rcpt;
-	n = pol_set_match(set, &in, pols, set->npolicy);
-	if (n == 0)
-		goto out;
-	if (!(done = run_helo(e, t, id, pols, n, rcpt, qid, out)) ||
-	    out->verdict == POL_V_REJECT || out->verdict == POL_V_TEMPFAIL)
-		goto out;
-	if (!(done = run_spf(e, t, id, pols, n, rcpt, qid, out, &header)) ||
-	    out->verdict == POL_V_REJECT || out->verdict == POL_V_TEMPFAIL)
-		goto out;
-	run_grey(e, id, pols, n, rcpt, qid, out);
-	if (header && out->verdict != POL_V_REJECT &&
-	    out->verdict != POL_V_TEMPFAIL)
-		t->spf_header = true;
-out:
-	if (pols != stack)
+	if (n == 0 || !e->filt->any || (out->verdict != POL_V_NONE &&
+	    out->verdict != POL_V_PASS)) {
 		free(pols);
+		return true;
+	}
+	engine_merge(pols, n, &m);
+	if ((done = run_helo(e, t, id, &m.helo, rcpt, qid, out)) &&
+	    !refused(out) &&
+	    (done = run_spf(e, t, id, &m.spf, rcpt, qid, out, &header)) &&
+	    !refused(out)) {
+		run_grey(e, id, &m.grey, rcpt, qid, out);
+		if (header && !refused(out))
+			t->spf_header = true;
+	}
+	engine_merged_clear(&m);
+	free(pols);
 	return done;
 }
 
