@@ -105,16 +105,10 @@ static void
 amsg(const char *sender, const char *sasl, const char *rcpts, uint64_t size,
     int64_t now, bool commit, struct pol_acct_decision *d, struct buf *why)
 {
-	static char buf[1024];
-	static const char *rv[64];
+	const char **rv;
+	size_t n = msg_rcpts(rcpts, &rv);
 	struct pol_msg m;
-	size_t n = 0;
-	char *s, *rest;
 
-	snprintf(buf, sizeof(buf), "%s", rcpts);
-	for (rest = buf; (s = strsep(&rest, " ")) != NULL && n < 64;)
-		if (*s != '\0')
-			rv[n++] = s;
 	memset(&m, 0, sizeof(m));
 	m.client = &client4;
 	m.sender = sender;

@@ -66,14 +66,13 @@ resolve(void)
 
 static struct addr client4;
 
-/* One message; returns the decision (cleared by the caller). */
-static inline void
-msg_send(const char *sender, const char *rcpts, uint64_t size, int64_t now,
-    bool commit, struct pol_decision *d)
+/* A message's recipients "r1 r2 ..." (at most 64) in *rv, valid until
+ * the next call; how many. */
+static inline size_t
+msg_rcpts(const char *rcpts, const char ***rvp)
 {
 	static char buf[1024];
 	static const char *rv[64];
-	struct pol_msg m;
 	size_t n = 0;
 	char *s, *rest;
 
@@ -81,6 +80,19 @@ msg_send(const char *sender, const char *rcpts, uint64_t size, int64_t now,
 	for (rest = buf; (s = strsep(&rest, " ")) != NULL && n < 64;)
 		if (*s != '\0')
 			rv[n++] = s;
+	*rvp = rv;
+	return n;
+}
+
+/* One message; returns the decision (cleared by the caller). */
+static inline void
+msg_send(const char *sender, const char *rcpts, uint64_t size, int64_t now,
+    bool commit, struct pol_decision *d)
+{
+	const char **rv;
+	size_t n = msg_rcpts(rcpts, &rv);
+	struct pol_msg m;
+
 	memset(&m, 0, sizeof(m));
 	m.client = &client4;
 	m.sender = sender;
