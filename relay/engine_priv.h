@@ -44,7 +44,6 @@ struct engine_filters {
 	bool			 again;		/* changed while it was */
 	size_t			 in_writer;	/* rows of that job */
 	bool			 stopped;	/* the writer is going */
-	bool			 stopping;	/* engine_filters_stop's writes */
 	uint64_t		 helo_refused, spf_checks, spf_refused;
 	uint64_t		 grey_deferred, grey_rejected, grey_passed;
 	uint64_t		 write_failures;

@@ -156,7 +156,7 @@ flush(struct engine *e)
 	struct flush_job *j;
 	struct grey_stats gs;
 
-	if (f->stopped && !f->stopping)
+	if (f->stopped)
 		return;			/* no writer any more */
 	if (f->writing) {
 		f->again = true;
@@ -206,14 +206,13 @@ engine_filters_stop(struct engine *e)
 	if (e->filt == NULL)
 		return;
 	evtimer_del(e->filt->flush);
-	e->filt->stopped = e->filt->stopping = true;
 	e->filt->writing = false;	/* the writer runs what it has */
 	flush(e);
 	while (e->filt->again) {
 		e->filt->writing = false;
 		flush(e);
 	}
-	e->filt->stopping = false;	/* nothing more goes to it */
+	e->filt->stopped = true;	/* nothing more goes to it */
 }
 
 /* --- start-up -------------------------------------------------------- */
